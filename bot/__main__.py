@@ -1,0 +1,74 @@
+"""`python -m bot`: run the bot, the terminal demo, or the migrations.
+
+Exit codes: 0 done, 2 a configuration problem (one line on stderr names it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Veileder: recruits supervisors for medical-student exchanges."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = commands.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
+    run.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
+    demo = commands.add_parser("demo", help="a local chat in this terminal, driving the same bot")
+    demo.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"veileder: {message}", file=sys.stderr)
+    return 2
+
+
+def _migrate(settings: Settings) -> None:
+    from storage.migrate import upgrade
+
+    upgrade(settings.database)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(f"configuration error: {exc}")
+    from bot import logs
+
+    # The demo talks to a person in this terminal: only warnings may interrupt it.
+    logs.configure("WARNING" if args.command == "demo" and settings.log_level == "INFO" else settings.log_level)
+    if args.command == "migrate":
+        _migrate(settings)
+        return 0
+    if args.command == "run":
+        if not settings.telegram_bot_token:
+            return _fail("TELEGRAM_BOT_TOKEN is not set; set it in .env or the environment (or use `demo`)")
+        if not args.no_migrate:
+            _migrate(settings)
+        from telegram import Update
+
+        from bot.app import build_application
+
+        build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        return 0
+    if args.command == "demo":
+        if not args.no_migrate:
+            _migrate(settings)
+        from bot.demo import run_demo
+
+        return asyncio.run(run_demo(settings))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The one factory that builds the bot: production, the terminal demo and the tests all use it.
+
+What differs between them is passed in, never patched: the HTTP request class (the tests record
+Bot API calls, the demo prints them), the clock and the mail backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from telegram.ext import Application, ApplicationBuilder
+from telegram.request import BaseRequest
+
+from bot.clock import Clock, SystemClock
+from bot.handlers import register_handlers, set_commands
+from bot.mailer import MailBackend, OutboxSender, backend_for
+from bot.services import SERVICES_KEY, Services
+from bot.settings import Settings
+from storage.db import Database
+
+PLACEHOLDER_TOKEN = "1:local-demo-token-not-a-real-token"
+
+App = Application[Any, Any, Any, Any, Any, Any]
+
+
+def build_application(
+    settings: Settings,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    clock: Clock | None = None,
+    mail_backend: MailBackend | None = None,
+    start_sender: bool = True,
+    poll_seconds: float = 5.0,
+) -> App:
+    clock = clock or SystemClock()
+
+    async def post_init(application: App) -> None:
+        db = Database(settings.database)
+        sender = OutboxSender(db, mail_backend or backend_for(settings), clock, poll_seconds=poll_seconds)
+        application.bot_data[SERVICES_KEY] = Services(
+            settings=settings,
+            db=db,
+            clock=clock,
+            secret=settings.resolved_secret_key().encode(),
+            sender=sender,
+            bot_username=application.bot.username,
+        )
+        await set_commands(application)
+        if start_sender:
+            sender.start()
+
+    async def post_shutdown(application: App) -> None:
+        services: Services | None = application.bot_data.get(SERVICES_KEY)
+        if services is not None:
+            await services.sender.stop()
+            await services.db.close()
+
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token or PLACEHOLDER_TOKEN)
+        .base_url(settings.telegram_api_base_url)
+        .concurrent_updates(False)  # one update at a time: conversations must not interleave
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    application: App = builder.build()
+    register_handlers(application)
+    return application
+
+
+@asynccontextmanager
+async def running(application: App) -> AsyncIterator[App]:
+    """Start the application without polling, for the demo and the tests (they feed updates)."""
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
+    try:
+        yield application
+    finally:
+        await application.stop()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+        await application.shutdown()
+
+
+def services_of(application: App) -> Services:
+    return application.bot_data[SERVICES_KEY]  # type: ignore[no-any-return]

@@ -1,0 +1,261 @@
+"""`python -m bot demo`: chat with the bot in this terminal, no Telegram account needed.
+
+The demo builds the very same application (`bot.app.build_application`): same handlers, same
+database, same outbox. Only the HTTP layer differs: `TerminalRequest` answers the Bot API calls
+the bot makes by printing them, and the person's typed lines become real Telegram updates.
+
+- Buttons are numbered: type the number to press one.
+- Anything else is sent as a message; `/start`, `/help`, `/cancel`, `/mydata`, `/delete` work.
+- Emails are written under `var/mail/` (the file backend) and echoed here.
+- `/quit` (or end of input) leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TextIO
+
+from telegram import Update
+from telegram.request import BaseRequest, RequestData
+
+from bot.app import build_application, running, services_of
+from bot.i18n import language_from_telegram
+from bot.mailer import FileBackend
+from bot.settings import Settings
+
+BOT_USER = {"id": 7000001, "is_bot": True, "first_name": "Veileder", "username": "veileder_demo_bot"}
+
+
+def html_to_terminal(text: str) -> str:
+    text = re.sub(r"<br\s*/?>", "\n", text)
+    text = re.sub(r"</?(b|strong)>", "*", text)
+    text = re.sub(r"<[^>]+>", "", text)
+    return html.unescape(text)
+
+
+@dataclass
+class Choice:
+    label: str
+    message: dict[str, Any] | None = None
+    callback_data: str | None = None
+    contact: bool = False
+
+
+@dataclass
+class Screenful:
+    """What the person can press right now."""
+
+    choices: list[Choice] = field(default_factory=list)
+
+
+class TerminalRequest(BaseRequest):
+    """Answers Bot API calls locally and shows their effect in the terminal."""
+
+    def __init__(self, out: TextIO, documents: Path) -> None:
+        self.out = out
+        self.documents = documents
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.ids = itertools.count(1)
+        self.screen = Screenful()
+        self.reply_keyboard: list[Choice] = []
+
+    @property
+    def read_timeout(self) -> float | None:
+        return None
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def do_request(
+        self, url: str, method: str, request_data: RequestData | None = None, *args: Any, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        name = url.rsplit("/", 1)[-1]
+        params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
+        result = self.handle(name, params, request_data)
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def handle(self, name: str, params: dict[str, Any], request_data: RequestData | None) -> Any:
+        match name:
+            case "getMe":
+                return BOT_USER
+            case "sendMessage":
+                return self._show(self._new_message(params), params)
+            case "editMessageText" | "editMessageReplyMarkup":
+                message = self.messages.get(int(params["message_id"]))
+                if message is None:
+                    return True
+                if "text" in params:
+                    message["text"] = params["text"]
+                message.pop("reply_markup", None)
+                if params.get("reply_markup"):
+                    message["reply_markup"] = params["reply_markup"]
+                return self._show(message, params, edited=True)
+            case "answerCallbackQuery":
+                if params.get("text"):
+                    self.out.write(f"   ({params['text']})\n")
+                return True
+            case "sendDocument":
+                return self._document(params, request_data)
+            case _:
+                return True
+
+    def _new_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = {
+            "message_id": next(self.ids),
+            "date": int(time.time()),
+            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            "from": BOT_USER,
+            "text": params.get("text", ""),
+        }
+        self.messages[message["message_id"]] = message
+        return message
+
+    def _show(self, message: dict[str, Any], params: dict[str, Any], edited: bool = False) -> dict[str, Any]:
+        markup = params.get("reply_markup") or {}
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        if markup.get("inline_keyboard"):
+            message["reply_markup"] = markup
+        elif markup.get("keyboard"):
+            self.reply_keyboard = [
+                Choice(b["text"], contact=bool(b.get("request_contact"))) for row in markup["keyboard"] for b in row
+            ]
+        elif markup.get("remove_keyboard"):
+            self.reply_keyboard = []
+        if edited and "text" not in params:
+            return message
+        prefix = "~ " if edited else ""
+        self.out.write("\n" + prefix + "🤖 " + html_to_terminal(message["text"]).replace("\n", "\n   ") + "\n")
+        inline = [
+            Choice(b["text"], message, b.get("callback_data"))
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
+            for b in row
+        ]
+        if edited and not inline:
+            self.out.flush()
+            return message
+        self.screen = Screenful(inline + self.reply_keyboard)
+        for number, choice in enumerate(self.screen.choices, 1):
+            self.out.write(f"   [{number}] {choice.label}\n")
+        self.out.flush()
+        return message
+
+    def _document(self, params: dict[str, Any], request_data: RequestData | None) -> dict[str, Any]:
+        message = self._new_message({"chat_id": params["chat_id"], "text": params.get("caption", "")})
+        self.documents.mkdir(parents=True, exist_ok=True)
+        if request_data is not None:
+            for _, value in request_data.multipart_data.items():
+                filename, content = value[0], value[1]
+                path = self.documents / str(filename)
+                path.write_bytes(content if isinstance(content, bytes) else content.read())
+                self.out.write(f"\n🤖 📎 {html_to_terminal(str(params.get('caption', '')))}\n   saved as {path}\n")
+        message["document"] = {"file_id": "demo", "file_unique_id": "demo", "file_name": "document"}
+        return message
+
+
+class EchoingFileBackend(FileBackend):
+    """The file backend, plus a copy of each email in the terminal."""
+
+    def __init__(self, directory: Path, out: TextIO) -> None:
+        super().__init__(directory)
+        self.out = out
+
+    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
+        path = await super().send(message, outbox_id=outbox_id)
+        body = message.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        self.out.write(f"\n📧 Email to {message['To']}: {message['Subject']}\n   saved as {path}\n")
+        self.out.write("   | " + text.strip().replace("\n", "\n   | ") + "\n")
+        self.out.flush()
+        return path
+
+
+class DemoChat:
+    """Turns what the person types into Telegram updates for the application."""
+
+    def __init__(self, request: TerminalRequest, language_code: str, name: str) -> None:
+        first, _, last = name.partition(" ")
+        self.user = {"id": 424242, "is_bot": False, "first_name": first, "language_code": language_code}
+        if last:
+            self.user["last_name"] = last
+        self.request = request
+        self.update_ids = itertools.count(1)
+        self.message_ids = itertools.count(1_000_000)
+
+    def update_for(self, line: str) -> dict[str, Any]:
+        chat = {"id": self.user["id"], "type": "private", "first_name": self.user["first_name"]}
+        base = {"message_id": next(self.message_ids), "date": int(time.time()), "chat": chat, "from": self.user}
+        choices = self.request.screen.choices
+        if line.isdigit() and 1 <= int(line) <= len(choices):
+            choice = choices[int(line) - 1]
+            if choice.callback_data is not None and choice.message is not None:
+                return {
+                    "update_id": next(self.update_ids),
+                    "callback_query": {
+                        "id": str(next(self.message_ids)), "from": self.user, "chat_instance": "demo",
+                        "message": choice.message, "data": choice.callback_data,
+                    },
+                }
+            if choice.contact:
+                contact = {"phone_number": "+4799999999", "first_name": self.user["first_name"], "user_id": self.user["id"]}
+                return {"update_id": next(self.update_ids), "message": {**base, "contact": contact}}
+            line = choice.label
+        message: dict[str, Any] = {**base, "text": line}
+        if line.startswith("/"):
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(line.split()[0])}]
+        return {"update_id": next(self.update_ids), "message": message}
+
+
+async def run_demo(settings: Settings, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    request = TerminalRequest(out, settings.var_dir / "demo")
+    application = build_application(
+        settings,
+        request=request,
+        get_updates_request=TerminalRequest(out, settings.var_dir / "demo"),
+        mail_backend=EchoingFileBackend(settings.mail_dir, out),
+        start_sender=False,
+    )
+    language = language_from_telegram(os.environ.get("DEMO_LANGUAGE") or os.environ.get("LANG", "en"))
+    chat = DemoChat(request, language, os.environ.get("DEMO_NAME", "Kari Nordmann"))
+    out.write(
+        "Veileder demo: you are chatting with the bot in this terminal.\n"
+        "Type a number to press a button, anything else to send it. /quit leaves.\n"
+    )
+    async with running(application) as app:
+        sender = services_of(app).sender
+        await _feed(app, chat, "/start", sender)
+        while True:
+            out.write("\n> ")
+            out.flush()
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            line = line.rstrip("\n")
+            if not stdin.isatty():
+                out.write(line + "\n")
+            if line.strip() in ("/quit", "/exit"):
+                break
+            if line.strip():
+                await _feed(app, chat, line.strip(), sender)
+    out.write("\nBye. Your data is in " + str(settings.var_dir) + "\n")
+    return 0
+
+
+async def _feed(app: Any, chat: DemoChat, line: str, sender: Any) -> None:
+    await app.process_update(Update.de_json(chat.update_for(line), app.bot))
+    await sender.run_once()

@@ -1,0 +1,78 @@
+"""Rendering emails: Jinja templates in `templates/email/`, texts from the catalogs, MIME out.
+
+Every email is multipart/alternative (plain text first, then HTML) with a `Message-ID` derived
+from its idempotency key, so a message that is retried after a crash carries the same id and a
+mail server or client can recognise the duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from bot import i18n
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is not None and name.endswith((".html", ".html.j2", ".htm"))
+
+
+@cache
+def environment(language: str) -> Environment:
+    """One Jinja environment per language, so rendering never shares a translation function."""
+    env = Environment(
+        loader=PackageLoader("templates", "email"),
+        autoescape=_autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+    def translate(message_id: str, **values: Any) -> str:
+        # Plain format here: Jinja's autoescape escapes the whole result in HTML templates.
+        return i18n.gettext(language, message_id).format(**values)
+
+    env.globals["t"] = translate
+    env.globals["language"] = language
+    return env
+
+
+def message_id_for(idempotency_key: str, mail_from: str) -> str:
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "veileder.invalid"
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def render(
+    template: str,
+    *,
+    language: str,
+    recipient: str,
+    mail_from: str,
+    idempotency_key: str,
+    now: datetime,
+    **context: Any,
+) -> tuple[str, EmailMessage]:
+    """Render `templates/email/<template>.{subject,txt,html}.j2` into (subject, message)."""
+    env = environment(language)
+    subject = env.get_template(f"{template}.subject.j2").render(**context).strip()
+    text = env.get_template(f"{template}.txt.j2").render(**context)
+    html = env.get_template(f"{template}.html.j2").render(subject=subject, **context)
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = mail_from
+    message["To"] = recipient
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id_for(idempotency_key, mail_from)
+    message["Content-Language"] = "nb" if language == "nb" else "en"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return subject, message

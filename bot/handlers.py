@@ -1,0 +1,257 @@
+"""Commands that work anywhere, the error handler, and the wiring of every handler.
+
+`register_handlers` is the one place that decides which handler sees an update; order matters
+and is commented there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Final
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import ui
+from bot.conversations import profile, registration
+from bot.conversations.registration import Flow
+from bot.conversations.steps import QUESTIONS, Step, screen
+from bot.i18n import SUPPORTED, Translator, language_from_telegram
+from bot.services import services
+from bot.signing import Callback, decode_callback
+from bot.verification import LINK_PREFIX
+from storage import repository
+
+log = logging.getLogger(__name__)
+
+DELETE_SCOPE: Final = "x"
+COMMANDS: Final = ("start", "help", "cancel", "mydata", "delete")
+
+
+async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    """The person's language: profile, then draft, then Telegram's setting."""
+    user = update.effective_user
+    if user is None:
+        return "en"
+    async with services(context).db.session() as session:
+        supervisor = await repository.get_supervisor(session, user.id)
+        conv = await repository.get_conversation(session, user.id)
+    if supervisor is not None:
+        return supervisor.language
+    if conv is not None:
+        return conv.language
+    return language_from_telegram(user.language_code)
+
+
+async def _reprompt(update: Update, context: ContextTypes.DEFAULT_TYPE, notice: str) -> None:
+    """Say `notice`, then ask the current question again if a flow is running."""
+    svc = services(context)
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    async with svc.db.session() as session:
+        conv = await repository.get_conversation(session, user.id)
+    if conv is not None and conv.active:
+        tr = Translator(conv.language)
+        await ui.send(update.get_bot(), chat.id, screen(Step(conv.step), conv.data, tr, notice=notice), secret=svc.secret, user_id=user.id)
+    else:
+        await ui.send(update.get_bot(), chat.id, ui.Screen(notice), secret=svc.secret, user_id=user.id)
+
+
+async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    user = update.effective_user
+    if user is None:
+        return
+    payload = context.args[0] if context.args else ""
+    if payload.startswith(LINK_PREFIX):
+        await registration.verify_link(update, context, payload.removeprefix(LINK_PREFIX))
+        return
+    async with svc.db.session() as session:
+        supervisor = await repository.get_supervisor(session, user.id)
+        conv = await repository.get_conversation(session, user.id)
+        if supervisor is not None and conv is not None:
+            await repository.delete_conversation(session, user.id)  # /start abandons a profile edit
+    if supervisor is not None:
+        await profile.show_menu(update, context, user.id)
+    else:
+        await registration.start_registration(update, context, conv)
+
+
+async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    tr = Translator(await _language(update, context))
+    await _reprompt(update, context, tr("help.text"))
+
+
+async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    async with svc.db.session() as session:
+        conv = await repository.get_conversation(session, user.id)
+        if conv is not None and conv.flow == Flow.PROFILE:
+            await repository.delete_conversation(session, user.id)
+        elif conv is not None:
+            conv.active = False
+            await repository.save_conversation(session, conv, svc.clock.now())
+    tr = Translator(await _language(update, context))
+    if conv is None:
+        key = "cancel.nothing"
+    elif conv.flow == Flow.PROFILE:
+        key = "cancel.profile"
+    else:
+        key = "cancel.kept"
+    await ui.send(update.get_bot(), chat.id, ui.Screen(tr(key), remove_keyboard=True), secret=svc.secret, user_id=user.id)
+
+
+async def cmd_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    async with svc.db.session() as session:
+        data = await repository.export_person(session, user.id)
+    tr = Translator(await _language(update, context))
+    document = json.dumps(data, ensure_ascii=False, indent=2).encode()
+    await update.get_bot().send_document(
+        chat.id, document, filename="veileder-my-data.json", caption=tr("mydata.caption")
+    )
+    await _reprompt(update, context, tr("mydata.sent"))
+
+
+def _delete_screen(language: str) -> ui.Screen:
+    tr = Translator(language)
+    return ui.Screen(
+        tr("delete.confirm"),
+        [
+            [ui.Button(tr("delete.yes"), Callback(DELETE_SCOPE, "-", "yes"))],
+            [ui.Button(tr("delete.no"), Callback(DELETE_SCOPE, "-", "no"))],
+        ],
+    )
+
+
+async def cmd_delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    language = await _language(update, context)
+    await ui.send(update.get_bot(), chat.id, _delete_screen(language), secret=svc.secret, user_id=user.id)
+
+
+async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    language = await _language(update, context)
+    tr = Translator(language)
+    cb = decode_callback(query.data or "", secret=svc.secret, user_id=user.id)
+    if cb is None or cb.scope != DELETE_SCOPE:
+        await query.answer(tr("btn.stale"))
+        return
+    await query.answer()
+    if cb.action != "yes":
+        await ui.close(query, tr("delete.kept"))
+        await _reprompt(update, context, tr("delete.kept_continue"))
+        return
+    async with svc.db.session() as session:
+        stored_files = await repository.erase_person(session, user.id)
+    for name in stored_files:
+        Path(name).unlink(missing_ok=True)
+    await svc.db.compact_after_erase()
+    log.info("erased a person's data on request (%d mail files)", len(stored_files))
+    await ui.close(query, tr("delete.done"))
+
+
+async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    tr = Translator(await _language(update, context))
+    await _reprompt(update, context, tr("unknown.command"))
+
+
+async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice notes...: the current step's own re-prompt, state unchanged."""
+    svc = services(context)
+    user = update.effective_user
+    if user is None:
+        return
+    async with svc.db.session() as session:
+        conv = await repository.get_conversation(session, user.id)
+    if conv is None or not conv.active:
+        await profile.idle(update, context)
+        return
+    tr = Translator(conv.language)
+    await _reprompt(update, context, tr(QUESTIONS[Step(conv.step)].reprompt))
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure (never message texts or addresses) and tell the person what to do."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("handler failed for update %s", update_id, exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    try:
+        tr = Translator(await _language(update, context))
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+        await update.get_bot().send_message(update.effective_chat.id, tr("errors.generic"))
+    except Exception:  # the error path must never raise again
+        log.exception("could not tell the person about the failure")
+
+
+async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """The command menu in each supported language (Telegram picks by the client's language)."""
+    for language in SUPPORTED:
+        tr = Translator(language)
+        commands = [BotCommand(name, tr(f"command.{name}")) for name in COMMANDS]
+        codes: tuple[str | None, ...] = ("nb", "nn", "no") if language == "nb" else (None,)
+        for code in codes:
+            await application.bot.set_my_commands(commands, language_code=code)
+
+
+def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
+    private = filters.ChatType.PRIVATE
+    # Only new messages: an edited message is never taken as an answer.
+    new = filters.UpdateType.MESSAGE & private
+    add = application.add_handler
+    # Global commands first, so they work in the middle of any flow.
+    add(CommandHandler("start", cmd_start, filters=new))
+    add(CommandHandler("help", cmd_help, filters=new))
+    add(CommandHandler("cancel", cmd_cancel, filters=new))
+    add(CommandHandler("mydata", cmd_mydata, filters=new))
+    add(CommandHandler("delete", cmd_delete, filters=new))
+    # Buttons, routed by the scope prefix of their (signed) callback data.
+    add(CallbackQueryHandler(registration.on_consent, pattern=rf"^{registration.CONSENT_SCOPE}:"))
+    add(CallbackQueryHandler(registration.on_resume, pattern=rf"^{registration.RESUME_SCOPE}:"))
+    add(CallbackQueryHandler(registration.on_button, pattern=r"^r:"))
+    add(CallbackQueryHandler(profile.on_button, pattern=rf"^{profile.SCOPE}:"))
+    add(CallbackQueryHandler(on_delete_button, pattern=rf"^{DELETE_SCOPE}:"))
+    add(CallbackQueryHandler(_stale_button))
+    # Answers. Unknown commands must come before plain text (a command is text too).
+    add(MessageHandler(new & filters.COMMAND, on_unknown_command))
+    add(MessageHandler(new & filters.TEXT, registration.on_text))
+    add(MessageHandler(new & filters.CONTACT, registration.on_contact))
+    add(MessageHandler(new, on_other_message))
+    application.add_error_handler(on_error)
+
+
+async def _stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.callback_query is not None:
+        tr = Translator(await _language(update, context))
+        await update.callback_query.answer(tr("btn.stale"))
+

@@ -1,0 +1,36 @@
+"""Structured (logfmt) logging that never carries tokens, addresses or message texts.
+
+httpx logs every request URL at INFO, and a Bot API URL contains the bot token, so it is held at
+WARNING. Our own log lines mention ids and counts only; `redact` is a last line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def redact(text: str) -> str:
+    return _EMAIL.sub("<email>", _TOKEN.sub("<token>", text))
+
+
+class LogfmtFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = redact(record.getMessage()).replace('"', "'")
+        line = f'time={self.formatTime(record)} level={record.levelname.lower()} logger={record.name} msg="{message}"'
+        if record.exc_info:
+            line += "\n" + redact(self.formatException(record.exc_info))
+        return line
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogfmtFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,32 @@
+"""The long-lived parts a handler needs, opened in `post_init` and reachable from `bot_data`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from telegram.ext import CallbackContext
+
+from bot.clock import Clock
+from bot.mailer import OutboxSender
+from bot.settings import Settings
+from storage.db import Database
+
+SERVICES_KEY = "services"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    secret: bytes
+    sender: OutboxSender
+    bot_username: str = "veileder_bot"
+
+    def deep_link(self, payload: str) -> str:
+        return f"https://t.me/{self.bot_username}?start={payload}"
+
+
+def services(context: CallbackContext[Any, Any, Any, Any]) -> Services:
+    return context.bot_data[SERVICES_KEY]  # type: ignore[no-any-return]

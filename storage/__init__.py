@@ -1,0 +1,1 @@
+"""Persistence: tables, async sessions, repositories and migrations. Handlers never build SQL."""

@@ -1,0 +1,217 @@
+"""Data access. Every function takes the caller's session: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
+
+from storage.models import (
+    Conversation,
+    EmailVerification,
+    OutboxEmail,
+    OutboxStatus,
+    Supervisor,
+)
+
+# ---- conversations -----------------------------------------------------------------------
+
+
+async def get_conversation(session: AsyncSession, user_id: int) -> Conversation | None:
+    return await session.get(Conversation, user_id)
+
+
+async def save_conversation(session: AsyncSession, conversation: Conversation, now: datetime) -> None:
+    conversation.updated_at = now
+    session.add(conversation)
+    # Handlers change the JSON answers in place, which SQLAlchemy cannot see: say so explicitly.
+    flag_modified(conversation, "data")
+
+
+async def delete_conversation(session: AsyncSession, user_id: int) -> None:
+    await session.execute(delete(Conversation).where(Conversation.telegram_user_id == user_id))  # type: ignore[arg-type]
+
+
+async def expire_conversations(session: AsyncSession, older_than: datetime) -> int:
+    result = await session.execute(
+        delete(Conversation).where(Conversation.updated_at < older_than)  # type: ignore[arg-type]
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ---- supervisors -------------------------------------------------------------------------
+
+
+async def get_supervisor(session: AsyncSession, user_id: int) -> Supervisor | None:
+    result = await session.execute(select(Supervisor).where(Supervisor.telegram_user_id == user_id))
+    return result.scalar_one_or_none()
+
+
+# ---- email verification ------------------------------------------------------------------
+
+
+async def verifications_since(
+    session: AsyncSession, *, user_id: int, email: str, since: datetime
+) -> tuple[int, int]:
+    """How many codes went to this person, and to this address, since `since`."""
+    by_person = await session.scalar(
+        select(func.count()).select_from(EmailVerification).where(
+            EmailVerification.telegram_user_id == user_id, EmailVerification.created_at >= since
+        )
+    )
+    by_address = await session.scalar(
+        select(func.count()).select_from(EmailVerification).where(
+            EmailVerification.email == email, EmailVerification.created_at >= since
+        )
+    )
+    return int(by_person or 0), int(by_address or 0)
+
+
+async def latest_verification(session: AsyncSession, user_id: int) -> EmailVerification | None:
+    result = await session.execute(
+        select(EmailVerification)
+        .where(EmailVerification.telegram_user_id == user_id)
+        .order_by(EmailVerification.created_at.desc(), EmailVerification.id.desc())  # type: ignore[attr-defined, union-attr]
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def verification_by_link(session: AsyncSession, link_hash: str) -> EmailVerification | None:
+    result = await session.execute(
+        select(EmailVerification).where(EmailVerification.link_hash == link_hash)
+    )
+    return result.scalar_one_or_none()
+
+
+# ---- outbox ------------------------------------------------------------------------------
+
+
+async def queue_email(session: AsyncSession, email: OutboxEmail) -> bool:
+    """Queue an email unless one with the same idempotency key exists. True when queued."""
+    existing = await session.scalar(
+        select(OutboxEmail.id).where(OutboxEmail.idempotency_key == email.idempotency_key)
+    )
+    if existing is not None:
+        return False
+    session.add(email)
+    await session.flush()
+    return True
+
+
+async def due_email_ids(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    result = await session.execute(
+        select(OutboxEmail.id)
+        .where(
+            or_(
+                (OutboxEmail.status == OutboxStatus.PENDING) & (OutboxEmail.next_attempt_at <= now),
+                (OutboxEmail.status == OutboxStatus.SENDING) & (OutboxEmail.lease_until < now),  # type: ignore[operator]
+            )
+        )
+        .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
+        .limit(limit)
+    )
+    return [int(i) for i in result.scalars()]
+
+
+async def claim_email(
+    session: AsyncSession, email_id: int, now: datetime, lease: timedelta
+) -> OutboxEmail | None:
+    """Take one due email for sending, or None if another sender got there first."""
+    result = await session.execute(
+        update(OutboxEmail)
+        .where(
+            OutboxEmail.id == email_id,  # type: ignore[arg-type]
+            or_(
+                (OutboxEmail.status == OutboxStatus.PENDING) & (OutboxEmail.next_attempt_at <= now),
+                (OutboxEmail.status == OutboxStatus.SENDING) & (OutboxEmail.lease_until < now),  # type: ignore[operator]
+            ),
+        )
+        .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=OutboxEmail.attempts + 1)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    return await session.get(OutboxEmail, email_id, populate_existing=True)
+
+
+async def record_email_result(
+    session: AsyncSession,
+    email_id: int,
+    *,
+    status: OutboxStatus,
+    now: datetime,
+    error: str | None = None,
+    next_attempt_at: datetime | None = None,
+    stored_as: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "last_error": error, "lease_until": None}
+    if status == OutboxStatus.SENT:
+        values["sent_at"] = now
+        values["stored_as"] = stored_as
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    await session.execute(update(OutboxEmail).where(OutboxEmail.id == email_id).values(**values))  # type: ignore[arg-type]
+
+
+# ---- privacy -----------------------------------------------------------------------------
+
+
+async def emails_of_person(session: AsyncSession, user_id: int) -> set[str]:
+    addresses: set[str] = set()
+    supervisor = await get_supervisor(session, user_id)
+    if supervisor:
+        addresses.add(supervisor.email)
+    conversation = await get_conversation(session, user_id)
+    if conversation and conversation.data.get("email"):
+        addresses.add(str(conversation.data["email"]))
+    result = await session.execute(
+        select(EmailVerification.email).where(EmailVerification.telegram_user_id == user_id)
+    )
+    addresses.update(result.scalars())
+    return addresses
+
+
+async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
+    """Erase everything held about one person; returns the mail files to remove from disk."""
+    addresses = await emails_of_person(session, user_id)
+    outbox_filter = OutboxEmail.telegram_user_id == user_id
+    if addresses:
+        outbox_filter = or_(outbox_filter, OutboxEmail.recipient.in_(addresses))  # type: ignore[attr-defined]
+    files = await session.execute(select(OutboxEmail.stored_as).where(outbox_filter))
+    stored = [path for path in files.scalars() if path]
+    await session.execute(delete(OutboxEmail).where(outbox_filter))
+    await session.execute(delete(EmailVerification).where(EmailVerification.telegram_user_id == user_id))  # type: ignore[arg-type]
+    if addresses:
+        await session.execute(delete(EmailVerification).where(EmailVerification.email.in_(addresses)))  # type: ignore[attr-defined]
+    await session.execute(delete(Conversation).where(Conversation.telegram_user_id == user_id))  # type: ignore[arg-type]
+    await session.execute(delete(Supervisor).where(Supervisor.telegram_user_id == user_id))  # type: ignore[arg-type]
+    return stored
+
+
+async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
+    """Everything stored about one person, for /mydata. Secrets (code hashes) are left out."""
+    supervisor = await get_supervisor(session, user_id)
+    conversation = await get_conversation(session, user_id)
+    verifications = await session.execute(
+        select(EmailVerification).where(EmailVerification.telegram_user_id == user_id)
+    )
+    addresses = await emails_of_person(session, user_id)
+    outbox_filter = OutboxEmail.telegram_user_id == user_id
+    if addresses:
+        outbox_filter = or_(outbox_filter, OutboxEmail.recipient.in_(addresses))  # type: ignore[attr-defined]
+    emails = await session.execute(select(OutboxEmail).where(outbox_filter))
+    return {
+        "telegram_user_id": user_id,
+        "profile": supervisor.model_dump(mode="json") if supervisor else None,
+        "registration_in_progress": conversation.model_dump(mode="json") if conversation else None,
+        "email_verifications": [
+            v.model_dump(mode="json", exclude={"code_hash", "link_hash"}) for v in verifications.scalars()
+        ],
+        "emails": [
+            e.model_dump(mode="json", include={"kind", "recipient", "subject", "status", "created_at", "sent_at"})
+            for e in emails.scalars()
+        ],
+    }
