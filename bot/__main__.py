@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
     demo = commands.add_parser("demo", help="a local chat in this terminal, driving the same bot")
     demo.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
+    start = commands.add_parser("start", help="`run` when TELEGRAM_BOT_TOKEN is set, otherwise `demo`")
+    start.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
     commands.add_parser("migrate", help="bring the database schema up to date")
     return parser
 
@@ -46,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot import logs
 
     # The demo talks to a person in this terminal: only warnings may interrupt it.
-    logs.configure("WARNING" if args.command == "demo" and settings.log_level == "INFO" else settings.log_level)
+    demo = args.command == "demo" or (args.command == "start" and not settings.telegram_bot_token)
+    logs.configure("WARNING" if demo and settings.log_level == "INFO" else settings.log_level)
+    if args.command == "start":
+        args.command = "run" if settings.telegram_bot_token else "demo"
     if args.command == "migrate":
         _migrate(settings)
         return 0

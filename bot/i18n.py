@@ -1,6 +1,6 @@
 """Translations for chat messages.
 
-Every user-facing chat text is a symbolic message id (``"reg.ask_name"``) looked up in the
+Every user-facing chat text is a symbolic message id (``"reg.name.ask"``) looked up in the
 Babel/gettext catalogs under ``templates/locale/<lang>/LC_MESSAGES/messages.po``: English and
 Norwegian bokmål both live in catalogs, so no sentence a person reads is written in Python.
 The locale is always passed explicitly (handlers run concurrently; there is no global ``_``).
@@ -67,7 +67,7 @@ def _escape(value: Any) -> str:
 
 
 class Translator:
-    """A language bound once per update, so handler code reads ``tr("reg.ask_name")``."""
+    """A language bound once per update, so handler code reads ``tr("reg.name.ask")``."""
 
     def __init__(self, language: str) -> None:
         self.language = language if language in SUPPORTED else DEFAULT

@@ -691,6 +691,7 @@ class FakeTelegram:
         self._confirmed: set[int] = set()
         self._poll_generation = 0
         self._interrupts = 0
+        self._waiting_polls = 0
         self._handlers: dict[str, Callable[[dict[str, Any], bool], Any]] = {
             "getme": lambda p, b: self._get_me(),
             "sendmessage": lambda p, b: self._send_message(p),
@@ -1410,6 +1411,16 @@ class FakeTelegram:
         with self._lock:
             return update_id in self._confirmed
 
+    @property
+    def polls_waiting(self) -> int:
+        """Number of getUpdates long polls currently blocked waiting for updates."""
+        with self._lock:
+            return self._waiting_polls
+
+    def _track_waiting_poll(self, delta: int) -> None:
+        with self._lock:
+            self._waiting_polls += delta
+
     def interrupt_polls(self) -> None:
         """Make all waiting getUpdates long polls return an empty result now."""
         with self._cond:
@@ -1444,15 +1455,19 @@ class FakeTelegram:
         self._apply_offset(offset)
         if block and timeout > 0 and not self._updates:
             deadline = time.monotonic() + timeout
-            while not self._updates:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-                if self._interrupts != interrupts:
-                    return []
-                if self._poll_generation != generation:
-                    raise _ApiError(ERR_CONFLICT_POLL, code=409, violation=False)
+            self._waiting_polls += 1
+            try:
+                while not self._updates:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                    if self._interrupts != interrupts:
+                        return []
+                    if self._poll_generation != generation:
+                        raise _ApiError(ERR_CONFLICT_POLL, code=409, violation=False)
+            finally:
+                self._waiting_polls -= 1
         batch = self._updates[:limit]
         for update in batch:
             update_id = update["update_id"]
@@ -1644,10 +1659,14 @@ class RecordingRequest(BaseRequest):
             if timeout > 0:
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + timeout
-                while True:
-                    if loop.time() >= deadline or self.fake.has_pending_updates(offset):
-                        break
-                    await asyncio.sleep(self._poll_interval)
+                self.fake._track_waiting_poll(+1)
+                try:
+                    while True:
+                        if loop.time() >= deadline or self.fake.has_pending_updates(offset):
+                            break
+                        await asyncio.sleep(self._poll_interval)
+                finally:
+                    self.fake._track_waiting_poll(-1)
         status, body = self.fake.handle(api_method, params, block=False)
         return status, json.dumps(body).encode("utf-8")
 

@@ -93,26 +93,22 @@ def command_entities(text: str) -> list[dict[str, Any]]:
     return [{"type": "bot_command", "offset": 0, "length": utf16_len(match.group(0))}]
 
 
-async def _drain_new_tasks(
-    application: Application[Any, Any, Any, Any, Any, Any],
-    before: set[asyncio.Task[Any]],
-    within: float,
-) -> None:
-    """Wait for tasks the application created (non-blocking handlers) since ``before``."""
-    tasks: set[asyncio.Task[Any]] | None = getattr(
-        application, "_Application__create_task_tasks", None
-    )
-    if tasks is None:
-        return
+async def _drain_new_tasks(before: set[asyncio.Task[Any]], within: float) -> None:
+    """Wait for tasks created since ``before`` was taken (handlers with ``block=False``, tasks
+    they spawn, jobs due immediately) - whether or not the application is running."""
+    current = asyncio.current_task()
     deadline = time.monotonic() + within
     while True:
-        pending = [t for t in tasks if t not in before and not t.done()]
+        pending = [
+            t for t in asyncio.all_tasks() if t not in before and t is not current and not t.done()
+        ]
         if not pending:
             return
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AssertionError(
-                f"handler tasks still running after {within}s: {[t.get_name() for t in pending]}"
+                f"tasks started while handling the update still run after {within}s: "
+                f"{[t.get_name() for t in pending]}"
             )
         await asyncio.wait(pending, timeout=remaining)
 
@@ -141,18 +137,15 @@ class Chat:
         *,
         task_timeout: float = 30.0,
     ) -> Chat:
-        """Deliver updates with ``application.process_update`` (the application must be
-        initialized). Each call returns once the update - including handlers running with
-        ``block=False`` - has been processed."""
+        """Deliver updates with ``application.process_update``. The application must be
+        initialized; start() it too if handlers use ``block=False`` (else PTB warns). Each call
+        returns once the update - including non-blocking handlers - has been processed."""
 
         async def deliver(data: dict[str, Any]) -> None:
-            tasks: set[asyncio.Task[Any]] = getattr(
-                application, "_Application__create_task_tasks", set()
-            )
-            before = set(tasks)
+            before = asyncio.all_tasks()
             update = Update.de_json(copy.deepcopy(data), application.bot)
             await application.process_update(update)
-            await _drain_new_tasks(application, before, task_timeout)
+            await _drain_new_tasks(before, task_timeout)
 
         return cls(fake, user, deliver)
 

@@ -1,0 +1,49 @@
+# Two commands matter: `make run` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check migrate demo messages clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall whenever the dependencies change.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet ".[test]"
+	@touch $(STAMP)
+
+## run: start the service (the bot with TELEGRAM_BOT_TOKEN, otherwise the terminal demo)
+run: $(STAMP)
+	$(BIN)/python -m bot migrate
+	$(BIN)/python -m bot start --no-migrate
+
+## demo: the terminal demo, even when a token is configured
+demo: $(STAMP)
+	$(BIN)/python -m bot demo
+
+## migrate: bring the database schema up to date
+migrate: $(STAMP)
+	$(BIN)/python -m bot migrate
+
+## test: the whole suite (PostgreSQL tests skip when no server is reachable, unless CI=true)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot storage tests bench
+	$(BIN)/ruff format --check bot storage tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy bot storage
+
+check: lint typecheck test
+
+## messages: re-extract message ids into the catalogs after adding texts (then translate both)
+messages: $(STAMP)
+	$(BIN)/python -m bot messages
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

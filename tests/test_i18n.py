@@ -1,0 +1,86 @@
+"""The catalogs: bokmål and English complete, placeholders consistent, valid Telegram HTML."""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from bot import i18n, reference
+from bot.conversations.steps import EDITABLE, QUESTIONS
+from bot.handlers import COMMANDS
+from tests.support.botapi import parse_html
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _po(language: str):
+    with (files("templates") / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        return read_po(handle, locale=language)
+
+
+@pytest.mark.parametrize("language", i18n.SUPPORTED)
+def test_every_message_is_translated_and_not_fuzzy(language):
+    po = _po(language)
+    for message in po:
+        if not message.id:
+            continue
+        assert message.string, f"{language}: {message.id} has no translation"
+        assert not message.fuzzy, f"{language}: {message.id} is fuzzy"
+
+
+def test_both_languages_have_the_same_messages_and_placeholders():
+    nb, en = i18n.catalog("nb"), i18n.catalog("en")
+    assert set(nb) == set(en)
+    for key in en:
+        assert set(re.findall(r"\{(\w+)\}", nb[key])) == set(re.findall(r"\{(\w+)\}", en[key])), key
+
+
+@pytest.mark.parametrize("language", i18n.SUPPORTED)
+def test_chat_messages_are_valid_telegram_html(language):
+    for key, text in i18n.catalog(language).items():
+        if key.startswith("email."):
+            continue
+        filled = re.sub(r"\{\w+\}", "x", text)
+        parse_html(filled)  # raises on anything Telegram would refuse
+
+
+def _literal_ids() -> set[str]:
+    prefixes = {key.split(".")[0] for key in i18n.catalog("en")}
+    found: set[str] = set()
+    for path in [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("templates").rglob("*.j2")]:
+        for match in re.findall(r"[\"']([a-z_]+(?:\.[a-z_]+)+)[\"']", path.read_text()):
+            if match.split(".")[0] in prefixes:
+                found.add(match)
+    return found
+
+
+def _dynamic_ids() -> set[str]:
+    ids = {f"type.{t}" for t in (*reference.EXCHANGE_TYPES, "both")}
+    ids |= {f"title.{t}" for t in (*reference.TITLES, "other")}
+    ids |= {f"edit.{step.value}" for step in EDITABLE}
+    ids |= {f"command.{name}" for name in COMMANDS}
+    ids |= {q.prompt for q in QUESTIONS.values()} | {q.reprompt for q in QUESTIONS.values()}
+    return ids
+
+
+def test_every_message_id_the_code_uses_exists():
+    missing = (_literal_ids() | _dynamic_ids()) - set(i18n.catalog("en"))
+    assert not missing
+
+
+def test_values_are_escaped_but_markup_values_are_not():
+    from markupsafe import Markup
+
+    assert "&lt;b&gt;" in i18n._("en", "reg.fields.chosen", fields="<b>")
+    assert "<b>x</b>" in i18n._("en", "reg.fields.chosen", fields=Markup("<b>x</b>"))
+
+
+@pytest.mark.parametrize(
+    ("code", "language"), [("nb", "nb"), ("nn", "nb"), ("no", "nb"), ("nb-NO", "nb"), ("en", "en"), ("de", "en"), (None, "en")]
+)
+def test_telegram_language_codes_map_to_bokmal_or_english(code, language):
+    assert i18n.language_from_telegram(code) == language
