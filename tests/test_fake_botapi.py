@@ -229,6 +229,12 @@ def test_unknown_method_and_unknown_chat(fake: FakeTelegram) -> None:
     status, body = send(fake, "x")
     assert (status, body["description"]) == (403, "Forbidden: bot was blocked by the user")
     assert len(fake.violations) == 2  # being blocked is not the bot's fault
+    fake.unblock(USER.id)
+    status, body = send(fake, "x", reply_parameters=json.dumps({"message_id": 777}))
+    assert (status, body["description"]) == (400, "Bad Request: message to be replied not found")
+    fake.record_user_message({"message_id": 777, "chat": {"id": USER.id, "type": "private"}})
+    assert send(fake, "x", reply_parameters={"message_id": 777})[0] == 200
+    assert fake.next_message_id() > 777
 
 
 # ------------------------------------------------------------------------- edits & callbacks
@@ -443,7 +449,7 @@ async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.message is not None and update.message.contact is not None
-    await update.message.reply_text(f"Takk, {update.message.contact.phone_number}")
+    await update.message.reply_text(f"Takk, {update.message.contact.phone_number}", do_quote=True)
 
 
 async def _echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -835,9 +835,9 @@ class FakeTelegram:
         """Remember a message the user sent (so replies to it / deleting it work)."""
         with self._lock:
             chat_id = int(message["chat"]["id"])
-            self._user_messages[(chat_id, int(message["message_id"]))] = copy.deepcopy(
-                dict(message)
-            )
+            message_id = int(message["message_id"])
+            self._user_messages[(chat_id, message_id)] = copy.deepcopy(dict(message))
+            self._next_message_id = max(self._next_message_id, message_id + 1)
 
     # ---------------------------------------------------------------- text & markup rules
 
@@ -1382,6 +1382,10 @@ class FakeTelegram:
                 )
             self._last_update_id = int(update_id)
             self._updates.append(data)
+            for key in ("message", "edited_message"):
+                message = data.get(key)
+                if isinstance(message, dict) and "message_id" in message and "chat" in message:
+                    self.record_user_message(message)
             self._cond.notify_all()
             return int(update_id)
 

@@ -178,12 +178,15 @@ class Chat:
         data = dict(update)
         if "update_id" not in data:
             data["update_id"] = next_update_id(self.fake.last_update_id)
+        for key in ("message", "edited_message"):
+            message = data.get(key)
+            if isinstance(message, dict) and "message_id" in message and "chat" in message:
+                self.fake.record_user_message(message)
         self.updates.append(data)
         await self._deliver(data)
         return data
 
     async def _send_message(self, message: dict[str, Any]) -> dict[str, Any]:
-        self.fake.record_user_message(message)
         self.user_messages[message["message_id"]] = message
         await self.deliver_update({"message": message})
         return message
@@ -399,7 +402,6 @@ class Chat:
             edited["entities"] = entities
         edited["edit_date"] = int(time.time())
         self.user_messages[message_id] = edited
-        self.fake.record_user_message(edited)
         await self.deliver_update({"edited_message": edited})
         return edited
 
