@@ -491,8 +491,9 @@ async def test_application_in_process_with_chat_driver(fake: FakeTelegram) -> No
         assert menu.text == "Du valgte join" and menu.edits == 1
         assert [m.message_id for m in chat.new_messages(mark)] == [menu.message_id]
         await chat.press_data("x" * 10, menu)  # forged data on a keyboard-less message
-        await chat.share_contact("+4712345678")
+        contact = await chat.share_contact("+4712345678")
         assert chat.last().text == "Takk, +4712345678"
+        assert chat.last().raw["reply_to_message"]["message_id"] == contact["message_id"]
         sent = await chat.send("hallo")
         await chat.edit(sent["message_id"], "hallo igjen")
         assert chat.texts()[-2:] == ["msg: hallo", "edit: hallo igjen"]

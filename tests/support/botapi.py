@@ -973,7 +973,8 @@ class FakeTelegram:
             return markup
         return None
 
-    def _check_reply_target(self, chat_id: int, params: Mapping[str, Any]) -> None:
+    def _reply_target(self, chat_id: int, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The Message JSON being replied to (reply_parameters / reply_to_message_id)."""
         target: Any = params.get("reply_to_message_id")
         allow_missing = bool(params.get("allow_sending_without_reply"))
         reply_parameters = params.get("reply_parameters")
@@ -982,12 +983,17 @@ class FakeTelegram:
             allow_missing = allow_missing or bool(
                 reply_parameters.get("allow_sending_without_reply")
             )
-        if target is None or allow_missing:
-            return
+        if target is None:
+            return None
         key = (chat_id, _as_int(target, -1))
+        if key in self._user_messages:
+            return copy.deepcopy(self._user_messages[key])
         bot_message = self._by_key.get(key)
-        if key not in self._user_messages and (bot_message is None or bot_message.deleted):
-            raise _ApiError("Bad Request: message to be replied not found")
+        if bot_message is not None and not bot_message.deleted:
+            return bot_message.to_json()
+        if allow_missing:
+            return None
+        raise _ApiError("Bad Request: message to be replied not found")
 
     # ---------------------------------------------------------------- storage
 
@@ -1097,7 +1103,7 @@ class FakeTelegram:
         parse_mode = params.get("parse_mode")
         visible, entities = self._render(text, parse_mode, params.get("entities"), caption=False)
         markup, buttons, keyboard = self._parse_markup(params.get("reply_markup"))
-        self._check_reply_target(chat_id, params)
+        reply_to = self._reply_target(chat_id, params)
         message = self._store(
             chat_id,
             html=text,
@@ -1107,6 +1113,7 @@ class FakeTelegram:
             markup=markup,
             buttons=buttons,
             keyboard=keyboard,
+            extra={"reply_to_message": reply_to} if reply_to else None,
         )
         return message.raw
 
@@ -1294,7 +1301,7 @@ class FakeTelegram:
             else ("", [])
         )
         markup, buttons, keyboard = self._parse_markup(params.get("reply_markup"))
-        self._check_reply_target(chat_id, params)
+        reply_to = self._reply_target(chat_id, params)
         file_id, unique_id = self._new_file_ids()
         self._files[file_id] = upload
         document_json: dict[str, Any] = {
@@ -1315,7 +1322,10 @@ class FakeTelegram:
             buttons=buttons,
             keyboard=keyboard,
             document=upload,
-            extra={"document": document_json},
+            extra={
+                "document": document_json,
+                **({"reply_to_message": reply_to} if reply_to else {}),
+            },
         )
         return message.raw
 
