@@ -1,0 +1,91 @@
+"""Nothing is lost on a crash: the real bot runs as a subprocess, polling a local Bot API server,
+and is killed with SIGKILL after every answer. Each restart continues at the next step."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import code_in, mails
+from tests.support.botapi import BotApiServer
+from tests.support.chat import Chat, TgUser
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _start_bot(server: BotApiServer, var_dir: Path, workdir: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "SMTP_", "MAIL_"))}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        TELEGRAM_BOT_TOKEN="123456789:TEST-token-for-the-local-bot-api",
+        TELEGRAM_API_BASE_URL=server.base_url,
+        VAR_DIR=str(var_dir),
+        SECRET_KEY="crash-test-secret",
+        MAIL_BACKEND="file",
+        LOG_LEVEL="WARNING",
+    )
+    return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=workdir, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def _expect(chat: Chat, mark: int, needle: str) -> None:
+    def seen() -> bool:
+        return any(needle in m.text for m in chat.new_messages(mark))
+
+    await chat.fake.wait_for(seen, within=30, what=f"a bot message containing {needle!r}")
+
+
+async def test_killing_the_bot_after_every_answer_loses_nothing(tmp_path):
+    var_dir = tmp_path / "var"
+
+    async def send_code(chat: Chat) -> None:
+        await chat.fake.wait_for(lambda: bool(mails(var_dir / "mail")), within=30, what="the verification email")
+        await chat.send(code_in(mails(var_dir / "mail")[-1]))
+
+    script: list[tuple[Callable[[Chat], Awaitable[object]], str]] = [
+        (lambda c: c.command("start"), "Welcome to Veileder"),
+        (lambda c: c.press("I agree"), "Step 1 of 8"),
+        (lambda c: c.press("Research"), "Step 2 of 8"),
+        (lambda c: c.press("Yes, that's right"), "Step 3 of 8"),
+        (lambda c: c.press("Researcher"), "Step 4 of 8"),
+        (lambda c: c.send("Haukeland University Hospital"), "Step 5 of 8"),
+        (lambda c: c.press("Bergen"), "Step 6 of 8"),
+        (lambda c: c.press("Epidemiology"), "Chosen: Epidemiology"),
+        (lambda c: c.press("Done"), "Step 7 of 8"),
+        (lambda c: c.send("researcher@uib.no"), "6-digit code"),
+        (send_code, "Step 8 of 8"),
+        (lambda c: c.send("+47 912 34 567"), "Please check your details"),
+        (lambda c: c.press("Confirm"), "registered as a supervisor"),
+    ]
+    with BotApiServer() as server:
+        chat = Chat.via_server(server.fake, TgUser(id=4242, first_name="Ada", last_name="Lovelace", language_code="en"))
+        bot = _start_bot(server, var_dir, tmp_path)
+        try:
+            for action, reply in script:
+                mark = chat.mark()
+                await action(chat)
+                await _expect(chat, mark, reply)
+                bot.send_signal(signal.SIGKILL)
+                bot.wait(timeout=10)
+                bot = _start_bot(server, var_dir, tmp_path)
+        finally:
+            bot.kill()
+            _, errors = bot.communicate(timeout=10)
+    assert server.fake.violations == []
+    with sqlite3.connect(var_dir / "veileder.db") as db:
+        row = db.execute(
+            "SELECT name, workplace, city, fields, email, email_verified_at IS NOT NULL, phone FROM supervisor"
+        ).fetchone()
+        drafts = db.execute("SELECT count(*) FROM conversation").fetchone()[0]
+    assert row == ("Ada Lovelace", "Haukeland University Hospital", "bergen", '["epidemiology"]',
+                   "researcher@uib.no", 1, "+4791234567")
+    assert drafts == 0
+    assert b"Traceback" not in errors
