@@ -158,8 +158,8 @@ def _mark(selected: bool, label: str) -> str:
     return f"✅ {label}" if selected else label
 
 
-def _header(tr: Translator, question: Question) -> str:
-    if question.progress is None:
+def _header(tr: Translator, question: Question, data: dict[str, Any]) -> str:
+    if question.progress is None or data.get("editing"):  # an edit is one question, not a step of 8
         return ""
     return tr("reg.progress", step=question.progress, total=MAIN_STEPS) + "\n"
 
@@ -218,7 +218,7 @@ def screen(step: Step, data: dict[str, Any], tr: Translator, *, notice: str | No
     """The prompt for `step`; `notice` (an error or re-prompt) goes on top when given."""
     question = QUESTIONS[step]
     top = f"{notice}\n\n" if notice else ""
-    text = top + _header(tr, question) + _prompt_text(step, data, tr)
+    text = top + _header(tr, question, data) + _prompt_text(step, data, tr)
     result = Screen(text)
     builder = _KEYBOARDS.get(step)
     if builder is not None:
