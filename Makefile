@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check migrate demo messages clean
+.PHONY: run test lint typecheck check migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,22 +28,22 @@ demo: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/python -m bot migrate
 
-## test: the whole suite (PostgreSQL tests skip when no server is reachable, unless CI=true)
+## test: lint, type-check, then the whole suite (PostgreSQL tests skip when no server is
+## reachable, unless CI=true)
 test: $(STAMP)
+	$(BIN)/ruff check bot storage tests
+	$(BIN)/ruff format --check bot storage tests
+	$(BIN)/mypy bot storage
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot storage tests bench
-	$(BIN)/ruff format --check bot storage tests bench
+	$(BIN)/ruff check bot storage tests
+	$(BIN)/ruff format --check bot storage tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy bot storage
 
-check: lint typecheck test
-
-## messages: re-extract message ids into the catalogs after adding texts (then translate both)
-messages: $(STAMP)
-	$(BIN)/python -m bot messages
+check: test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

@@ -15,15 +15,20 @@ from bot.settings import Settings, SettingsError, load_settings
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="Veileder: recruits supervisors for medical-student exchanges."
+        prog="python -m bot",
+        description="Veileder: recruits supervisors for medical-student exchanges.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
     run.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
     demo = commands.add_parser("demo", help="a local chat in this terminal, driving the same bot")
     demo.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
-    start = commands.add_parser("start", help="`run` when TELEGRAM_BOT_TOKEN is set, otherwise `demo`")
-    start.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
+    start = commands.add_parser(
+        "start", help="`run` when TELEGRAM_BOT_TOKEN is set, otherwise `demo`"
+    )
+    start.add_argument(
+        "--no-migrate", action="store_true", help="do not migrate the database first"
+    )
     commands.add_parser("migrate", help="bring the database schema up to date")
     return parser
 
@@ -57,14 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":
         if not settings.telegram_bot_token:
-            return _fail("TELEGRAM_BOT_TOKEN is not set; set it in .env or the environment (or use `demo`)")
+            return _fail(
+                "TELEGRAM_BOT_TOKEN is not set; set it in .env or the environment (or use `demo`)"
+            )
         if not args.no_migrate:
             _migrate(settings)
         from telegram import Update
 
         from bot.app import build_application
 
-        build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        build_application(settings).run_polling(
+            allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
+        )
         return 0
     if args.command == "demo":
         if not args.no_migrate:

@@ -39,7 +39,9 @@ def build_application(
 
     async def post_init(application: App) -> None:
         db = Database(settings.database)
-        sender = OutboxSender(db, mail_backend or backend_for(settings), clock, poll_seconds=poll_seconds)
+        sender = OutboxSender(
+            db, mail_backend or backend_for(settings), clock, poll_seconds=poll_seconds
+        )
         application.bot_data[SERVICES_KEY] = Services(
             settings=settings,
             db=db,
@@ -92,4 +94,4 @@ async def running(application: App) -> AsyncIterator[App]:
 
 
 def services_of(application: App) -> Services:
-    return application.bot_data[SERVICES_KEY]  # type: ignore[no-any-return]
+    return application.bot_data[SERVICES_KEY]

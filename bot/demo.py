@@ -33,7 +33,12 @@ from bot.i18n import language_from_telegram
 from bot.mailer import FileBackend
 from bot.settings import Settings
 
-BOT_USER = {"id": 7000001, "is_bot": True, "first_name": "Veileder", "username": "veileder_demo_bot"}
+BOT_USER = {
+    "id": 7000001,
+    "is_bot": True,
+    "first_name": "Veileder",
+    "username": "veileder_demo_bot",
+}
 
 
 def html_to_terminal(text: str) -> str:
@@ -80,7 +85,12 @@ class TerminalRequest(BaseRequest):
         return None
 
     async def do_request(
-        self, url: str, method: str, request_data: RequestData | None = None, *args: Any, **kwargs: Any
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> tuple[int, bytes]:
         name = url.rsplit("/", 1)[-1]
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
@@ -123,7 +133,9 @@ class TerminalRequest(BaseRequest):
         self.messages[message["message_id"]] = message
         return message
 
-    def _show(self, message: dict[str, Any], params: dict[str, Any], edited: bool = False) -> dict[str, Any]:
+    def _show(
+        self, message: dict[str, Any], params: dict[str, Any], edited: bool = False
+    ) -> dict[str, Any]:
         markup = params.get("reply_markup") or {}
         if isinstance(markup, str):
             markup = json.loads(markup)
@@ -131,14 +143,18 @@ class TerminalRequest(BaseRequest):
             message["reply_markup"] = markup
         elif markup.get("keyboard"):
             self.reply_keyboard = [
-                Choice(b["text"], contact=bool(b.get("request_contact"))) for row in markup["keyboard"] for b in row
+                Choice(b["text"], contact=bool(b.get("request_contact")))
+                for row in markup["keyboard"]
+                for b in row
             ]
         elif markup.get("remove_keyboard"):
             self.reply_keyboard = []
         if edited and "text" not in params:
             return message
         prefix = "~ " if edited else ""
-        self.out.write("\n" + prefix + "🤖 " + html_to_terminal(message["text"]).replace("\n", "\n   ") + "\n")
+        self.out.write(
+            "\n" + prefix + "🤖 " + html_to_terminal(message["text"]).replace("\n", "\n   ") + "\n"
+        )
         inline = [
             Choice(b["text"], message, b.get("callback_data"))
             for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
@@ -154,14 +170,17 @@ class TerminalRequest(BaseRequest):
         return message
 
     def _document(self, params: dict[str, Any], request_data: RequestData | None) -> dict[str, Any]:
-        message = self._new_message({"chat_id": params["chat_id"], "text": params.get("caption", "")})
+        message = self._new_message(
+            {"chat_id": params["chat_id"], "text": params.get("caption", "")}
+        )
         self.documents.mkdir(parents=True, exist_ok=True)
         if request_data is not None:
             for _, value in request_data.multipart_data.items():
                 filename, content = value[0], value[1]
                 path = self.documents / str(filename)
                 path.write_bytes(content if isinstance(content, bytes) else content.read())
-                self.out.write(f"\n🤖 📎 {html_to_terminal(str(params.get('caption', '')))}\n   saved as {path}\n")
+                caption = html_to_terminal(str(params.get("caption", "")))
+                self.out.write(f"\n🤖 📎 {caption}\n   saved as {path}\n")
         message["document"] = {"file_id": "demo", "file_unique_id": "demo", "file_name": "document"}
         return message
 
@@ -188,7 +207,12 @@ class DemoChat:
 
     def __init__(self, request: TerminalRequest, language_code: str, name: str) -> None:
         first, _, last = name.partition(" ")
-        self.user = {"id": 424242, "is_bot": False, "first_name": first, "language_code": language_code}
+        self.user = {
+            "id": 424242,
+            "is_bot": False,
+            "first_name": first,
+            "language_code": language_code,
+        }
         if last:
             self.user["last_name"] = last
         self.request = request
@@ -197,7 +221,12 @@ class DemoChat:
 
     def update_for(self, line: str) -> dict[str, Any]:
         chat = {"id": self.user["id"], "type": "private", "first_name": self.user["first_name"]}
-        base = {"message_id": next(self.message_ids), "date": int(time.time()), "chat": chat, "from": self.user}
+        base = {
+            "message_id": next(self.message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.user,
+        }
         choices = self.request.screen.choices
         if line.isdigit() and 1 <= int(line) <= len(choices):
             choice = choices[int(line) - 1]
@@ -205,21 +234,32 @@ class DemoChat:
                 return {
                     "update_id": next(self.update_ids),
                     "callback_query": {
-                        "id": str(next(self.message_ids)), "from": self.user, "chat_instance": "demo",
-                        "message": choice.message, "data": choice.callback_data,
+                        "id": str(next(self.message_ids)),
+                        "from": self.user,
+                        "chat_instance": "demo",
+                        "message": choice.message,
+                        "data": choice.callback_data,
                     },
                 }
             if choice.contact:
-                contact = {"phone_number": "+4799999999", "first_name": self.user["first_name"], "user_id": self.user["id"]}
+                contact = {
+                    "phone_number": "+4799999999",
+                    "first_name": self.user["first_name"],
+                    "user_id": self.user["id"],
+                }
                 return {"update_id": next(self.update_ids), "message": {**base, "contact": contact}}
             line = choice.label
         message: dict[str, Any] = {**base, "text": line}
         if line.startswith("/"):
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(line.split()[0])}]
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": len(line.split()[0])}
+            ]
         return {"update_id": next(self.update_ids), "message": message}
 
 
-async def run_demo(settings: Settings, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+async def run_demo(
+    settings: Settings, stdin: TextIO | None = None, out: TextIO | None = None
+) -> int:
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     request = TerminalRequest(out, settings.var_dir / "demo")
@@ -230,7 +270,9 @@ async def run_demo(settings: Settings, stdin: TextIO | None = None, out: TextIO 
         mail_backend=EchoingFileBackend(settings.mail_dir, out),
         start_sender=False,
     )
-    language = language_from_telegram(os.environ.get("DEMO_LANGUAGE") or os.environ.get("LANG", "en"))
+    language = language_from_telegram(
+        os.environ.get("DEMO_LANGUAGE") or os.environ.get("LANG", "en")
+    )
     chat = DemoChat(request, language, os.environ.get("DEMO_NAME", "Kari Nordmann"))
     out.write(
         "Veileder demo: you are chatting with the bot in this terminal.\n"

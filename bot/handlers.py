@@ -6,6 +6,7 @@ and is commented there.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -63,9 +64,17 @@ async def _reprompt(update: Update, context: ContextTypes.DEFAULT_TYPE, notice: 
         conv = await repository.get_conversation(session, user.id)
     if conv is not None and conv.active:
         tr = Translator(conv.language)
-        await ui.send(update.get_bot(), chat.id, screen(Step(conv.step), conv.data, tr, notice=notice), secret=svc.secret, user_id=user.id)
+        await ui.send(
+            update.get_bot(),
+            chat.id,
+            screen(Step(conv.step), conv.data, tr, notice=notice),
+            secret=svc.secret,
+            user_id=user.id,
+        )
     else:
-        await ui.send(update.get_bot(), chat.id, ui.Screen(notice), secret=svc.secret, user_id=user.id)
+        await ui.send(
+            update.get_bot(), chat.id, ui.Screen(notice), secret=svc.secret, user_id=user.id
+        )
 
 
 async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -113,7 +122,13 @@ async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         key = "cancel.profile"
     else:
         key = "cancel.kept"
-    await ui.send(update.get_bot(), chat.id, ui.Screen(tr(key), remove_keyboard=True), secret=svc.secret, user_id=user.id)
+    await ui.send(
+        update.get_bot(),
+        chat.id,
+        ui.Screen(tr(key), remove_keyboard=True),
+        secret=svc.secret,
+        user_id=user.id,
+    )
 
 
 async def cmd_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -150,7 +165,9 @@ async def cmd_delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if user is None or chat is None:
         return
     language = await _language(update, context)
-    await ui.send(update.get_bot(), chat.id, _delete_screen(language), secret=svc.secret, user_id=user.id)
+    await ui.send(
+        update.get_bot(), chat.id, _delete_screen(language), secret=svc.secret, user_id=user.id
+    )
 
 
 async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -172,11 +189,15 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     async with svc.db.session() as session:
         stored_files = await repository.erase_person(session, user.id)
-    for name in stored_files:
-        Path(name).unlink(missing_ok=True)
+    await asyncio.to_thread(_remove_files, stored_files)
     await svc.db.compact_after_erase()
     log.info("erased a person's data on request (%d mail files)", len(stored_files))
     await ui.close(query, tr("delete.done"))
+
+
+def _remove_files(names: list[str]) -> None:
+    for name in names:
+        Path(name).unlink(missing_ok=True)
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -214,7 +235,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.exception("could not tell the person about the failure")
 
 
-async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+async def set_commands(application: Application) -> None:
     """The command menu in each supported language (Telegram picks by the client's language)."""
     for language in SUPPORTED:
         tr = Translator(language)
@@ -224,7 +245,7 @@ async def set_commands(application: Application) -> None:  # type: ignore[type-a
             await application.bot.set_my_commands(commands, language_code=code)
 
 
-def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
+def register_handlers(application: Application) -> None:
     private = filters.ChatType.PRIVATE
     # Only new messages: an edited message is never taken as an answer.
     new = filters.UpdateType.MESSAGE & private
@@ -254,4 +275,3 @@ async def _stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if update.callback_query is not None:
         tr = Translator(await _language(update, context))
         await update.callback_query.answer(tr("btn.stale"))
-

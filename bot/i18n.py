@@ -26,7 +26,7 @@ _NORWEGIAN_CODES: Final = frozenset({"nb", "nn", "no"})
 
 
 def language_from_telegram(language_code: str | None) -> str:
-    """Telegram's ``language_code`` (``nb``, ``nn``, ``no``, ``nb-NO``...) -> ``nb``, else ``en``."""
+    """Telegram's ``language_code`` ``nb``/``nn``/``no`` (or ``nb-NO``) -> ``nb``, else ``en``."""
     if not language_code:
         return DEFAULT
     base = language_code.replace("_", "-").split("-")[0].lower()

@@ -20,7 +20,10 @@ def redact(text: str) -> str:
 class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = redact(record.getMessage()).replace('"', "'")
-        line = f'time={self.formatTime(record)} level={record.levelname.lower()} logger={record.name} msg="{message}"'
+        line = (
+            f"time={self.formatTime(record)} level={record.levelname.lower()} "
+            f'logger={record.name} msg="{message}"'
+        )
         if record.exc_info:
             line += "\n" + redact(self.formatException(record.exc_info))
         return line

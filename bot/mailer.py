@@ -74,7 +74,7 @@ class SmtpBackend:
                 username=s.smtp_user,
                 password=s.smtp_password,
                 use_tls=s.smtp_security == SmtpSecurity.TLS,
-                start_tls=True if s.smtp_security == SmtpSecurity.STARTTLS else False,
+                start_tls=s.smtp_security == SmtpSecurity.STARTTLS,
                 timeout=s.smtp_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -93,7 +93,9 @@ def backoff(attempts: int) -> timedelta:
 
 
 class OutboxSender:
-    def __init__(self, db: Database, backend: MailBackend, clock: Clock, *, poll_seconds: float = 5.0) -> None:
+    def __init__(
+        self, db: Database, backend: MailBackend, clock: Clock, *, poll_seconds: float = 5.0
+    ) -> None:
         self.db = db
         self.backend = backend
         self.clock = clock
@@ -124,7 +126,7 @@ class OutboxSender:
         message = message_from_string(email.message, _class=EmailMessage, policy=policy.default)
         status, error, stored, retry_at = OutboxStatus.SENT, None, None, None
         try:
-            stored = await self.backend.send(message, outbox_id=email_id)  # type: ignore[arg-type]
+            stored = await self.backend.send(message, outbox_id=email_id)
         except PermanentFailure as exc:
             status, error = OutboxStatus.FAILED, str(exc)[:1000]
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
@@ -135,8 +137,13 @@ class OutboxSender:
                 status, retry_at = OutboxStatus.PENDING, self.clock.now() + backoff(email.attempts)
         async with self.db.session() as session:
             await repository.record_email_result(
-                session, email_id, status=status, now=self.clock.now(), error=error,
-                next_attempt_at=retry_at, stored_as=stored,
+                session,
+                email_id,
+                status=status,
+                now=self.clock.now(),
+                error=error,
+                next_attempt_at=retry_at,
+                stored_as=stored,
             )
         log.info("outbox email %s (%s): %s", email_id, email.kind, status.value)
         return 1 if status == OutboxStatus.SENT else 0

@@ -29,4 +29,4 @@ class Services:
 
 
 def services(context: CallbackContext[Any, Any, Any, Any]) -> Services:
-    return context.bot_data[SERVICES_KEY]  # type: ignore[no-any-return]
+    return context.bot_data[SERVICES_KEY]

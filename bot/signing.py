@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Final
 
 CALLBACK_LIMIT: Final = 64
-_SIG_BYTES: Final = 6  # 8 base64 characters; forging one takes ~2**48 tries against a rate-limited bot
+_SIG_BYTES: Final = (
+    6  # 8 base64 characters; forging one takes ~2**48 tries against a rate-limited bot
+)
 
 
 def _sign(secret: bytes, user_id: int, body: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from telegram import (
+    Bot,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -19,7 +20,6 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
-from telegram.ext import ExtBot
 
 from bot.signing import Callback, encode_callback
 
@@ -52,7 +52,10 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
 def markup(screen: Screen, *, secret: bytes, user_id: int) -> Markup:
     if screen.keyboard:
         return ReplyKeyboardMarkup(
-            [[KeyboardButton(b.label, request_contact=b.contact) for b in row] for row in screen.keyboard],
+            [
+                [KeyboardButton(b.label, request_contact=b.contact) for b in row]
+                for row in screen.keyboard
+            ],
             resize_keyboard=True,
             one_time_keyboard=True,
         )
@@ -60,7 +63,10 @@ def markup(screen: Screen, *, secret: bytes, user_id: int) -> Markup:
         return InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton(b.label, callback_data=encode_callback(b.callback, secret=secret, user_id=user_id))
+                    InlineKeyboardButton(
+                        b.label,
+                        callback_data=encode_callback(b.callback, secret=secret, user_id=user_id),
+                    )
                     for b in row
                 ]
                 for row in screen.buttons
@@ -71,7 +77,7 @@ def markup(screen: Screen, *, secret: bytes, user_id: int) -> Markup:
     return None
 
 
-async def send(bot: ExtBot[None], chat_id: int, screen: Screen, *, secret: bytes, user_id: int) -> Message:
+async def send(bot: Bot, chat_id: int, screen: Screen, *, secret: bytes, user_id: int) -> Message:
     return await bot.send_message(
         chat_id,
         screen.text,
@@ -95,7 +101,10 @@ async def replace(query: CallbackQuery, screen: Screen, *, secret: bytes, user_i
             await query.edit_message_reply_markup(reply_markup=inline)
         else:
             await query.edit_message_text(
-                screen.text, parse_mode=ParseMode.HTML, reply_markup=inline, disable_web_page_preview=True
+                screen.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=inline,
+                disable_web_page_preview=True,
             )
     except BadRequest as exc:
         # A double tap can race its own edit; "not modified" then means the screen is right.
@@ -111,7 +120,9 @@ async def close(query: CallbackQuery, text: str) -> None:
     if message.text_html == text and message.reply_markup is None:
         return
     try:
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, disable_web_page_preview=True)
+        await query.edit_message_text(
+            text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+        )
     except BadRequest as exc:
         if "not modified" not in exc.message.lower():
             raise

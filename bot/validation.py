@@ -43,7 +43,10 @@ def clean_text(raw: str, *, max_length: int, min_length: int = 1) -> Result:
     the person meant; it also keeps them out of emails and exports.
     """
     text = unicodedata.normalize("NFC", raw)
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} and ch not in "\t\n" for ch in text):
+    if any(
+        unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} and ch not in "\t\n"
+        for ch in text
+    ):
         return Invalid("invalid.characters")
     text = " ".join(text.split())
     if len(text) < min_length or not any(ch.isalnum() for ch in text):

@@ -132,7 +132,11 @@ async def check_link(
     """The verification a one-tap link confirms, if it is this person's and still valid."""
     verification = await repository.verification_by_link(session, _link_hash(services, token))
     now = services.clock.now()
-    if verification is None or verification.telegram_user_id != user_id or verification.expires_at <= now:
+    if (
+        verification is None
+        or verification.telegram_user_id != user_id
+        or verification.expires_at <= now
+    ):
         return None
     verification.verified_at = verification.verified_at or now
     session.add(verification)

@@ -33,8 +33,8 @@ class OutboxStatus(StrEnum):
 
 def _utc(nullable: bool = False) -> Any:
     if nullable:
-        return Field(default=None, sa_type=UTCDateTime, nullable=True)  # type: ignore[call-overload]
-    return Field(sa_type=UTCDateTime, nullable=False)  # type: ignore[call-overload]
+        return Field(default=None, sa_type=UTCDateTime, nullable=True)
+    return Field(sa_type=UTCDateTime, nullable=False)
 
 
 class Supervisor(SQLModel, table=True):
@@ -87,7 +87,9 @@ class EmailVerification(SQLModel, table=True):
 
     __tablename__ = "email_verification"
 
-    __table_args__ = (Index("ix_email_verification_person_created", "telegram_user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_email_verification_person_created", "telegram_user_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     telegram_user_id: int = Field(sa_type=BigInteger)

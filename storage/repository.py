@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
+from sqlmodel import col, select
 
 from storage.models import (
     Conversation,
@@ -24,7 +25,9 @@ async def get_conversation(session: AsyncSession, user_id: int) -> Conversation 
     return await session.get(Conversation, user_id)
 
 
-async def save_conversation(session: AsyncSession, conversation: Conversation, now: datetime) -> None:
+async def save_conversation(
+    session: AsyncSession, conversation: Conversation, now: datetime
+) -> None:
     conversation.updated_at = now
     session.add(conversation)
     # Handlers change the JSON answers in place, which SQLAlchemy cannot see: say so explicitly.
@@ -32,21 +35,23 @@ async def save_conversation(session: AsyncSession, conversation: Conversation, n
 
 
 async def delete_conversation(session: AsyncSession, user_id: int) -> None:
-    await session.execute(delete(Conversation).where(Conversation.telegram_user_id == user_id))  # type: ignore[arg-type]
+    await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
 
 
 async def expire_conversations(session: AsyncSession, older_than: datetime) -> int:
     result = await session.execute(
-        delete(Conversation).where(Conversation.updated_at < older_than)  # type: ignore[arg-type]
+        delete(Conversation).where(col(Conversation.updated_at) < older_than)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0) or 0)  # a CursorResult for DML
 
 
 # ---- supervisors -------------------------------------------------------------------------
 
 
 async def get_supervisor(session: AsyncSession, user_id: int) -> Supervisor | None:
-    result = await session.execute(select(Supervisor).where(Supervisor.telegram_user_id == user_id))
+    result = await session.execute(
+        select(Supervisor).where(col(Supervisor.telegram_user_id) == user_id)
+    )
     return result.scalar_one_or_none()
 
 
@@ -58,14 +63,17 @@ async def verifications_since(
 ) -> tuple[int, int]:
     """How many codes went to this person, and to this address, since `since`."""
     by_person = await session.scalar(
-        select(func.count()).select_from(EmailVerification).where(
-            EmailVerification.telegram_user_id == user_id, EmailVerification.created_at >= since
+        select(func.count())
+        .select_from(EmailVerification)
+        .where(
+            col(EmailVerification.telegram_user_id) == user_id,
+            col(EmailVerification.created_at) >= since,
         )
     )
     by_address = await session.scalar(
-        select(func.count()).select_from(EmailVerification).where(
-            EmailVerification.email == email, EmailVerification.created_at >= since
-        )
+        select(func.count())
+        .select_from(EmailVerification)
+        .where(col(EmailVerification.email) == email, col(EmailVerification.created_at) >= since)
     )
     return int(by_person or 0), int(by_address or 0)
 
@@ -73,8 +81,8 @@ async def verifications_since(
 async def latest_verification(session: AsyncSession, user_id: int) -> EmailVerification | None:
     result = await session.execute(
         select(EmailVerification)
-        .where(EmailVerification.telegram_user_id == user_id)
-        .order_by(EmailVerification.created_at.desc(), EmailVerification.id.desc())  # type: ignore[attr-defined, union-attr]
+        .where(col(EmailVerification.telegram_user_id) == user_id)
+        .order_by(col(EmailVerification.created_at).desc(), col(EmailVerification.id).desc())
         .limit(1)
     )
     return result.scalar_one_or_none()
@@ -82,7 +90,7 @@ async def latest_verification(session: AsyncSession, user_id: int) -> EmailVerif
 
 async def verification_by_link(session: AsyncSession, link_hash: str) -> EmailVerification | None:
     result = await session.execute(
-        select(EmailVerification).where(EmailVerification.link_hash == link_hash)
+        select(EmailVerification).where(col(EmailVerification.link_hash) == link_hash)
     )
     return result.scalar_one_or_none()
 
@@ -93,7 +101,7 @@ async def verification_by_link(session: AsyncSession, link_hash: str) -> EmailVe
 async def queue_email(session: AsyncSession, email: OutboxEmail) -> bool:
     """Queue an email unless one with the same idempotency key exists. True when queued."""
     existing = await session.scalar(
-        select(OutboxEmail.id).where(OutboxEmail.idempotency_key == email.idempotency_key)
+        select(col(OutboxEmail.id)).where(col(OutboxEmail.idempotency_key) == email.idempotency_key)
     )
     if existing is not None:
         return False
@@ -104,17 +112,19 @@ async def queue_email(session: AsyncSession, email: OutboxEmail) -> bool:
 
 async def due_email_ids(session: AsyncSession, now: datetime, limit: int) -> list[int]:
     result = await session.execute(
-        select(OutboxEmail.id)
+        select(col(OutboxEmail.id))
         .where(
             or_(
-                (OutboxEmail.status == OutboxStatus.PENDING) & (OutboxEmail.next_attempt_at <= now),
-                (OutboxEmail.status == OutboxStatus.SENDING) & (OutboxEmail.lease_until < now),  # type: ignore[operator]
+                (col(OutboxEmail.status) == OutboxStatus.PENDING)
+                & (col(OutboxEmail.next_attempt_at) <= now),
+                (col(OutboxEmail.status) == OutboxStatus.SENDING)
+                & (col(OutboxEmail.lease_until) < now),
             )
         )
-        .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
+        .order_by(col(OutboxEmail.next_attempt_at), col(OutboxEmail.id))
         .limit(limit)
     )
-    return [int(i) for i in result.scalars()]
+    return [int(i) for i in result.scalars() if i is not None]
 
 
 async def claim_email(
@@ -124,15 +134,21 @@ async def claim_email(
     result = await session.execute(
         update(OutboxEmail)
         .where(
-            OutboxEmail.id == email_id,  # type: ignore[arg-type]
+            col(OutboxEmail.id) == email_id,
             or_(
-                (OutboxEmail.status == OutboxStatus.PENDING) & (OutboxEmail.next_attempt_at <= now),
-                (OutboxEmail.status == OutboxStatus.SENDING) & (OutboxEmail.lease_until < now),  # type: ignore[operator]
+                (col(OutboxEmail.status) == OutboxStatus.PENDING)
+                & (col(OutboxEmail.next_attempt_at) <= now),
+                (col(OutboxEmail.status) == OutboxStatus.SENDING)
+                & (col(OutboxEmail.lease_until) < now),
             ),
         )
-        .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=OutboxEmail.attempts + 1)
+        .values(
+            status=OutboxStatus.SENDING,
+            lease_until=now + lease,
+            attempts=col(OutboxEmail.attempts) + 1,
+        )
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not getattr(result, "rowcount", 0):  # a CursorResult for DML
         return None
     return await session.get(OutboxEmail, email_id, populate_existing=True)
 
@@ -153,7 +169,9 @@ async def record_email_result(
         values["stored_as"] = stored_as
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
-    await session.execute(update(OutboxEmail).where(OutboxEmail.id == email_id).values(**values))  # type: ignore[arg-type]
+    await session.execute(
+        update(OutboxEmail).where(col(OutboxEmail.id) == email_id).values(**values)
+    )
 
 
 # ---- privacy -----------------------------------------------------------------------------
@@ -168,7 +186,9 @@ async def emails_of_person(session: AsyncSession, user_id: int) -> set[str]:
     if conversation and conversation.data.get("email"):
         addresses.add(str(conversation.data["email"]))
     result = await session.execute(
-        select(EmailVerification.email).where(EmailVerification.telegram_user_id == user_id)
+        select(col(EmailVerification.email)).where(
+            col(EmailVerification.telegram_user_id) == user_id
+        )
     )
     addresses.update(result.scalars())
     return addresses
@@ -177,17 +197,21 @@ async def emails_of_person(session: AsyncSession, user_id: int) -> set[str]:
 async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
     """Erase everything held about one person; returns the mail files to remove from disk."""
     addresses = await emails_of_person(session, user_id)
-    outbox_filter = OutboxEmail.telegram_user_id == user_id
+    outbox_filter = col(OutboxEmail.telegram_user_id) == user_id
     if addresses:
-        outbox_filter = or_(outbox_filter, OutboxEmail.recipient.in_(addresses))  # type: ignore[attr-defined]
-    files = await session.execute(select(OutboxEmail.stored_as).where(outbox_filter))
+        outbox_filter = or_(outbox_filter, col(OutboxEmail.recipient).in_(addresses))
+    files = await session.execute(select(col(OutboxEmail.stored_as)).where(outbox_filter))
     stored = [path for path in files.scalars() if path]
     await session.execute(delete(OutboxEmail).where(outbox_filter))
-    await session.execute(delete(EmailVerification).where(EmailVerification.telegram_user_id == user_id))  # type: ignore[arg-type]
+    await session.execute(
+        delete(EmailVerification).where(col(EmailVerification.telegram_user_id) == user_id)
+    )
     if addresses:
-        await session.execute(delete(EmailVerification).where(EmailVerification.email.in_(addresses)))  # type: ignore[attr-defined]
-    await session.execute(delete(Conversation).where(Conversation.telegram_user_id == user_id))  # type: ignore[arg-type]
-    await session.execute(delete(Supervisor).where(Supervisor.telegram_user_id == user_id))  # type: ignore[arg-type]
+        await session.execute(
+            delete(EmailVerification).where(col(EmailVerification.email).in_(addresses))
+        )
+    await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
+    await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
     return stored
 
 
@@ -196,22 +220,26 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
     supervisor = await get_supervisor(session, user_id)
     conversation = await get_conversation(session, user_id)
     verifications = await session.execute(
-        select(EmailVerification).where(EmailVerification.telegram_user_id == user_id)
+        select(EmailVerification).where(col(EmailVerification.telegram_user_id) == user_id)
     )
     addresses = await emails_of_person(session, user_id)
-    outbox_filter = OutboxEmail.telegram_user_id == user_id
+    outbox_filter = col(OutboxEmail.telegram_user_id) == user_id
     if addresses:
-        outbox_filter = or_(outbox_filter, OutboxEmail.recipient.in_(addresses))  # type: ignore[attr-defined]
+        outbox_filter = or_(outbox_filter, col(OutboxEmail.recipient).in_(addresses))
     emails = await session.execute(select(OutboxEmail).where(outbox_filter))
     return {
         "telegram_user_id": user_id,
         "profile": supervisor.model_dump(mode="json") if supervisor else None,
         "registration_in_progress": conversation.model_dump(mode="json") if conversation else None,
         "email_verifications": [
-            v.model_dump(mode="json", exclude={"code_hash", "link_hash"}) for v in verifications.scalars()
+            v.model_dump(mode="json", exclude={"code_hash", "link_hash"})
+            for v in verifications.scalars()
         ],
         "emails": [
-            e.model_dump(mode="json", include={"kind", "recipient", "subject", "status", "created_at", "sent_at"})
+            e.model_dump(
+                mode="json",
+                include={"kind", "recipient", "subject", "status", "created_at", "sent_at"},
+            )
             for e in emails.scalars()
         ],
     }

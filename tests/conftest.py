@@ -20,7 +20,9 @@ from storage.migrate import upgrade
 from tests.support.botapi import FakeTelegram, RecordingRequest
 from tests.support.chat import Chat, TgUser
 
-POSTGRES_SERVER = os.environ.get("VEILEDER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_SERVER = os.environ.get(
+    "VEILEDER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _postgres_unavailable(reason: str) -> None:
@@ -113,10 +115,14 @@ def services(app: App) -> Services:
 @pytest.fixture
 def kari(fake: FakeTelegram, app: App) -> Chat:
     """A Norwegian-speaking hospital doctor."""
-    return Chat.in_process(fake, TgUser(id=5551001, first_name="Kari", last_name="Nordmann", language_code="nb"), app)
+    return Chat.in_process(
+        fake, TgUser(id=5551001, first_name="Kari", last_name="Nordmann", language_code="nb"), app
+    )
 
 
 @pytest.fixture
 def john(fake: FakeTelegram, app: App) -> Chat:
     """An English-speaking researcher."""
-    return Chat.in_process(fake, TgUser(id=5551002, first_name="John", last_name="Smith", language_code="en"), app)
+    return Chat.in_process(
+        fake, TgUser(id=5551002, first_name="John", last_name="Smith", language_code="en"), app
+    )

@@ -14,7 +14,9 @@ from storage.models import Conversation, Supervisor
 
 async def stored(services: Services, user_id: int) -> tuple[Conversation | None, Supervisor | None]:
     async with services.db.session() as session:
-        return await repository.get_conversation(session, user_id), await repository.get_supervisor(session, user_id)
+        return await repository.get_conversation(session, user_id), await repository.get_supervisor(
+            session, user_id
+        )
 
 
 def mails(directory: Path) -> list[EmailMessage]:

@@ -29,7 +29,9 @@ class Inbox:
     refuse_rcpt: str | None = None
     temporary_failures: int = 0
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
         if self.refuse_rcpt:
             return self.refuse_rcpt
         envelope.rcpt_tos.append(address)
@@ -41,7 +43,9 @@ class Inbox:
             return "451 4.3.0 Try again later"
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         self.received.append(
-            message_from_bytes(envelope.original_content, _class=EmailMessage, policy=policy.default)  # type: ignore[arg-type]
+            message_from_bytes(
+                envelope.original_content, _class=EmailMessage, policy=policy.default
+            )  # type: ignore[arg-type]
         )
         return "250 Message accepted for delivery"
 

@@ -14,11 +14,24 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def _run(args: list[str], workdir: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "SMTP_", "MAIL_", "DEMO_"))}
+def _run(
+    args: list[str], workdir: Path, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "DATABASE_", "SMTP_", "MAIL_", "DEMO_"))
+    }
     clean.update(PYTHONPATH=str(ROOT), **env)
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=workdir, env=clean, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=workdir,
+        env=clean,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_help_lists_the_commands(tmp_path):
@@ -37,9 +50,13 @@ def test_run_without_a_token_refuses_with_exit_code_2_and_one_line(tmp_path):
 
 @pytest.mark.parametrize(
     ("env", "name"),
-    [({"SMTP_PORT": "lots"}, "SMTP_PORT"), ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
-     ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"), ({"MAIL_BACKEND": "pigeon"}, "MAIL_BACKEND"),
-     ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN")],
+    [
+        ({"SMTP_PORT": "lots"}, "SMTP_PORT"),
+        ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"MAIL_BACKEND": "pigeon"}, "MAIL_BACKEND"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN"),
+    ],
 )
 def test_a_wrong_setting_stops_start_up_naming_the_setting(tmp_path, env, name):
     result = _run(["run"], tmp_path, **env)
@@ -64,11 +81,22 @@ class DemoSession:
     """Types into `python -m bot start` (the demo) like a person: reads the screen, then answers."""
 
     def __init__(self, workdir: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "MAIL_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TELEGRAM_", "DATABASE_", "MAIL_"))
+        }
         env.update(PYTHONPATH=str(ROOT), DEMO_LANGUAGE="en", DEMO_NAME="Demo Doctor")
-        self.process = subprocess.Popen([sys.executable, "-m", "bot", "start"], cwd=workdir, env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, bufsize=1)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "start"],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.transcript = ""
         self.screen = self._read_screen()
 

@@ -22,7 +22,11 @@ pytestmark = pytest.mark.slow
 
 
 def _start_bot(server: BotApiServer, var_dir: Path, workdir: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "SMTP_", "MAIL_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "DATABASE_", "SMTP_", "MAIL_"))
+    }
     env.update(
         PYTHONPATH=str(ROOT),
         TELEGRAM_BOT_TOKEN="123456789:TEST-token-for-the-local-bot-api",
@@ -32,8 +36,13 @@ def _start_bot(server: BotApiServer, var_dir: Path, workdir: Path) -> subprocess
         MAIL_BACKEND="file",
         LOG_LEVEL="WARNING",
     )
-    return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=workdir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def _expect(chat: Chat, mark: int, needle: str) -> None:
@@ -47,7 +56,9 @@ async def test_killing_the_bot_after_every_answer_loses_nothing(tmp_path):
     var_dir = tmp_path / "var"
 
     async def send_code(chat: Chat) -> None:
-        await chat.fake.wait_for(lambda: bool(mails(var_dir / "mail")), within=30, what="the verification email")
+        await chat.fake.wait_for(
+            lambda: bool(mails(var_dir / "mail")), within=30, what="the verification email"
+        )
         await chat.send(code_in(mails(var_dir / "mail")[-1]))
 
     script: list[tuple[Callable[[Chat], Awaitable[object]], str]] = [
@@ -66,7 +77,9 @@ async def test_killing_the_bot_after_every_answer_loses_nothing(tmp_path):
         (lambda c: c.press("Confirm"), "registered as a supervisor"),
     ]
     with BotApiServer() as server:
-        chat = Chat.via_server(server.fake, TgUser(id=4242, first_name="Ada", last_name="Lovelace", language_code="en"))
+        chat = Chat.via_server(
+            server.fake, TgUser(id=4242, first_name="Ada", last_name="Lovelace", language_code="en")
+        )
         bot = _start_bot(server, var_dir, tmp_path)
         try:
             for action, reply in script:
@@ -82,10 +95,18 @@ async def test_killing_the_bot_after_every_answer_loses_nothing(tmp_path):
     assert server.fake.violations == []
     with sqlite3.connect(var_dir / "veileder.db") as db:
         row = db.execute(
-            "SELECT name, workplace, city, fields, email, email_verified_at IS NOT NULL, phone FROM supervisor"
+            "SELECT name, workplace, city, fields, email, email_verified_at IS NOT NULL, phone"
+            " FROM supervisor"
         ).fetchone()
         drafts = db.execute("SELECT count(*) FROM conversation").fetchone()[0]
-    assert row == ("Ada Lovelace", "Haukeland University Hospital", "bergen", '["epidemiology"]',
-                   "researcher@uib.no", 1, "+4791234567")
+    assert row == (
+        "Ada Lovelace",
+        "Haukeland University Hospital",
+        "bergen",
+        '["epidemiology"]',
+        "researcher@uib.no",
+        1,
+        "+4791234567",
+    )
     assert drafts == 0
     assert b"Traceback" not in errors

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot import i18n
-from bot.handlers import COMMANDS
 from bot.app import build_application, running, services_of
 from bot.clock import FrozenClock
 from bot.conversations.steps import QUESTIONS, Step
+from bot.handlers import COMMANDS
 from bot.mailer import FileBackend
 from bot.settings import Settings
 from bot.validation import Invalid, Valid, validate_phone
@@ -27,18 +27,47 @@ from tests.support.chat import Chat, TgUser, command_entities
 USER = TgUser(id=9090, first_name="Prop", last_name="Erty", language_code="en")
 
 BASE: dict[str, Any] = {
-    "consent_version": "2026-11", "consent_at": "2026-11-24T09:00:00+00:00", "name_suggestion": "Prop Erty",
-    "exchange_types": ["clinical"], "name": "Prop Erty", "title": "other", "workplace": "Ullevål",
-    "city": "other", "fields": ["oncology"], "email": "prop@ous-hf.no",
+    "consent_version": "2026-11",
+    "consent_at": "2026-11-24T09:00:00+00:00",
+    "name_suggestion": "Prop Erty",
+    "exchange_types": ["clinical"],
+    "name": "Prop Erty",
+    "title": "other",
+    "workplace": "Ullevål",
+    "city": "other",
+    "fields": ["oncology"],
+    "email": "prop@ous-hf.no",
 }
-TEXT_STEPS = [Step.NAME, Step.TITLE_OTHER, Step.WORKPLACE, Step.CITY_OTHER, Step.FIELDS_OTHER, Step.EMAIL, Step.PHONE]
+TEXT_STEPS = [
+    Step.NAME,
+    Step.TITLE_OTHER,
+    Step.WORKPLACE,
+    Step.CITY_OTHER,
+    Step.FIELDS_OTHER,
+    Step.EMAIL,
+    Step.PHONE,
+]
 
 texts = st.one_of(
     st.text(max_size=300),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=140, max_size=5000),
     st.from_regex(r"<[a-z]{1,6}>[^<]{0,20}(</[a-z]{1,6}>)?", fullmatch=True),
-    st.sampled_from(["<b>bold", "a & b", "&amp;", "x\x00y", "\u202etxet", " a ", "kari@uio.no", "912 34 567",
-                     "<script>alert(1)</script>", "🩺" * 2000, "Tromsø", "/start"]),
+    st.sampled_from(
+        [
+            "<b>bold",
+            "a & b",
+            "&amp;",
+            "x\x00y",
+            "\u202etxet",
+            " a ",
+            "kari@uio.no",
+            "912 34 567",
+            "<script>alert(1)</script>",
+            "🩺" * 2000,
+            "Tromsø",
+            "/start",
+        ]
+    ),
 )
 
 
@@ -49,11 +78,21 @@ class Harness:
         self.loop = asyncio.new_event_loop()
         self.fake = FakeTelegram()
         url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'veileder.db'}"
-        self.settings = Settings(_env_file=None, var_dir=tmp_path / "var", database_url=url,  # type: ignore[call-arg]
-                                 secret_key="k", mail_from="v@nmf.example")
+        self.settings = Settings(
+            _env_file=None,
+            var_dir=tmp_path / "var",
+            database_url=url,  # type: ignore[call-arg]
+            secret_key="k",
+            mail_from="v@nmf.example",
+        )
         self.loop.run_until_complete(upgrade_async(url))
-        self.app = build_application(self.settings, request=RecordingRequest(self.fake), clock=FrozenClock(),
-                                     mail_backend=FileBackend(self.settings.mail_dir), start_sender=False)
+        self.app = build_application(
+            self.settings,
+            request=RecordingRequest(self.fake),
+            clock=FrozenClock(),
+            mail_backend=FileBackend(self.settings.mail_dir),
+            start_sender=False,
+        )
         self._running = running(self.app)
         self.loop.run_until_complete(self._running.__aenter__())
         self.chat = Chat.in_process(self.fake, USER, self.app)
@@ -82,8 +121,16 @@ async def _place_at(h: Harness, step: Step) -> None:
     async with services.db.session() as session:
         await repository.delete_conversation(session, USER.id)
         await session.flush()
-        conv = Conversation(telegram_user_id=USER.id, chat_id=USER.id, flow="registration", step=step,
-                            language="en", data=dict(BASE), created_at=now, updated_at=now)
+        conv = Conversation(
+            telegram_user_id=USER.id,
+            chat_id=USER.id,
+            flow="registration",
+            step=step,
+            language="en",
+            data=dict(BASE),
+            created_at=now,
+            updated_at=now,
+        )
         await repository.save_conversation(session, conv, now)
 
 
@@ -93,11 +140,15 @@ async def _current(h: Harness):
 
 
 @pytest.mark.parametrize("step", TEXT_STEPS, ids=lambda s: s.value)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=texts)
 def test_a_free_text_step_stores_only_valid_answers(harness, step, text):
     assume(text.strip())  # Telegram delivers no empty or blank text messages
-    assume(not any(text.lower().startswith(f"/{c}") for c in COMMANDS))  # real commands have their own stories
+    assume(
+        not any(text.lower().startswith(f"/{c}") for c in COMMANDS)
+    )  # real commands have their own stories
     h = harness
     h.run(_place_at(h, step))
     before = h.run(_current(h))

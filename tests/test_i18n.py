@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _po(language: str):
-    with (files("templates") / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+    with (files("templates") / "locale" / language / "LC_MESSAGES" / "messages.po").open(
+        "rb"
+    ) as handle:
         return read_po(handle, locale=language)
 
 
@@ -80,7 +82,16 @@ def test_values_are_escaped_but_markup_values_are_not():
 
 
 @pytest.mark.parametrize(
-    ("code", "language"), [("nb", "nb"), ("nn", "nb"), ("no", "nb"), ("nb-NO", "nb"), ("en", "en"), ("de", "en"), (None, "en")]
+    ("code", "language"),
+    [
+        ("nb", "nb"),
+        ("nn", "nb"),
+        ("no", "nb"),
+        ("nb-NO", "nb"),
+        ("en", "en"),
+        ("de", "en"),
+        (None, "en"),
+    ],
 )
 def test_telegram_language_codes_map_to_bokmal_or_english(code, language):
     assert i18n.language_from_telegram(code) == language

@@ -19,8 +19,14 @@ from tests.support.chat import Chat, TgUser
 
 
 def _smtp_settings(settings: Settings, port: int, timeout: float = 10.0) -> Settings:
-    return settings.model_copy(update={"mail_backend": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port,
-                                       "smtp_timeout_seconds": timeout})
+    return settings.model_copy(
+        update={
+            "mail_backend": "smtp",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "smtp_timeout_seconds": timeout,
+        }
+    )
 
 
 async def _to_email(chat: Chat) -> None:
@@ -51,17 +57,30 @@ def database_url(sqlite_url: str) -> str:
 async def test_the_verification_email_arrives_over_smtp_as_multipart_mime(settings, fake, clock):
     with smtp_server() as (inbox, port):
         smtp = _smtp_settings(settings, port)
-        app = build_application(smtp, request=RecordingRequest(fake), clock=clock, mail_backend=SmtpBackend(smtp),
-                                start_sender=False)
+        app = build_application(
+            smtp,
+            request=RecordingRequest(fake),
+            clock=clock,
+            mail_backend=SmtpBackend(smtp),
+            start_sender=False,
+        )
         async with running(app):
-            john = Chat.in_process(fake, TgUser(id=77, first_name="John", last_name="<Smith>", language_code="en"), app)
+            john = Chat.in_process(
+                fake, TgUser(id=77, first_name="John", last_name="<Smith>", language_code="en"), app
+            )
             await _to_email(john)
             await john.send("john@ous-hf.no")
             await services_of(app).sender.run_once()
             [message] = inbox.received
             assert message.get_content_type() == "multipart/alternative"
-            assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
-            assert message["To"] == "john@ous-hf.no" and message["From"] == "Veileder <veileder@nmf.example>"
+            assert [p.get_content_type() for p in message.iter_parts()] == [
+                "text/plain",
+                "text/html",
+            ]
+            assert (
+                message["To"] == "john@ous-hf.no"
+                and message["From"] == "Veileder <veileder@nmf.example>"
+            )
             assert re.fullmatch(r"<[0-9a-f]{32}@nmf\.example>", message["Message-ID"])
             html = message.get_body(preferencelist=("html",)).get_content()
             assert "&lt;Smith&gt;" in html and "<Smith>" not in html  # the name is escaped in HTML
@@ -77,8 +96,13 @@ async def test_a_refused_recipient_fails_for_good_with_the_servers_reason(settin
     with smtp_server() as (inbox, port):
         inbox.refuse_rcpt = "550 5.1.1 No such user"
         smtp = _smtp_settings(settings, port)
-        app = build_application(smtp, request=RecordingRequest(fake), clock=clock, mail_backend=SmtpBackend(smtp),
-                                start_sender=False)
+        app = build_application(
+            smtp,
+            request=RecordingRequest(fake),
+            clock=clock,
+            mail_backend=SmtpBackend(smtp),
+            start_sender=False,
+        )
         async with running(app):
             john = Chat.in_process(fake, TgUser(id=78, first_name="John", language_code="en"), app)
             await _to_email(john)
@@ -95,8 +119,13 @@ async def test_a_temporary_refusal_is_retried_later_and_then_delivered(settings,
     with smtp_server() as (inbox, port):
         inbox.temporary_failures = 1
         smtp = _smtp_settings(settings, port)
-        app = build_application(smtp, request=RecordingRequest(fake), clock=clock, mail_backend=SmtpBackend(smtp),
-                                start_sender=False)
+        app = build_application(
+            smtp,
+            request=RecordingRequest(fake),
+            clock=clock,
+            mail_backend=SmtpBackend(smtp),
+            start_sender=False,
+        )
         async with running(app):
             john = Chat.in_process(fake, TgUser(id=79, first_name="John", language_code="en"), app)
             await _to_email(john)
@@ -114,8 +143,14 @@ async def test_a_temporary_refusal_is_retried_later_and_then_delivered(settings,
 async def test_a_hanging_mail_server_does_not_hold_up_the_chat(settings, fake, clock):
     async with SilentServer() as silent:
         smtp = _smtp_settings(settings, silent.port, timeout=30)
-        app = build_application(smtp, request=RecordingRequest(fake), clock=clock, mail_backend=SmtpBackend(smtp),
-                                start_sender=True, poll_seconds=0.05)
+        app = build_application(
+            smtp,
+            request=RecordingRequest(fake),
+            clock=clock,
+            mail_backend=SmtpBackend(smtp),
+            start_sender=True,
+            poll_seconds=0.05,
+        )
         async with running(app):
             john = Chat.in_process(fake, TgUser(id=80, first_name="John", language_code="en"), app)
             await _to_email(john)

@@ -19,8 +19,21 @@ pytestmark = pytest.mark.slow
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     [built] = out.glob("veileder-*.whl")
     return built
@@ -56,12 +69,19 @@ def test_the_installed_wheel_migrates_and_renders_from_outside_the_source_tree(w
         "assert i18n.catalog('nb')['btn.back'];"
         "assert len(reference.cities()) >= 5;"
         "from bot.emails import render; from datetime import datetime, UTC;"
-        "s, m = render('verify', language='nb', recipient='a@b.no', mail_from='x@y.no', idempotency_key='k',"
-        " now=datetime.now(UTC), name='<N>', code='123456', link='https://t.me/x?start=v_1', minutes=30);"
+        "s, m = render('verify', language='nb', recipient='a@b.no', mail_from='x@y.no',"
+        " idempotency_key='k', now=datetime.now(UTC), name='<N>', code='123456',"
+        " link='https://t.me/x?start=v_1', minutes=30);"
         "assert '&lt;N&gt;' in m.get_body(('html',)).get_content()"
     )
     subprocess.run([sys.executable, "-c", probe], cwd=workdir, env=env, check=True, timeout=60)
-    migrate = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=workdir, env=env,
-                             capture_output=True, text=True, timeout=120)
+    migrate = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert migrate.returncode == 0, migrate.stderr
     assert (workdir / "var" / "veileder.db").exists()

@@ -37,7 +37,11 @@ async def test_editing_one_field_changes_only_that_field(john, services):
     await john.press("Bergen")
     assert "Saved" in john.texts()[-2] and "Bergen" in john.last().text
     _, supervisor = await stored(services, john.user.id)
-    assert supervisor is not None and supervisor.city == "bergen" and supervisor.workplace == "St. Olavs hospital"
+    assert (
+        supervisor is not None
+        and supervisor.city == "bergen"
+        and supervisor.workplace == "St. Olavs hospital"
+    )
 
 
 async def test_backing_out_of_an_edit_changes_nothing(john, services):

@@ -11,7 +11,9 @@ from bot.conversations.steps import CONSENT_VERSION
 from tests.helpers import code_in, mails, stored
 
 
-async def test_a_researcher_registers_in_english_from_start_to_thank_you(john, services, settings, fake):
+async def test_a_researcher_registers_in_english_from_start_to_thank_you(
+    john, services, settings, fake
+):
     await john.command("start")
     welcome = john.last()
     assert "Welcome to Veileder" in welcome.text and "Privacy" in welcome.text
@@ -35,7 +37,9 @@ async def test_a_researcher_registers_in_english_from_start_to_thank_you(john, s
     await john.press("Oslo")
     fields = john.last()
     assert "Step 6 of 8" in fields.text
-    assert "Epidemiology" in fields.button_texts and "Cardiology" not in fields.button_texts  # research fields first
+    assert (
+        "Epidemiology" in fields.button_texts and "Cardiology" not in fields.button_texts
+    )  # research fields first
     await john.press("Epidemiology")
     await john.press("Global health")
     assert "Chosen: Epidemiology, Global health" in john.last().text
@@ -63,7 +67,11 @@ async def test_a_researcher_registers_in_english_from_start_to_thank_you(john, s
     assert conv is None
     assert supervisor is not None
     assert (supervisor.name, supervisor.title, supervisor.workplace, supervisor.city) == (
-        "John Smith", "researcher", "Institute of Health & Society <UiO>", "oslo")
+        "John Smith",
+        "researcher",
+        "Institute of Health & Society <UiO>",
+        "oslo",
+    )
     assert supervisor.exchange_types == ["research"]
     assert supervisor.fields == ["epidemiology", "global_health"]
     assert supervisor.email == "John.Smith@uio.no" and supervisor.email_verified_at is not None
@@ -71,7 +79,9 @@ async def test_a_researcher_registers_in_english_from_start_to_thank_you(john, s
     assert supervisor.consent_version == CONSENT_VERSION
 
 
-async def test_a_norwegian_gp_registers_in_bokmal_with_other_answers_and_verifies_later(kari, services, settings):
+async def test_a_norwegian_gp_registers_in_bokmal_with_other_answers_and_verifies_later(
+    kari, services, settings
+):
     await kari.command("start")
     assert "Velkommen til Veileder" in kari.last().text and "Personvern" in kari.last().text
     await kari.press("Jeg samtykker")
@@ -107,9 +117,17 @@ async def test_a_norwegian_gp_registers_in_bokmal_with_other_answers_and_verifie
     assert "E-posten din er ikke bekreftet ennå" in kari.last().text
     _, supervisor = await stored(services, kari.user.id)
     assert supervisor is not None
-    assert (supervisor.title, supervisor.city, supervisor.workplace) == ("Kommuneoverlege", "Lillehammer", "Lillehammer legesenter")
+    assert (supervisor.title, supervisor.city, supervisor.workplace) == (
+        "Kommuneoverlege",
+        "Lillehammer",
+        "Lillehammer legesenter",
+    )
     assert supervisor.fields == ["urology", "general_practice"]
-    assert supervisor.email_verified_at is None and supervisor.phone is None and supervisor.language == "nb"
+    assert (
+        supervisor.email_verified_at is None
+        and supervisor.phone is None
+        and supervisor.language == "nb"
+    )
 
 
 async def _to_email_step(chat) -> None:
@@ -151,7 +169,9 @@ async def test_someone_else_opening_the_link_learns_nothing(john, kari, services
     assert conv is not None and not conv.data.get("email_verified_at")
 
 
-async def test_a_wrong_code_is_refused_with_tries_left_and_an_expired_code_needs_a_new_one(john, services, settings, clock):
+async def test_a_wrong_code_is_refused_with_tries_left_and_an_expired_code_needs_a_new_one(
+    john, services, settings, clock
+):
     await _to_email_step(john)
     await john.send("john@legekontor.no")
     await services.sender.run_once()

@@ -38,7 +38,9 @@ async def test_the_language_button_switches_the_welcome_before_anything_is_store
     "odd",
     ["sticker", "photo", "voice", "unknown command", "huge text", "document"],
 )
-async def test_unexpected_input_gets_the_steps_own_reprompt_and_changes_nothing(john, services, odd):
+async def test_unexpected_input_gets_the_steps_own_reprompt_and_changes_nothing(
+    john, services, odd
+):
     await _at_workplace(john)
     before, _ = await stored(services, john.user.id)
     match odd:
@@ -111,7 +113,9 @@ async def test_a_button_from_an_old_message_or_pressed_twice_does_nothing_harmfu
     research = types.callback_data[types.button_texts.index("Research")]
     await john.press("Clinical", types)
     await john.press_data(research, types)  # a quick second tap, before the buttons went away
-    assert "no longer active" in john.fake.calls_to("answerCallbackQuery")[-1].params.get("text", "")
+    assert "no longer active" in john.fake.calls_to("answerCallbackQuery")[-1].params.get(
+        "text", ""
+    )
     conv, _ = await stored(services, john.user.id)
     assert conv is not None and conv.step == "name" and conv.data["exchange_types"] == ["clinical"]
 
@@ -187,5 +191,11 @@ async def test_delete_mid_flow_asks_first_and_then_erases_everything(john, servi
 
 
 async def test_the_command_menu_is_registered_in_bokmal_and_english(app, fake):
-    assert [c["command"] for c in fake.commands(language_code=None)] == ["start", "help", "cancel", "mydata", "delete"]
+    assert [c["command"] for c in fake.commands(language_code=None)] == [
+        "start",
+        "help",
+        "cancel",
+        "mydata",
+        "delete",
+    ]
     assert "Registrer deg" in fake.commands(language_code="nb")[0]["description"]

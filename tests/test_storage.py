@@ -47,9 +47,16 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(sqli
 async def test_a_draft_keeps_its_answers_and_times_across_sessions(migrated_url):
     db = Database(migrated_url)
     async with db.session() as s:
-        conv = Conversation(telegram_user_id=10**11, chat_id=10**11, flow="registration", step="city",
-                            language="nb", data={"name": "Åse <Ø>", "fields": ["cardiology"]},
-                            created_at=NOW, updated_at=NOW)
+        conv = Conversation(
+            telegram_user_id=10**11,
+            chat_id=10**11,
+            flow="registration",
+            step="city",
+            language="nb",
+            data={"name": "Åse <Ø>", "fields": ["cardiology"]},
+            created_at=NOW,
+            updated_at=NOW,
+        )
         await repository.save_conversation(s, conv, NOW)
     async with db.session() as s:
         conv = await repository.get_conversation(s, 10**11)
@@ -67,8 +74,16 @@ async def test_a_draft_keeps_its_answers_and_times_across_sessions(migrated_url)
 
 
 def _email(key: str) -> OutboxEmail:
-    return OutboxEmail(idempotency_key=key, kind="verify", telegram_user_id=7, recipient="a@b.no",
-                       subject="s", message="m", next_attempt_at=NOW, created_at=NOW)
+    return OutboxEmail(
+        idempotency_key=key,
+        kind="verify",
+        telegram_user_id=7,
+        recipient="a@b.no",
+        subject="s",
+        message="m",
+        next_attempt_at=NOW,
+        created_at=NOW,
+    )
 
 
 async def test_the_same_logical_email_is_queued_once(migrated_url):
@@ -91,19 +106,38 @@ async def test_only_one_sender_can_claim_an_email(migrated_url):
     async with db.session() as s:
         second = await repository.claim_email(s, 1, NOW, timedelta(minutes=2))
     async with db.session() as s:
-        after_lease = await repository.claim_email(s, 1, NOW + timedelta(minutes=3), timedelta(minutes=2))
+        after_lease = await repository.claim_email(
+            s, 1, NOW + timedelta(minutes=3), timedelta(minutes=2)
+        )
     await db.close()
     assert first is not None and first.status == OutboxStatus.SENDING and first.attempts == 1
     assert second is None
-    assert after_lease is not None and after_lease.attempts == 2  # a crashed sender's lease runs out
+    assert (
+        after_lease is not None and after_lease.attempts == 2
+    )  # a crashed sender's lease runs out
 
 
 async def test_erasing_a_person_removes_profile_draft_codes_and_mail(migrated_url):
     db = Database(migrated_url)
     async with db.session() as s:
-        s.add(Supervisor(telegram_user_id=7, chat_id=7, language="en", name="N", title="gp", workplace="W",
-                         city="oslo", fields=["oncology"], exchange_types=["clinical"], email="a@b.no",
-                         consent_version="x", consent_at=NOW, created_at=NOW, updated_at=NOW))
+        s.add(
+            Supervisor(
+                telegram_user_id=7,
+                chat_id=7,
+                language="en",
+                name="N",
+                title="gp",
+                workplace="W",
+                city="oslo",
+                fields=["oncology"],
+                exchange_types=["clinical"],
+                email="a@b.no",
+                consent_version="x",
+                consent_at=NOW,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
         await repository.queue_email(s, _email("verify:3"))
         other = _email("verify:4")
         other.recipient, other.telegram_user_id = "someone@else.no", 8

@@ -47,7 +47,10 @@ def _card(supervisor: Supervisor) -> object:
 
 def fields_screen(supervisor: Supervisor) -> ui.Screen:
     tr = Translator(supervisor.language)
-    buttons = [ui.Button(tr(f"edit.{step.value}"), Callback(SCOPE, "-", "edit", step.value)) for step in EDITABLE]
+    buttons = [
+        ui.Button(tr(f"edit.{step.value}"), Callback(SCOPE, "-", "edit", step.value))
+        for step in EDITABLE
+    ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     rows.append([ui.Button(tr("btn.back"), Callback(SCOPE, "-", "menu"))])
     return ui.Screen(tr("profile.which"), rows)
@@ -59,7 +62,13 @@ async def show_menu(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id:
         supervisor = await repository.get_supervisor(session, user_id)
     if supervisor is None or update.effective_chat is None:
         return
-    await ui.send(update.get_bot(), update.effective_chat.id, menu_screen(supervisor), secret=svc.secret, user_id=user_id)
+    await ui.send(
+        update.get_bot(),
+        update.effective_chat.id,
+        menu_screen(supervisor),
+        secret=svc.secret,
+        user_id=user_id,
+    )
 
 
 async def idle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -72,7 +81,13 @@ async def idle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, user.id)
         conv = await repository.get_conversation(session, user.id)
-    language = supervisor.language if supervisor else conv.language if conv else language_from_telegram(user.language_code)
+    language = (
+        supervisor.language
+        if supervisor
+        else conv.language
+        if conv
+        else language_from_telegram(user.language_code)
+    )
     tr = Translator(language)
     key = "idle.registered" if supervisor else "idle.paused" if conv else "idle.stranger"
     await ui.send(update.get_bot(), chat.id, ui.Screen(tr(key)), secret=svc.secret, user_id=user.id)
@@ -123,4 +138,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 notice = refused.notice if refused else None
                 if refused is None:
                     svc.sender.wake()
-            await ui.send(update.get_bot(), conv.chat_id, screen(Step(conv.step), conv.data, tr, notice=notice), secret=svc.secret, user_id=user.id)
+            await ui.send(
+                update.get_bot(),
+                conv.chat_id,
+                screen(Step(conv.step), conv.data, tr, notice=notice),
+                secret=svc.secret,
+                user_id=user.id,
+            )

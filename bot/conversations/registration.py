@@ -124,12 +124,22 @@ def profile_draft(supervisor: Supervisor, step: Step, now: datetime) -> Conversa
         "fields": list(supervisor.fields),
         "fields_other": supervisor.fields_other,
         "email": supervisor.email,
-        "email_verified_at": supervisor.email_verified_at.isoformat() if supervisor.email_verified_at else None,
+        "email_verified_at": supervisor.email_verified_at.isoformat()
+        if supervisor.email_verified_at
+        else None,
         "phone": supervisor.phone,
         "editing": True,
     }
-    data.update({"title": supervisor.title} if supervisor.title in TITLES else {"title": "other", "title_other": supervisor.title})
-    data.update({"city": supervisor.city} if city(supervisor.city) else {"city": "other", "city_other": supervisor.city})
+    data.update(
+        {"title": supervisor.title}
+        if supervisor.title in TITLES
+        else {"title": "other", "title_other": supervisor.title}
+    )
+    data.update(
+        {"city": supervisor.city}
+        if city(supervisor.city)
+        else {"city": "other", "city_other": supervisor.city}
+    )
     return Conversation(
         telegram_user_id=supervisor.telegram_user_id,
         chat_id=supervisor.chat_id,
@@ -152,7 +162,11 @@ async def _send_code(session: AsyncSession, svc: Services, conv: Conversation) -
     if not await verification.may_send(session, svc, conv.telegram_user_id, email):
         return Outcome(Kind.STAY, notice=Translator(conv.language)("reg.verify.rate_limited"))
     await verification.send_code(
-        session, svc, user_id=conv.telegram_user_id, email=email, language=conv.language,
+        session,
+        svc,
+        user_id=conv.telegram_user_id,
+        email=email,
+        language=conv.language,
         name=str(data.get("name") or data.get("name_suggestion") or ""),
     )
     return None
@@ -172,7 +186,9 @@ async def _accept(session: AsyncSession, svc: Services, conv: Conversation, step
     return outcome
 
 
-async def apply_text(session: AsyncSession, svc: Services, conv: Conversation, text: str) -> Outcome:
+async def apply_text(
+    session: AsyncSession, svc: Services, conv: Conversation, text: str
+) -> Outcome:
     tr = Translator(conv.language)
     step = Step(conv.step)
     question = QUESTIONS[step]
@@ -198,7 +214,9 @@ async def apply_text(session: AsyncSession, svc: Services, conv: Conversation, t
     return await _accept(session, svc, conv, step)
 
 
-async def _apply_phone(session: AsyncSession, svc: Services, conv: Conversation, raw: str) -> Outcome:
+async def _apply_phone(
+    session: AsyncSession, svc: Services, conv: Conversation, raw: str
+) -> Outcome:
     result = validate_phone(raw)
     if isinstance(result, Invalid):
         return Outcome(Kind.STAY, notice=Translator(conv.language)(result.message_id))
@@ -207,7 +225,11 @@ async def _apply_phone(session: AsyncSession, svc: Services, conv: Conversation,
 
 
 async def apply_contact(
-    session: AsyncSession, svc: Services, conv: Conversation, phone: str, contact_user_id: int | None
+    session: AsyncSession,
+    svc: Services,
+    conv: Conversation,
+    phone: str,
+    contact_user_id: int | None,
 ) -> Outcome:
     tr = Translator(conv.language)
     if conv.step != Step.PHONE:
@@ -217,13 +239,19 @@ async def apply_contact(
     return await _apply_phone(session, svc, conv, phone if phone.startswith("+") else "+" + phone)
 
 
-async def _apply_code(session: AsyncSession, svc: Services, conv: Conversation, text: str) -> Outcome:
+async def _apply_code(
+    session: AsyncSession, svc: Services, conv: Conversation, text: str
+) -> Outcome:
     tr = Translator(conv.language)
     result = validate_code(text)
     if isinstance(result, Invalid):
         return Outcome(Kind.STAY, notice=tr(result.message_id))
     check = await verification.check_code(
-        session, svc, user_id=conv.telegram_user_id, email=str(conv.data.get("email")), code=result.value
+        session,
+        svc,
+        user_id=conv.telegram_user_id,
+        email=str(conv.data.get("email")),
+        code=result.value,
     )
     match check.outcome:
         case verification.CodeCheck.OK:
@@ -249,7 +277,9 @@ def _back(conv: Conversation, step: Step) -> Outcome:
     return Outcome(Kind.MOVED)
 
 
-async def apply_button(session: AsyncSession, svc: Services, conv: Conversation, cb: Callback) -> Outcome:
+async def apply_button(
+    session: AsyncSession, svc: Services, conv: Conversation, cb: Callback
+) -> Outcome:
     step = Step(conv.step)
     data = conv.data
     tr = Translator(conv.language)
@@ -278,7 +308,9 @@ async def apply_button(session: AsyncSession, svc: Services, conv: Conversation,
             return await _accept(session, svc, conv, step)
         case "toggle" if step == Step.FIELDS and _is_field(cb.value):
             chosen = list(data.get("fields", []))
-            data["fields"] = [c for c in chosen if c != cb.value] if cb.value in chosen else [*chosen, cb.value]
+            data["fields"] = (
+                [c for c in chosen if c != cb.value] if cb.value in chosen else [*chosen, cb.value]
+            )
             return Outcome(Kind.EDIT)
         case "more" | "less" if step == Step.FIELDS:
             data["fields_all"] = cb.action == "more"
@@ -342,14 +374,20 @@ def _profile_values(data: dict[str, Any]) -> dict[str, Any]:
         "fields_other": data.get("fields_other") or None,
         "exchange_types": list(data["exchange_types"]),
         "email": data["email"],
-        "email_verified_at": datetime.fromisoformat(data["email_verified_at"]) if data.get("email_verified_at") else None,
+        "email_verified_at": datetime.fromisoformat(data["email_verified_at"])
+        if data.get("email_verified_at")
+        else None,
         "phone": data.get("phone") or None,
     }
 
 
 _REQUIRED = (
-    (Step.TYPES, "exchange_types"), (Step.NAME, "name"), (Step.TITLE, "title"), (Step.WORKPLACE, "workplace"),
-    (Step.CITY, "city"), (Step.EMAIL, "email"),
+    (Step.TYPES, "exchange_types"),
+    (Step.NAME, "name"),
+    (Step.TITLE, "title"),
+    (Step.WORKPLACE, "workplace"),
+    (Step.CITY, "city"),
+    (Step.EMAIL, "email"),
 )
 
 
@@ -397,14 +435,25 @@ async def save_profile(session: AsyncSession, svc: Services, conv: Conversation)
 # ---- Telegram handlers -----------------------------------------------------------------------
 
 
-async def show_step(update: Update, svc: Services, conv: Conversation, notice: str | None = None) -> None:
+async def show_step(
+    update: Update, svc: Services, conv: Conversation, notice: str | None = None
+) -> None:
     tr = Translator(conv.language)
     chat_id = update.effective_chat.id  # type: ignore[union-attr]
-    await ui.send(update.get_bot(), chat_id, screen(Step(conv.step), conv.data, tr, notice=notice), secret=svc.secret, user_id=conv.telegram_user_id)
+    await ui.send(
+        update.get_bot(),
+        chat_id,
+        screen(Step(conv.step), conv.data, tr, notice=notice),
+        secret=svc.secret,
+        user_id=conv.telegram_user_id,
+    )
 
 
 async def respond(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, conv: Conversation, outcome: Outcome,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    conv: Conversation,
+    outcome: Outcome,
     query: CallbackQuery | None = None,
 ) -> None:
     """Show the result of an answer. Runs after the transaction has committed."""
@@ -424,33 +473,61 @@ async def respond(
             await show_step(update, svc, conv, notice=outcome.notice)
         case Kind.EDIT:
             if query is not None:
-                await ui.replace(query, screen(Step(conv.step), conv.data, tr), secret=svc.secret, user_id=user_id)
+                await ui.replace(
+                    query,
+                    screen(Step(conv.step), conv.data, tr),
+                    secret=svc.secret,
+                    user_id=user_id,
+                )
         case Kind.MOVED:
             if query is not None:
-                old = Step(query.data.split(":")[1]) if query.data else None  # type: ignore[union-attr]
-                label = answer_label(outcome.closed_step, conv.data, tr) if outcome.closed_step else ""
+                old = Step(query.data.split(":")[1]) if query.data else None
+                label = (
+                    answer_label(outcome.closed_step, conv.data, tr) if outcome.closed_step else ""
+                )
                 closed = screen(old, conv.data, tr).text if old else ""
                 await ui.close(query, closed + (f"\n✔️ <b>{_esc(label)}</b>" if label else ""))
             if outcome.closed_step == Step.PHONE:
-                await ui.send(bot, chat_id, ui.Screen(tr("reg.phone.saved"), remove_keyboard=True), secret=svc.secret, user_id=user_id)
+                await ui.send(
+                    bot,
+                    chat_id,
+                    ui.Screen(tr("reg.phone.saved"), remove_keyboard=True),
+                    secret=svc.secret,
+                    user_id=user_id,
+                )
             await show_step(update, svc, conv, notice=outcome.notice)
         case Kind.CONSENT:
             if query is not None:
-                await ui.replace(query, consent_screen(conv.language), secret=svc.secret, user_id=user_id)
+                await ui.replace(
+                    query, consent_screen(conv.language), secret=svc.secret, user_id=user_id
+                )
             else:
-                await ui.send(bot, chat_id, consent_screen(conv.language), secret=svc.secret, user_id=user_id)
+                await ui.send(
+                    bot, chat_id, consent_screen(conv.language), secret=svc.secret, user_id=user_id
+                )
         case Kind.FINISHED:
             if query is not None:
                 await ui.close(query, tr("reg.summary.done_title"))
             key = "reg.thanks" if outcome.extra.get("verified") else "reg.thanks_unverified"
-            await ui.send(bot, chat_id, ui.Screen(tr(key), remove_keyboard=True), secret=svc.secret, user_id=user_id)
+            await ui.send(
+                bot,
+                chat_id,
+                ui.Screen(tr(key), remove_keyboard=True),
+                secret=svc.secret,
+                user_id=user_id,
+            )
         case Kind.SAVED | Kind.DISCARDED:
             if query is not None:
-                await ui.close(query, tr("profile.saved" if outcome.kind == Kind.SAVED else "profile.unchanged"))
+                await ui.close(
+                    query,
+                    tr("profile.saved" if outcome.kind == Kind.SAVED else "profile.unchanged"),
+                )
             await profile.show_menu(update, context, user_id)
 
 
-async def _store(session: AsyncSession, svc: Services, conv: Conversation, outcome: Outcome) -> None:
+async def _store(
+    session: AsyncSession, svc: Services, conv: Conversation, outcome: Outcome
+) -> None:
     """Write the answer and the new step, in the transaction that accepted them."""
     if outcome.kind in (Kind.FINISHED, Kind.SAVED):
         return  # the draft became (part of) the profile and is gone
@@ -507,7 +584,9 @@ async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         elif update.update_id <= conv.last_update_id:
             return
         else:
-            outcome = await apply_contact(session, svc, conv, message.contact.phone_number, message.contact.user_id)
+            outcome = await apply_contact(
+                session, svc, conv, message.contact.phone_number, message.contact.user_id
+            )
             conv.last_update_id = update.update_id
             await _store(session, svc, conv, outcome)
     if conv is None:
@@ -526,7 +605,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with svc.db.session() as session:
         conv = await repository.get_conversation(session, user.id)
         fresh = (
-            cb is not None and cb.scope == SCOPE and conv is not None and conv.step == cb.step
+            cb is not None
+            and cb.scope == SCOPE
+            and conv is not None
+            and conv.step == cb.step
             and update.update_id > conv.last_update_id
         )
         if fresh and conv is not None and cb is not None:
@@ -553,7 +635,9 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if query is None or user is None or chat is None:
         return
     cb = decode_callback(query.data or "", secret=svc.secret, user_id=user.id)
-    language = cb.value if cb and cb.value in ("nb", "en") else language_from_telegram(user.language_code)
+    language = (
+        cb.value if cb and cb.value in ("nb", "en") else language_from_telegram(user.language_code)
+    )
     tr = Translator(language)
     if cb is None or cb.scope != CONSENT_SCOPE:
         await query.answer(tr("btn.stale"))
@@ -614,13 +698,21 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     tr = Translator(language)
     if cb.action == "over":
         await ui.close(query, tr("resume.cleared"))
-        await ui.send(update.get_bot(), conv.chat_id, consent_screen(language), secret=svc.secret, user_id=user.id)
+        await ui.send(
+            update.get_bot(),
+            conv.chat_id,
+            consent_screen(language),
+            secret=svc.secret,
+            user_id=user.id,
+        )
         return
     await ui.close(query, tr("resume.continuing"))
     await show_step(update, svc, conv)
 
 
-async def start_registration(update: Update, context: ContextTypes.DEFAULT_TYPE, conv: Conversation | None) -> None:
+async def start_registration(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, conv: Conversation | None
+) -> None:
     """/start for someone not registered: the resume question or the consent screen."""
     svc = services(context)
     user = update.effective_user
@@ -628,10 +720,14 @@ async def start_registration(update: Update, context: ContextTypes.DEFAULT_TYPE,
     if user is None or chat is None:
         return
     if conv is not None and conv.flow == Flow.REGISTRATION:
-        await ui.send(update.get_bot(), chat.id, resume_screen(conv), secret=svc.secret, user_id=user.id)
+        await ui.send(
+            update.get_bot(), chat.id, resume_screen(conv), secret=svc.secret, user_id=user.id
+        )
         return
     language = language_from_telegram(user.language_code)
-    await ui.send(update.get_bot(), chat.id, consent_screen(language), secret=svc.secret, user_id=user.id)
+    await ui.send(
+        update.get_bot(), chat.id, consent_screen(language), secret=svc.secret, user_id=user.id
+    )
 
 
 async def verify_link(update: Update, context: ContextTypes.DEFAULT_TYPE, token: str) -> None:
@@ -663,12 +759,30 @@ async def verify_link(update: Update, context: ContextTypes.DEFAULT_TYPE, token:
         if checked is not None and supervisor is not None and supervisor.email == checked.email:
             supervisor.email_verified_at = supervisor.email_verified_at or now
             session.add(supervisor)
-    language = conv.language if conv else supervisor.language if supervisor else language_from_telegram(user.language_code)
+    language = (
+        conv.language
+        if conv
+        else supervisor.language
+        if supervisor
+        else language_from_telegram(user.language_code)
+    )
     tr = Translator(language)
     if checked is None:
-        await ui.send(update.get_bot(), chat.id, ui.Screen(tr("verify.link_invalid")), secret=svc.secret, user_id=user.id)
+        await ui.send(
+            update.get_bot(),
+            chat.id,
+            ui.Screen(tr("verify.link_invalid")),
+            secret=svc.secret,
+            user_id=user.id,
+        )
         return
-    await ui.send(update.get_bot(), chat.id, ui.Screen(tr("verify.link_ok")), secret=svc.secret, user_id=user.id)
+    await ui.send(
+        update.get_bot(),
+        chat.id,
+        ui.Screen(tr("verify.link_ok")),
+        secret=svc.secret,
+        user_id=user.id,
+    )
     if conv is not None and (moved or conv.active):
         await show_step(update, svc, conv)
     elif supervisor is not None:

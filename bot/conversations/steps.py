@@ -83,14 +83,40 @@ QUESTIONS: Final[dict[Step, Question]] = {
         Question(Step.TYPES, "exchange_types", "reg.types.ask", "reg.types.reprompt", 1),
         Question(Step.NAME, "name", "reg.name.ask", "reg.name.reprompt", 2, validate_name),
         Question(Step.TITLE, "title", "reg.title.ask", "reg.title.reprompt", 3),
-        Question(Step.TITLE_OTHER, "title_other", "reg.title_other.ask", "reg.text.reprompt", 3, validate_short_text),
-        Question(Step.WORKPLACE, "workplace", "reg.workplace.ask", "reg.workplace.reprompt", 4, validate_short_text),
+        Question(
+            Step.TITLE_OTHER,
+            "title_other",
+            "reg.title_other.ask",
+            "reg.text.reprompt",
+            3,
+            validate_short_text,
+        ),
+        Question(
+            Step.WORKPLACE,
+            "workplace",
+            "reg.workplace.ask",
+            "reg.workplace.reprompt",
+            4,
+            validate_short_text,
+        ),
         Question(Step.CITY, "city", "reg.city.ask", "reg.city.reprompt", 5),
-        Question(Step.CITY_OTHER, "city_other", "reg.city_other.ask", "reg.text.reprompt", 5, validate_short_text),
+        Question(
+            Step.CITY_OTHER,
+            "city_other",
+            "reg.city_other.ask",
+            "reg.text.reprompt",
+            5,
+            validate_short_text,
+        ),
         Question(Step.FIELDS, "fields", "reg.fields.ask", "reg.fields.reprompt", 6),
         Question(
-            Step.FIELDS_OTHER, "fields_other", "reg.fields_other.ask", "reg.text.reprompt", 6,
-            validate_short_text, returns_to=Step.FIELDS,
+            Step.FIELDS_OTHER,
+            "fields_other",
+            "reg.fields_other.ask",
+            "reg.text.reprompt",
+            6,
+            validate_short_text,
+            returns_to=Step.FIELDS,
         ),
         Question(Step.EMAIL, "email", "reg.email.ask", "reg.email.reprompt", 7, validate_email),
         Question(Step.VERIFY, "email_verified_at", "reg.verify.ask", "reg.verify.reprompt", 7),
@@ -100,7 +126,16 @@ QUESTIONS: Final[dict[Step, Question]] = {
 }
 
 SUB_STEPS: Final = frozenset({Step.TITLE_OTHER, Step.CITY_OTHER, Step.FIELDS_OTHER, Step.VERIFY})
-EDITABLE: Final = (Step.TYPES, Step.NAME, Step.TITLE, Step.WORKPLACE, Step.CITY, Step.FIELDS, Step.EMAIL, Step.PHONE)
+EDITABLE: Final = (
+    Step.TYPES,
+    Step.NAME,
+    Step.TITLE,
+    Step.WORKPLACE,
+    Step.CITY,
+    Step.FIELDS,
+    Step.EMAIL,
+    Step.PHONE,
+)
 
 _BACK: Final[dict[Step, Step | None]] = {
     Step.TYPES: None,
@@ -133,7 +168,18 @@ def following(step: Step, data: dict[str, Any]) -> Step:
     question = QUESTIONS[step]
     if question.returns_to:
         return question.returns_to
-    order = [Step.TYPES, Step.NAME, Step.TITLE, Step.WORKPLACE, Step.CITY, Step.FIELDS, Step.EMAIL, Step.VERIFY, Step.PHONE, Step.SUMMARY]
+    order = [
+        Step.TYPES,
+        Step.NAME,
+        Step.TITLE,
+        Step.WORKPLACE,
+        Step.CITY,
+        Step.FIELDS,
+        Step.EMAIL,
+        Step.VERIFY,
+        Step.PHONE,
+        Step.SUMMARY,
+    ]
     base = {Step.TITLE_OTHER: Step.TITLE, Step.CITY_OTHER: Step.CITY}.get(step, step)
     return order[order.index(base) + 1]
 
@@ -196,8 +242,10 @@ def types_label(tr: Translator, data: dict[str, Any]) -> str:
 
 def profile_lines(tr: Translator, data: dict[str, Any]) -> str:
     """The person's answers as a card; every value escaped by the translator."""
-    title = data.get("title_other") if data.get("title") == "other" else (
-        title_label(tr, data["title"]) if data.get("title") else ""
+    title = (
+        data.get("title_other")
+        if data.get("title") == "other"
+        else (title_label(tr, data["title"]) if data.get("title") else "")
     )
     verified = tr("profile.verified") if data.get("email_verified_at") else tr("profile.unverified")
     return tr(
@@ -214,7 +262,9 @@ def profile_lines(tr: Translator, data: dict[str, Any]) -> str:
     )
 
 
-def screen(step: Step, data: dict[str, Any], tr: Translator, *, notice: str | None = None) -> Screen:
+def screen(
+    step: Step, data: dict[str, Any], tr: Translator, *, notice: str | None = None
+) -> Screen:
     """The prompt for `step`; `notice` (an error or re-prompt) goes on top when given."""
     question = QUESTIONS[step]
     top = f"{notice}\n\n" if notice else ""
@@ -243,8 +293,17 @@ def _prompt_text(step: Step, data: dict[str, Any], tr: Translator) -> str:
 
 def _types_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
     current = sorted(data.get("exchange_types", []))
-    options = [("clinical", ["clinical"]), ("research", ["research"]), ("both", ["clinical", "research"])]
-    s.buttons.append([Button(_mark(current == v, tr(f"type.{k}")), _cb(Step.TYPES, "pick", k)) for k, v in options])
+    options = [
+        ("clinical", ["clinical"]),
+        ("research", ["research"]),
+        ("both", ["clinical", "research"]),
+    ]
+    s.buttons.append(
+        [
+            Button(_mark(current == v, tr(f"type.{k}")), _cb(Step.TYPES, "pick", k))
+            for k, v in options
+        ]
+    )
 
 
 def _name_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
@@ -255,7 +314,9 @@ def _name_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
 def _title_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
     current = data.get("title")
     codes = [*reference.TITLES, "other"]
-    buttons = [Button(_mark(current == c, title_label(tr, c)), _cb(Step.TITLE, "pick", c)) for c in codes]
+    buttons = [
+        Button(_mark(current == c, title_label(tr, c)), _cb(Step.TITLE, "pick", c)) for c in codes
+    ]
     s.buttons.extend([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
@@ -265,7 +326,9 @@ def _city_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
         Button(_mark(current == c.code, c.name(tr.language)), _cb(Step.CITY, "pick", c.code))
         for c in reference.cities()
     ]
-    buttons.append(Button(_mark(current == "other", tr("btn.other")), _cb(Step.CITY, "pick", "other")))
+    buttons.append(
+        Button(_mark(current == "other", tr("btn.other")), _cb(Step.CITY, "pick", "other"))
+    )
     s.buttons.extend([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
@@ -276,24 +339,48 @@ def _fields_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
     visible = offered if show_all else offered[: reference.COMMON_COUNT]
     # Chosen fields stay visible even on the short list, so a toggle never hides itself.
     visible += [f for f in offered if f.code in chosen and f not in visible]
-    buttons = [Button(_mark(f.code in chosen, f.name(tr.language)), _cb(Step.FIELDS, "toggle", f.code)) for f in visible]
+    buttons = [
+        Button(_mark(f.code in chosen, f.name(tr.language)), _cb(Step.FIELDS, "toggle", f.code))
+        for f in visible
+    ]
     s.buttons.extend([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
-    more = Button(tr("btn.fewer"), _cb(Step.FIELDS, "less")) if show_all else Button(tr("btn.more"), _cb(Step.FIELDS, "more"))
-    s.buttons.append([more, Button(_mark(bool(data.get("fields_other")), tr("btn.other")), _cb(Step.FIELDS, "other"))])
+    more = (
+        Button(tr("btn.fewer"), _cb(Step.FIELDS, "less"))
+        if show_all
+        else Button(tr("btn.more"), _cb(Step.FIELDS, "more"))
+    )
+    s.buttons.append(
+        [
+            more,
+            Button(
+                _mark(bool(data.get("fields_other")), tr("btn.other")), _cb(Step.FIELDS, "other")
+            ),
+        ]
+    )
     s.buttons.append([Button(tr("btn.done"), _cb(Step.FIELDS, "done"))])
 
 
 def _verify_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    s.buttons.append([Button(tr("reg.verify.resend"), _cb(Step.VERIFY, "resend")), Button(tr("reg.verify.change"), _cb(Step.VERIFY, "change"))])
+    s.buttons.append(
+        [
+            Button(tr("reg.verify.resend"), _cb(Step.VERIFY, "resend")),
+            Button(tr("reg.verify.change"), _cb(Step.VERIFY, "change")),
+        ]
+    )
     s.buttons.append([Button(tr("reg.verify.later"), _cb(Step.VERIFY, "later"))])
 
 
 def _phone_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    s.keyboard = [[KeyButton(tr("reg.phone.share"), contact=True)], [KeyButton(tr("reg.phone.skip")), KeyButton(tr("btn.back"))]]
+    s.keyboard = [
+        [KeyButton(tr("reg.phone.share"), contact=True)],
+        [KeyButton(tr("reg.phone.skip")), KeyButton(tr("btn.back"))],
+    ]
 
 
 def _summary_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    edits = [Button(tr(f"edit.{step.value}"), _cb(Step.SUMMARY, "edit", step.value)) for step in EDITABLE]
+    edits = [
+        Button(tr(f"edit.{step.value}"), _cb(Step.SUMMARY, "edit", step.value)) for step in EDITABLE
+    ]
     s.buttons.extend([edits[i : i + 2] for i in range(0, len(edits), 2)])
     s.buttons.append([Button(tr("reg.summary.confirm"), _cb(Step.SUMMARY, "confirm"))])
 
