@@ -29,6 +29,7 @@ from bot.conversations.steps import QUESTIONS, Step, screen
 from bot.i18n import SUPPORTED, Translator, language_from_telegram
 from bot.services import services
 from bot.signing import Callback, decode_callback
+from bot.turn import Turn
 from bot.verification import LINK_PREFIX
 from storage import repository
 
@@ -78,23 +79,22 @@ async def _reprompt(update: Update, context: ContextTypes.DEFAULT_TYPE, notice: 
 
 
 async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc = services(context)
-    user = update.effective_user
-    if user is None:
+    turn = Turn.of(update, context)
+    if turn is None:
         return
     payload = context.args[0] if context.args else ""
     if payload.startswith(LINK_PREFIX):
-        await registration.verify_link(update, context, payload.removeprefix(LINK_PREFIX))
+        await registration.verify_link(turn, payload.removeprefix(LINK_PREFIX))
         return
-    async with svc.db.session() as session:
-        supervisor = await repository.get_supervisor(session, user.id)
-        conv = await repository.get_conversation(session, user.id)
+    async with turn.svc.db.session() as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+        conv = await repository.get_conversation(session, turn.user.id)
         if supervisor is not None and conv is not None:
-            await repository.delete_conversation(session, user.id)  # /start abandons a profile edit
+            await repository.delete_conversation(session, turn.user.id)  # abandons a profile edit
     if supervisor is not None:
-        await profile.show_menu(update, context, user.id)
+        await profile.show_menu(turn)
     else:
-        await registration.start_registration(update, context, conv)
+        await registration.start(turn, conv)
 
 
 async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -214,7 +214,9 @@ async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     async with svc.db.session() as session:
         conv = await repository.get_conversation(session, user.id)
     if conv is None or not conv.active:
-        await profile.idle(update, context)
+        turn = Turn.of(update, context)
+        if turn is not None:
+            await profile.idle(turn)
         return
     tr = Translator(conv.language)
     await _reprompt(update, context, tr(QUESTIONS[Step(conv.step)].reprompt))

@@ -1,0 +1,58 @@
+"""One update as a handler sees it: who sent it, where to answer, and the services to use.
+
+Handlers start with `turn = Turn.of(update, context)` instead of unpacking the update each time;
+everything that answers the person goes through `show`, `replace` and `close`, so signing,
+parse mode and the person's id are never repeated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import CallbackQuery, Update, User
+from telegram.ext import CallbackContext
+
+from bot import ui
+from bot.services import Services, services
+
+
+@dataclass(frozen=True)
+class Turn:
+    update: Update
+    svc: Services
+    user: User
+    chat_id: int
+
+    @classmethod
+    def of(cls, update: Update, context: CallbackContext[Any, Any, Any, Any]) -> Turn | None:
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or chat is None:
+            return None
+        return cls(update, services(context), user, chat.id)
+
+    @property
+    def query(self) -> CallbackQuery | None:
+        return self.update.callback_query
+
+    async def show(self, screen: ui.Screen) -> None:
+        await ui.send(
+            self.update.get_bot(),
+            self.chat_id,
+            screen,
+            secret=self.svc.secret,
+            user_id=self.user.id,
+        )
+
+    async def say(self, text: str, *, remove_keyboard: bool = False) -> None:
+        await self.show(ui.Screen(text, remove_keyboard=remove_keyboard))
+
+    async def replace(self, screen: ui.Screen) -> None:
+        """Redraw the message whose button was pressed (no-op for a message update)."""
+        if self.query is not None:
+            await ui.replace(self.query, screen, secret=self.svc.secret, user_id=self.user.id)
+
+    async def close(self, text: str) -> None:
+        """Freeze the message whose button was pressed, showing `text` without buttons."""
+        if self.query is not None:
+            await ui.close(self.query, text)
