@@ -27,7 +27,6 @@ from bot.conversations import profile, registration
 from bot.conversations.registration import Flow
 from bot.conversations.steps import QUESTIONS, Step, screen
 from bot.i18n import SUPPORTED, Translator, language_from_telegram
-from bot.services import services
 from bot.signing import Callback, decode_callback
 from bot.turn import Turn
 from bot.verification import LINK_PREFIX
@@ -39,43 +38,29 @@ DELETE_SCOPE: Final = "x"
 COMMANDS: Final = ("start", "help", "cancel", "mydata", "delete")
 
 
-async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+async def _language(turn: Turn) -> str:
     """The person's language: profile, then draft, then Telegram's setting."""
-    user = update.effective_user
-    if user is None:
-        return "en"
-    async with services(context).db.session() as session:
-        supervisor = await repository.get_supervisor(session, user.id)
-        conv = await repository.get_conversation(session, user.id)
+    async with turn.svc.db.session() as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+        conv = await repository.get_conversation(session, turn.user.id)
     if supervisor is not None:
         return supervisor.language
     if conv is not None:
         return conv.language
-    return language_from_telegram(user.language_code)
+    return language_from_telegram(turn.user.language_code)
 
 
-async def _reprompt(update: Update, context: ContextTypes.DEFAULT_TYPE, notice: str) -> None:
-    """Say `notice`, then ask the current question again if a flow is running."""
-    svc = services(context)
-    user = update.effective_user
-    chat = update.effective_chat
-    if user is None or chat is None:
-        return
-    async with svc.db.session() as session:
-        conv = await repository.get_conversation(session, user.id)
+async def _reprompt(turn: Turn, message_id: str) -> None:
+    """Say a catalog message, then ask the current question again if a flow is running."""
+    async with turn.svc.db.session() as session:
+        conv = await repository.get_conversation(session, turn.user.id)
     if conv is not None and conv.active:
-        tr = Translator(conv.language)
-        await ui.send(
-            update.get_bot(),
-            chat.id,
-            screen(Step(conv.step), conv.data, tr, notice=notice),
-            secret=svc.secret,
-            user_id=user.id,
+        notice = Translator(conv.language)(message_id)
+        await turn.show(
+            screen(Step(conv.step), conv.data, Translator(conv.language), notice=notice)
         )
     else:
-        await ui.send(
-            update.get_bot(), chat.id, ui.Screen(notice), secret=svc.secret, user_id=user.id
-        )
+        await turn.say(Translator(await _language(turn))(message_id))
 
 
 async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -98,53 +83,42 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    tr = Translator(await _language(update, context))
-    await _reprompt(update, context, tr("help.text"))
+    if turn := Turn.of(update, context):
+        await _reprompt(turn, "help.text")
 
 
 async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc = services(context)
-    user = update.effective_user
-    chat = update.effective_chat
-    if user is None or chat is None:
+    turn = Turn.of(update, context)
+    if turn is None:
         return
-    async with svc.db.session() as session:
-        conv = await repository.get_conversation(session, user.id)
+    async with turn.svc.db.session() as session:
+        conv = await repository.get_conversation(session, turn.user.id)
         if conv is not None and conv.flow == Flow.PROFILE:
-            await repository.delete_conversation(session, user.id)
+            await repository.delete_conversation(session, turn.user.id)
         elif conv is not None:
             conv.active = False
-            await repository.save_conversation(session, conv, svc.clock.now())
-    tr = Translator(await _language(update, context))
+            await repository.save_conversation(session, conv, turn.svc.clock.now())
     if conv is None:
         key = "cancel.nothing"
     elif conv.flow == Flow.PROFILE:
         key = "cancel.profile"
     else:
         key = "cancel.kept"
-    await ui.send(
-        update.get_bot(),
-        chat.id,
-        ui.Screen(tr(key), remove_keyboard=True),
-        secret=svc.secret,
-        user_id=user.id,
-    )
+    await turn.say(Translator(await _language(turn))(key), remove_keyboard=True)
 
 
 async def cmd_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc = services(context)
-    user = update.effective_user
-    chat = update.effective_chat
-    if user is None or chat is None:
+    turn = Turn.of(update, context)
+    if turn is None:
         return
-    async with svc.db.session() as session:
-        data = await repository.export_person(session, user.id)
-    tr = Translator(await _language(update, context))
+    async with turn.svc.db.session() as session:
+        data = await repository.export_person(session, turn.user.id)
+    tr = Translator(await _language(turn))
     document = json.dumps(data, ensure_ascii=False, indent=2).encode()
     await update.get_bot().send_document(
-        chat.id, document, filename="veileder-my-data.json", caption=tr("mydata.caption")
+        turn.chat_id, document, filename="veileder-my-data.json", caption=tr("mydata.caption")
     )
-    await _reprompt(update, context, tr("mydata.sent"))
+    await _reprompt(turn, "mydata.sent")
 
 
 def _delete_screen(language: str) -> ui.Screen:
@@ -159,40 +133,30 @@ def _delete_screen(language: str) -> ui.Screen:
 
 
 async def cmd_delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc = services(context)
-    user = update.effective_user
-    chat = update.effective_chat
-    if user is None or chat is None:
-        return
-    language = await _language(update, context)
-    await ui.send(
-        update.get_bot(), chat.id, _delete_screen(language), secret=svc.secret, user_id=user.id
-    )
+    if turn := Turn.of(update, context):
+        await turn.show(_delete_screen(await _language(turn)))
 
 
 async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc = services(context)
-    query = update.callback_query
-    user = update.effective_user
-    if query is None or user is None:
+    turn = Turn.of(update, context)
+    if turn is None or turn.query is None:
         return
-    language = await _language(update, context)
-    tr = Translator(language)
-    cb = decode_callback(query.data or "", secret=svc.secret, user_id=user.id)
+    tr = Translator(await _language(turn))
+    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
     if cb is None or cb.scope != DELETE_SCOPE:
-        await query.answer(tr("btn.stale"))
+        await turn.query.answer(tr("btn.stale"))
         return
-    await query.answer()
+    await turn.query.answer()
     if cb.action != "yes":
-        await ui.close(query, tr("delete.kept"))
-        await _reprompt(update, context, tr("delete.kept_continue"))
+        await turn.close(tr("delete.kept"))
+        await _reprompt(turn, "delete.kept_continue")
         return
-    async with svc.db.session() as session:
-        stored_files = await repository.erase_person(session, user.id)
+    async with turn.svc.db.session() as session:
+        stored_files = await repository.erase_person(session, turn.user.id)
     await asyncio.to_thread(_remove_files, stored_files)
-    await svc.db.compact_after_erase()
+    await turn.svc.db.compact_after_erase()
     log.info("erased a person's data on request (%d mail files)", len(stored_files))
-    await ui.close(query, tr("delete.done"))
+    await turn.close(tr("delete.done"))
 
 
 def _remove_files(names: list[str]) -> None:
@@ -201,25 +165,21 @@ def _remove_files(names: list[str]) -> None:
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    tr = Translator(await _language(update, context))
-    await _reprompt(update, context, tr("unknown.command"))
+    if turn := Turn.of(update, context):
+        await _reprompt(turn, "unknown.command")
 
 
 async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice notes...: the current step's own re-prompt, state unchanged."""
-    svc = services(context)
-    user = update.effective_user
-    if user is None:
+    turn = Turn.of(update, context)
+    if turn is None:
         return
-    async with svc.db.session() as session:
-        conv = await repository.get_conversation(session, user.id)
+    async with turn.svc.db.session() as session:
+        conv = await repository.get_conversation(session, turn.user.id)
     if conv is None or not conv.active:
-        turn = Turn.of(update, context)
-        if turn is not None:
-            await profile.idle(turn)
-        return
-    tr = Translator(conv.language)
-    await _reprompt(update, context, tr(QUESTIONS[Step(conv.step)].reprompt))
+        await profile.idle(turn)
+    else:
+        await _reprompt(turn, QUESTIONS[Step(conv.step)].reprompt)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -229,7 +189,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     try:
-        tr = Translator(await _language(update, context))
+        turn = Turn.of(update, context)
+        tr = Translator(await _language(turn) if turn else "en")
         if update.callback_query is not None:
             await update.callback_query.answer()
         await update.get_bot().send_message(update.effective_chat.id, tr("errors.generic"))
@@ -274,6 +235,6 @@ def register_handlers(application: Application) -> None:
 
 
 async def _stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if update.callback_query is not None:
-        tr = Translator(await _language(update, context))
-        await update.callback_query.answer(tr("btn.stale"))
+    turn = Turn.of(update, context)
+    if turn is not None and turn.query is not None:
+        await turn.query.answer(Translator(await _language(turn))("btn.stale"))
