@@ -31,14 +31,14 @@ migrate: $(STAMP)
 ## test: lint, type-check, then the whole suite (PostgreSQL tests skip when no server is
 ## reachable, unless CI=true)
 test: $(STAMP)
-	$(BIN)/ruff check bot storage tests
-	$(BIN)/ruff format --check bot storage tests
+	$(BIN)/ruff check bot storage tests tools
+	$(BIN)/ruff format --check bot storage tests tools
 	$(BIN)/mypy bot storage
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot storage tests
-	$(BIN)/ruff format --check bot storage tests
+	$(BIN)/ruff check bot storage tests tools
+	$(BIN)/ruff format --check bot storage tests tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy bot storage

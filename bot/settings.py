@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     smtp_security: SmtpSecurity = SmtpSecurity.NONE
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
     timezone: str = "Europe/Oslo"
+    coordinator_margin_weeks: int = Field(default=2, ge=0, le=12)
+    offers_per_place: int = Field(default=2, ge=1, le=10)
     log_level: str = "INFO"
 
     @field_validator("timezone")

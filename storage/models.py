@@ -1,18 +1,19 @@
 """The tables.
 
-Personal data lives in three places only: `supervisor` (a finished registration),
-`conversation` (the answers of a flow in progress) and `email_verification` / `outbox_email`
-(addresses mail was sent to). `/delete` erases all four by Telegram user id; see
-`storage.repository.erase_person`.
+Personal data about supervisors lives in `supervisor` (a finished registration), `conversation`
+(the answers of a flow in progress), `task` and `offer` (what they offered and answered) and
+`email_verification` / `outbox_email` (addresses mail was sent to). `/delete` erases all of it
+by Telegram user id (tasks and offers by cascade); see `storage.repository.erase_person`.
+Coordinators are data too (`coordinator`): they change every year.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -132,3 +133,136 @@ class OutboxEmail(SQLModel, table=True):
     created_at: datetime = _utc()
     sent_at: datetime | None = _utc(nullable=True)
     stored_as: str | None = Field(default=None, max_length=300)
+
+
+class TaskStatus(StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    RETURNED = "returned"
+    WITHDRAWN = "withdrawn"
+    ARCHIVED = "archived"
+
+
+class Task(SQLModel, table=True):
+    """A bounded piece of work a student could do, for one exchange season (April-March).
+
+    A task being defined lives in `conversation`; this row exists from "submit" on.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    supervisor_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("supervisor.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    season: int  # the year the season starts in April
+    exchange_type: str = Field(max_length=10)
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=600)
+    field: str = Field(max_length=200)
+    city: str = Field(max_length=100)
+    site: str = Field(max_length=200)
+    department: str | None = Field(default=None, max_length=200)
+    activities: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    activities_other: str | None = Field(default=None, max_length=200)
+    daily_hours: str | None = Field(default=None, max_length=50)
+    learning_goals: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    products: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    weeks: int
+    months: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    capacity: int = 1
+    english_ok: bool = True
+    skills: str | None = Field(default=None, max_length=300)
+    patient_data: bool = False
+    ethics_status: str | None = Field(default=None, max_length=20)
+    confidentiality: bool | None = None
+    backup_contact: str = Field(max_length=200)
+    status: TaskStatus = Field(default=TaskStatus.SUBMITTED, max_length=10, index=True)
+    return_reason: str | None = Field(default=None, max_length=500)
+    reviewed_by: int | None = Field(default=None)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    submitted_at: datetime | None = _utc(nullable=True)
+    reviewed_at: datetime | None = _utc(nullable=True)
+
+
+class Coordinator(SQLModel, table=True):
+    """A student exchange officer for one exchange type and a city (or the whole country)."""
+
+    __table_args__ = (
+        UniqueConstraint("email", "role", "exchange_type", "city", name="uq_coordinator_scope"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    role: str = Field(max_length=4)  # NEO, LEO, NORE, LORE
+    exchange_type: str = Field(max_length=10)
+    city: str = Field(max_length=100)  # a city code, or "national"
+    language: str = Field(default="nb", max_length=2)
+    telegram_user_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    invite_hash: str | None = Field(default=None, max_length=64, unique=True)
+    invited_at: datetime = _utc()
+    bound_at: datetime | None = _utc(nullable=True)
+
+
+class SlotStatus(StrEnum):
+    OPEN = "open"
+    CANCELLED = "cancelled"
+
+
+class Slot(SQLModel, table=True):
+    """An incoming student's place that needs a supervisor. `filled` counts accepted offers."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=60, unique=True)
+    exchange_type: str = Field(max_length=10)
+    city: str = Field(max_length=100)
+    start_date: date
+    weeks: int
+    places: int
+    filled: int = 0
+    field_preference: str | None = Field(default=None, max_length=60)
+    partner_country: str | None = Field(default=None, max_length=80)
+    status: SlotStatus = Field(default=SlotStatus.OPEN, max_length=10)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class OfferStatus(StrEnum):
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+    CANCELLED = "cancelled"
+
+
+class Offer(SQLModel, table=True):
+    """A slot proposed to one supervisor's task: sent -> accepted / declined / expired."""
+
+    __table_args__ = (UniqueConstraint("slot_id", "task_id", name="uq_offer_slot_task"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    slot_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("slot.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    task_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("task.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    supervisor_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("supervisor.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    status: OfferStatus = Field(default=OfferStatus.SENT, max_length=10, index=True)
+    reason: str | None = Field(default=None, max_length=300)
+    not_this_month: bool = False
+    reply_by: date
+    created_at: datetime = _utc()
+    delivered_at: datetime | None = _utc(nullable=True)
+    answered_at: datetime | None = _utc(nullable=True)
