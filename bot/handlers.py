@@ -23,9 +23,8 @@ from telegram.ext import (
 )
 
 from bot import ui
-from bot.conversations import profile, registration
+from bot.conversations import flows, profile, registration, task_steps, tasks
 from bot.conversations.registration import Flow
-from bot.conversations.steps import QUESTIONS, Step, screen
 from bot.i18n import SUPPORTED, Translator, language_from_telegram
 from bot.signing import Callback, decode_callback
 from bot.turn import Turn
@@ -35,7 +34,7 @@ from storage import repository
 log = logging.getLogger(__name__)
 
 DELETE_SCOPE: Final = "x"
-COMMANDS: Final = ("start", "help", "cancel", "mydata", "delete")
+COMMANDS: Final = ("start", "newtask", "tasks", "help", "cancel", "mydata", "delete")
 
 
 async def _language(turn: Turn) -> str:
@@ -55,10 +54,7 @@ async def _reprompt(turn: Turn, message_id: str) -> None:
     async with turn.svc.db.session() as session:
         conv = await repository.get_conversation(session, turn.user.id)
     if conv is not None and conv.active:
-        notice = Translator(conv.language)(message_id)
-        await turn.show(
-            screen(Step(conv.step), conv.data, Translator(conv.language), notice=notice)
-        )
+        await turn.show(flows.current_screen(conv, Translator(conv.language)(message_id)))
     else:
         await turn.say(Translator(await _language(turn))(message_id))
 
@@ -102,6 +98,8 @@ async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         key = "cancel.nothing"
     elif conv.flow == Flow.PROFILE:
         key = "cancel.profile"
+    elif conv.flow == tasks.FLOW:
+        key = "cancel.task_kept"
     else:
         key = "cancel.kept"
     await turn.say(Translator(await _language(turn))(key), remove_keyboard=True)
@@ -179,7 +177,18 @@ async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if conv is None or not conv.active:
         await profile.idle(turn)
     else:
-        await _reprompt(turn, QUESTIONS[Step(conv.step)].reprompt)
+        await _reprompt(turn, flows.reprompt_id(conv))
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Typed text goes to the flow the person is in (registration when there is none)."""
+    turn = Turn.of(update, context)
+    if turn is None:
+        return
+    async with turn.svc.db.session() as session:
+        conv = await repository.get_conversation(session, turn.user.id)
+    handler = flows.TEXT.get(conv.flow) if conv is not None and conv.active else None
+    await (handler or registration.on_text)(update, context)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -219,16 +228,20 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("cancel", cmd_cancel, filters=new))
     add(CommandHandler("mydata", cmd_mydata, filters=new))
     add(CommandHandler("delete", cmd_delete, filters=new))
+    add(CommandHandler("newtask", tasks.cmd_newtask, filters=new))
+    add(CommandHandler("tasks", tasks.cmd_tasks, filters=new))
     # Buttons, routed by the scope prefix of their (signed) callback data.
     add(CallbackQueryHandler(registration.on_consent, pattern=rf"^{registration.CONSENT_SCOPE}:"))
     add(CallbackQueryHandler(registration.on_resume, pattern=rf"^{registration.RESUME_SCOPE}:"))
     add(CallbackQueryHandler(registration.on_button, pattern=r"^r:"))
     add(CallbackQueryHandler(profile.on_button, pattern=rf"^{profile.SCOPE}:"))
+    add(CallbackQueryHandler(tasks.on_button, pattern=rf"^{task_steps.SCOPE}:"))
+    add(CallbackQueryHandler(tasks.on_list_button, pattern=rf"^{tasks.LIST_SCOPE}:"))
     add(CallbackQueryHandler(on_delete_button, pattern=rf"^{DELETE_SCOPE}:"))
     add(CallbackQueryHandler(_stale_button))
     # Answers. Unknown commands must come before plain text (a command is text too).
     add(MessageHandler(new & filters.COMMAND, on_unknown_command))
-    add(MessageHandler(new & filters.TEXT, registration.on_text))
+    add(MessageHandler(new & filters.TEXT, on_text))
     add(MessageHandler(new & filters.CONTACT, registration.on_contact))
     add(MessageHandler(new, on_other_message))
     application.add_error_handler(on_error)

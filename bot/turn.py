@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import CallbackQuery, Update, User
+from telegram import CallbackQuery, Message, Update, User
 from telegram.ext import CallbackContext
 
 from bot import ui
@@ -34,6 +34,11 @@ class Turn:
     @property
     def query(self) -> CallbackQuery | None:
         return self.update.callback_query
+
+    def pressed_html(self) -> str:
+        """The text of the message whose button was pressed, as HTML."""
+        message = self.query.message if self.query else None
+        return message.text_html if isinstance(message, Message) and message.text else ""
 
     async def show(self, screen: ui.Screen) -> None:
         await ui.send(

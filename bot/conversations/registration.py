@@ -22,7 +22,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import ui, verification
-from bot.conversations import answering, profile
+from bot.conversations import answering, profile, tasks
 from bot.conversations.answering import Kind, Outcome
 from bot.conversations.answers import new_draft
 from bot.conversations.steps import (
@@ -190,6 +190,7 @@ async def respond(turn: Turn, conv: Conversation, outcome: Outcome) -> None:
             await turn.say(
                 tr("reg.thanks" if verified else "reg.thanks_unverified"), remove_keyboard=True
             )
+            await turn.show(tasks.offer_screen(tr))
         case Kind.SAVED | Kind.DISCARDED:
             await turn.close(
                 tr("profile.saved" if outcome.kind == Kind.SAVED else "profile.unchanged")

@@ -1,0 +1,50 @@
+"""Telling people things in chat outside their own conversation: coordinators about tasks and
+places, supervisors about decisions on their tasks and offers.
+
+A notification is best effort: a person who blocked the bot (Telegram answers 403) is skipped and
+logged by id, and one failure never stops the others. Texts come from the catalogs in each
+recipient's own language.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import Forbidden, TelegramError
+
+from bot.i18n import Translator
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+async def tell(bot: Bot, chat_id: int, language: str, message_id: str, **values: Any) -> bool:
+    try:
+        await bot.send_message(
+            chat_id, Translator(language)(message_id, **values), parse_mode=ParseMode.HTML
+        )
+    except Forbidden:
+        log.info("chat %s has blocked the bot; notification %s skipped", chat_id, message_id)
+        return False
+    except TelegramError:
+        log.exception("notification %s to chat %s failed", message_id, chat_id)
+        return False
+    return True
+
+
+async def tell_coordinators(
+    bot: Bot, svc: Services, *, exchange_type: str, city: str, message_id: str, **values: Any
+) -> int:
+    """Tell every bound coordinator whose scope covers (type, city). Returns how many were told."""
+    from storage import coordinators
+
+    async with svc.db.session() as session:
+        recipients = await coordinators.coordinators_for(session, exchange_type, city)
+    told = 0
+    for coordinator in recipients:
+        if coordinator.chat_id is not None:
+            told += await tell(bot, coordinator.chat_id, coordinator.language, message_id, **values)
+    return told
