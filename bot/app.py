@@ -14,10 +14,12 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
+from bot.conversations import offers
 from bot.handlers import register_handlers, set_commands
 from bot.mailer import MailBackend, OutboxSender, backend_for
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
+from bot.sweeper import Sweeper
 from storage.db import Database
 
 PLACEHOLDER_TOKEN = "1:local-demo-token-not-a-real-token"
@@ -34,6 +36,7 @@ def build_application(
     mail_backend: MailBackend | None = None,
     start_sender: bool = True,
     poll_seconds: float = 5.0,
+    offer_seconds: float = 3.0,
 ) -> App:
     clock = clock or SystemClock()
 
@@ -50,14 +53,21 @@ def build_application(
             sender=sender,
             bot_username=application.bot.username,
         )
+        services = application.bot_data[SERVICES_KEY]
+        services.offer_sweeper = Sweeper(
+            "offers", lambda: offers.expire_and_deliver(application.bot, services), offer_seconds
+        )
         await set_commands(application)
         if start_sender:
             sender.start()
+            services.offer_sweeper.start()
 
     async def post_shutdown(application: App) -> None:
         services: Services | None = application.bot_data.get(SERVICES_KEY)
         if services is not None:
             await services.sender.stop()
+            if services.offer_sweeper is not None:
+                await services.offer_sweeper.stop()
             await services.db.close()
 
     builder = (

@@ -22,14 +22,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot import ui
-from bot.conversations import flows, profile, registration, task_steps, tasks
+from bot import notify, ui
+from bot.conversations import flows, offers, profile, registration, task_steps, tasks
 from bot.conversations.registration import Flow
 from bot.i18n import SUPPORTED, Translator, language_from_telegram
+from bot.offers import propose, release_supervisor
 from bot.signing import Callback, decode_callback
 from bot.turn import Turn
 from bot.verification import LINK_PREFIX
 from storage import repository
+from storage.models import Slot
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     payload = context.args[0] if context.args else ""
     if payload.startswith(LINK_PREFIX):
         await registration.verify_link(turn, payload.removeprefix(LINK_PREFIX))
+        return
+    if payload.startswith(offers.LINK_PREFIX):
+        await offers.show_from_link(turn, payload)
         return
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
@@ -149,12 +154,38 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await turn.close(tr("delete.kept"))
         await _reprompt(turn, "delete.kept_continue")
         return
+    now = turn.svc.clock.now()
     async with turn.svc.db.session() as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+        reopened = await release_supervisor(session, supervisor.id or 0, now) if supervisor else []
         stored_files = await repository.erase_person(session, turn.user.id)
     await asyncio.to_thread(_remove_files, stored_files)
     await turn.svc.db.compact_after_erase()
     log.info("erased a person's data on request (%d mail files)", len(stored_files))
     await turn.close(tr("delete.done"))
+    await _reopen(turn, reopened)
+
+
+async def _reopen(turn: Turn, reopened: list[Slot]) -> None:
+    """Places freed by an erased supervisor: ask others, and tell the coordinators."""
+    if not reopened:
+        return
+    async with turn.svc.db.session() as session:
+        for slot in reopened:
+            await propose(session, turn.svc.settings, slot.id or 0, turn.svc.clock.now())
+    turn.svc.wake_offers()
+    for slot in reopened:
+        await notify.tell_coordinators(
+            turn.update.get_bot(),
+            turn.svc,
+            exchange_type=slot.exchange_type,
+            city=slot.city,
+            message_id="coord.place_reopened",
+            reference=slot.reference,
+            title="",
+            filled=slot.filled,
+            places=slot.places,
+        )
 
 
 def _remove_files(names: list[str]) -> None:
@@ -237,6 +268,7 @@ def register_handlers(application: Application) -> None:
     add(CallbackQueryHandler(profile.on_button, pattern=rf"^{profile.SCOPE}:"))
     add(CallbackQueryHandler(tasks.on_button, pattern=rf"^{task_steps.SCOPE}:"))
     add(CallbackQueryHandler(tasks.on_list_button, pattern=rf"^{tasks.LIST_SCOPE}:"))
+    add(CallbackQueryHandler(offers.on_button, pattern=rf"^{offers.SCOPE}:"))
     add(CallbackQueryHandler(on_delete_button, pattern=rf"^{DELETE_SCOPE}:"))
     add(CallbackQueryHandler(_stale_button))
     # Answers. Unknown commands must come before plain text (a command is text too).

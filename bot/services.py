@@ -10,6 +10,7 @@ from telegram.ext import CallbackContext
 from bot.clock import Clock
 from bot.mailer import OutboxSender
 from bot.settings import Settings
+from bot.sweeper import Sweeper
 from storage.db import Database
 
 SERVICES_KEY = "services"
@@ -23,6 +24,12 @@ class Services:
     secret: bytes
     sender: OutboxSender
     bot_username: str = "veileder_bot"
+    offer_sweeper: Sweeper | None = None
+
+    def wake_offers(self) -> None:
+        """New offers exist (proposed, or replacing a declined one): deliver them now."""
+        if self.offer_sweeper is not None:
+            self.offer_sweeper.wake()
 
     def deep_link(self, payload: str) -> str:
         return f"https://t.me/{self.bot_username}?start={payload}"

@@ -60,3 +60,12 @@ def decode_callback(data: str, *, secret: bytes, user_id: int) -> Callback | Non
 def hash_secret(secret: bytes, value: str) -> str:
     """A keyed hash for codes and link tokens, so the database never holds them in clear."""
     return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
+
+
+def sign_payload(secret: bytes, subject: str, user_id: int) -> str:
+    """A short signature for a deep-link payload about `subject`, valid for one user only."""
+    return _sign(secret, user_id, subject).replace("=", "")
+
+
+def verify_payload(secret: bytes, subject: str, user_id: int, signature: str) -> bool:
+    return hmac.compare_digest(signature, sign_payload(secret, subject, user_id))

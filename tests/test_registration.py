@@ -62,7 +62,8 @@ async def test_a_researcher_registers_in_english_from_start_to_thank_you(
     assert "John.Smith@uio.no (verified)" in summary.text and "+4791234567" in summary.text
 
     await john.press("Confirm")
-    assert "you are registered as a supervisor" in john.last().text
+    assert "you are registered as a supervisor" in john.texts()[-2]
+    assert "define a task for a student now" in john.last().text
     conv, supervisor = await stored(services, john.user.id)
     assert conv is None
     assert supervisor is not None
@@ -114,7 +115,7 @@ async def test_a_norwegian_gp_registers_in_bokmal_with_other_answers_and_verifie
     assert "Se over opplysningene dine" in summary.text and "Lillehammer legesenter" in summary.text
 
     await kari.press("Bekreft")
-    assert "E-posten din er ikke bekreftet ennå" in kari.last().text
+    assert "E-posten din er ikke bekreftet ennå" in kari.texts()[-2]
     _, supervisor = await stored(services, kari.user.id)
     assert supervisor is not None
     assert (supervisor.title, supervisor.city, supervisor.workplace) == (

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bot.handlers import COMMANDS
 from tests.helpers import stored
 
 
@@ -191,11 +192,5 @@ async def test_delete_mid_flow_asks_first_and_then_erases_everything(john, servi
 
 
 async def test_the_command_menu_is_registered_in_bokmal_and_english(app, fake):
-    assert [c["command"] for c in fake.commands(language_code=None)] == [
-        "start",
-        "help",
-        "cancel",
-        "mydata",
-        "delete",
-    ]
+    assert [c["command"] for c in fake.commands(language_code=None)] == list(COMMANDS)
     assert "Registrer deg" in fake.commands(language_code="nb")[0]["description"]

@@ -6,35 +6,72 @@ is asked, validated and re-prompted exactly as during registration.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import ui
-from bot.conversations import answering
+from bot.conversations import answering, tasks
 from bot.conversations.answers import profile_edit
 from bot.conversations.steps import EDITABLE, Step, profile_lines, screen
 from bot.i18n import Translator, language_from_telegram
 from bot.signing import Callback, decode_callback
 from bot.turn import Turn
 from storage import repository
-from storage.models import Conversation, Supervisor
+from storage.models import Conversation, Supervisor, SupervisorStatus
 
 SCOPE: Final = "p"
+PAUSES: Final = ("month", "three", "season")
 
 
-def menu_screen(supervisor: Supervisor) -> ui.Screen:
+def menu_screen(supervisor: Supervisor, tz: ZoneInfo) -> ui.Screen:
     tr = Translator(supervisor.language)
     data = profile_edit(supervisor, Step.SUMMARY, supervisor.updated_at).data
     rows = [
+        [
+            ui.Button(tr("tasks.mine"), Callback(SCOPE, "-", "tasks")),
+            ui.Button(tr("tasks.new"), Callback(SCOPE, "-", "newtask")),
+        ],
         [ui.Button(tr("profile.edit"), Callback(SCOPE, "-", "fields"))],
         [ui.Button(tr("language.switch"), Callback(SCOPE, "-", "lang"))],
     ]
     if supervisor.email_verified_at is None:
         rows.insert(1, [ui.Button(tr("profile.verify"), Callback(SCOPE, "-", "verify"))])
-    return ui.Screen(tr("profile.menu", card=Markup(profile_lines(tr, data))), rows)
+    text = tr("profile.menu", card=Markup(profile_lines(tr, data)))
+    if supervisor.status == SupervisorStatus.PAUSED:
+        until = supervisor.paused_until
+        text += "\n\n" + (
+            tr("pause.until", date=until.astimezone(tz).strftime("%d.%m.%Y")) if until else tr("pause.season")
+        )
+        rows.append([ui.Button(tr("pause.resume"), Callback(SCOPE, "-", "resume"))])
+    else:
+        rows.append([ui.Button(tr("pause.button"), Callback(SCOPE, "-", "pause"))])
+    return ui.Screen(text, rows)
+
+
+def pause_screen(tr: Translator) -> ui.Screen:
+    """ "Not this time" made easy: a pause with an end, so nobody is forgotten for good."""
+    choices = [ui.Button(tr(f"pause.{p}"), Callback(SCOPE, "-", "pause_for", p)) for p in PAUSES]
+    return ui.Screen(
+        tr("pause.ask"),
+        [choices[:2], choices[2:], [ui.Button(tr("btn.back"), Callback(SCOPE, "-", "menu"))]],
+    )
+
+
+def pause_end(choice: str, today: date, tz: ZoneInfo) -> datetime:
+    """Local midnight at the end of the pause, in UTC. "Not this season": until 1 April."""
+    if choice == "season":
+        year = today.year if today.month < 4 else today.year + 1
+        end = date(year, 4, 1)
+    else:
+        months = {"month": 1, "three": 3}[choice]
+        index = today.month - 1 + months
+        end = date(today.year + index // 12, index % 12 + 1, 1)
+    return datetime.combine(end, time(), tzinfo=tz).astimezone(UTC)
 
 
 def fields_screen(supervisor: Supervisor) -> ui.Screen:
@@ -52,7 +89,7 @@ async def show_menu(turn: Turn) -> None:
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
     if supervisor is not None:
-        await turn.show(menu_screen(supervisor))
+        await turn.show(menu_screen(supervisor, turn.svc.settings.tz))
 
 
 async def idle(turn: Turn) -> None:
@@ -80,7 +117,18 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         if supervisor is not None and cb is not None and cb.scope == SCOPE:
-            if cb.action == "lang":
+            if cb.action == "pause_for" and cb.value in PAUSES:
+                local_today = now.astimezone(turn.svc.settings.tz).date()
+                supervisor.status = SupervisorStatus.PAUSED
+                supervisor.paused_until = pause_end(cb.value, local_today, turn.svc.settings.tz)
+                supervisor.updated_at = now
+                session.add(supervisor)
+            elif cb.action == "resume":
+                supervisor.status = SupervisorStatus.ACTIVE
+                supervisor.paused_until = None
+                supervisor.updated_at = now
+                session.add(supervisor)
+            elif cb.action == "lang":
                 supervisor.language = "en" if supervisor.language == "nb" else "nb"
                 supervisor.updated_at = now
                 session.add(supervisor)
@@ -104,8 +152,16 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await turn.query.answer()
     if cb.action == "fields":
         await turn.replace(fields_screen(supervisor))
-    elif cb.action in ("menu", "lang"):
-        await turn.replace(menu_screen(supervisor))
+    elif cb.action in ("menu", "lang", "pause_for", "resume"):
+        await turn.replace(menu_screen(supervisor, turn.svc.settings.tz))
+    elif cb.action == "pause":
+        await turn.replace(pause_screen(tr))
+    elif cb.action == "tasks":
+        await turn.close(tr("profile.editing_tasks"))
+        await tasks.show_list(turn)
+    elif cb.action == "newtask":
+        await turn.close(tr("profile.editing_tasks"))
+        await tasks.start_new(turn)
     elif edit is not None:
         if cb.action == "verify" and notice is None:
             turn.svc.sender.wake()

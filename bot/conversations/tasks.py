@@ -247,9 +247,11 @@ def withdraw_screen(task: Task, tr: Translator) -> ui.Screen:
 
 
 async def cmd_tasks(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = Turn.of(update, context)
-    if turn is None:
-        return
+    if turn := Turn.of(update, context):
+        await show_list(turn)
+
+
+async def show_list(turn: Turn) -> None:
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         task_list = await tasks.tasks_of(session, supervisor.id or 0) if supervisor else []

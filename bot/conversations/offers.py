@@ -1,0 +1,322 @@
+"""Offers in chat: a proposed place reaches the supervisor within seconds, with one-tap answers.
+
+`deliver_pending` (run by the bot's sweeper every few seconds, so offers proposed from the CLI
+or by a coordinator arrive too) sends each new offer: dates, place, the student's field if
+known, the reply-by date, and buttons accept / decline (then an optional reason) / not this
+month. The signed deep link `o_<offer>_<signature>` (for emails) opens the same offer for its
+supervisor and tells anyone else nothing. Accepting is atomic (`bot.offers.accept`): when two
+supervisors take the last place at the same moment, one gets it and the other is thanked and
+told it was just taken. Coordinators of the slot's scope are told of every acceptance and every
+place given back.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from typing import Final
+
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, Update
+from telegram.error import Forbidden
+from telegram.ext import ContextTypes
+
+from bot import notify, offers, reference, ui
+from bot.i18n import Translator, language_from_telegram
+from bot.services import Services
+from bot.signing import Callback, decode_callback, sign_payload, verify_payload
+from bot.turn import Turn
+from storage import repository, slots
+from storage.models import Offer, OfferStatus, Slot, Supervisor, Task
+
+log = logging.getLogger(__name__)
+
+SCOPE: Final = "o"
+LINK_PREFIX: Final = "o_"
+REASONS: Final = ("busy", "away", "fit")
+
+
+def deep_link_payload(secret: bytes, offer_id: int, telegram_user_id: int) -> str:
+    """`o_<offer id>_<signature>`: at most 64 characters of [A-Za-z0-9_-], bound to one person."""
+    return f"{LINK_PREFIX}{offer_id}_{sign_payload(secret, f'offer:{offer_id}', telegram_user_id)}"
+
+
+def _date(day: date, language: str) -> str:
+    return day.strftime("%d.%m.%Y") if language == "nb" else day.strftime("%d %b %Y")
+
+
+def offer_text(offer: Offer, slot: Slot, task: Task, tr: Translator) -> str:
+    city = reference.city(slot.city)
+    field = reference.field(slot.field_preference or "")
+    end = slot.start_date + timedelta(weeks=slot.weeks) - timedelta(days=1)
+    return tr(
+        "offer.text",
+        type=tr(f"type.{slot.exchange_type}"),
+        weeks=slot.weeks,
+        start=_date(slot.start_date, tr.language),
+        end=_date(end, tr.language),
+        city=city.name(tr.language) if city else slot.city,
+        field=field.name(tr.language) if field else tr("offer.any_field"),
+        country=slot.partner_country or "—",
+        task=task.title,
+        reply_by=_date(offer.reply_by, tr.language),
+    )
+
+
+def offer_screen(offer: Offer, slot: Slot, task: Task, tr: Translator) -> ui.Screen:
+    value = str(offer.id)
+    return ui.Screen(
+        offer_text(offer, slot, task, tr),
+        [
+            [ui.Button(tr("offer.accept"), Callback(SCOPE, value, "accept"))],
+            [
+                ui.Button(tr("offer.decline"), Callback(SCOPE, value, "decline")),
+                ui.Button(tr("offer.not_month"), Callback(SCOPE, value, "month")),
+            ],
+        ],
+    )
+
+
+def accepted_screen(offer: Offer, slot: Slot, task: Task, tr: Translator) -> ui.Screen:
+    text = tr("offer.accepted", details=Markup(offer_text(offer, slot, task, tr)))
+    give_back = Callback(SCOPE, str(offer.id), "giveback")
+    return ui.Screen(text, [[ui.Button(tr("offer.give_back"), give_back)]])
+
+
+def reason_screen(offer: Offer, tr: Translator) -> ui.Screen:
+    value = str(offer.id)
+    buttons = [
+        ui.Button(tr(f"offer.reason.{r}"), Callback(SCOPE, value, "reason", r)) for r in REASONS
+    ]
+    return ui.Screen(
+        tr("offer.declined"),
+        [buttons, [ui.Button(tr("offer.reason.none"), Callback(SCOPE, value, "reason"))]],
+    )
+
+
+async def _load(
+    session: AsyncSession, offer_id: int
+) -> tuple[Offer, Slot, Task, Supervisor] | None:
+    offer = await slots.get_offer(session, offer_id)
+    if offer is None:
+        return None
+    slot = await session.get(Slot, offer.slot_id)
+    task = await session.get(Task, offer.task_id)
+    supervisor = await session.get(Supervisor, offer.supervisor_id)
+    if slot is None or task is None or supervisor is None:
+        return None
+    return offer, slot, task, supervisor
+
+
+# ---- delivery ----------------------------------------------------------------------------------
+
+
+async def deliver_pending(bot: Bot, svc: Services) -> int:
+    """Send every offer not yet shown in chat. Marked delivered only after Telegram took it."""
+    async with svc.db.session() as session:
+        pending = [o.id for o in await slots.undelivered_offers(session) if o.id is not None]
+    sent = 0
+    for offer_id in pending:
+        async with svc.db.session() as session:
+            loaded = await _load(session, offer_id)
+        if loaded is None:
+            continue
+        offer, slot, task, supervisor = loaded
+        tr = Translator(supervisor.language)
+        try:
+            await ui.send(
+                bot,
+                supervisor.chat_id,
+                offer_screen(offer, slot, task, tr),
+                secret=svc.secret,
+                user_id=supervisor.telegram_user_id,
+            )
+        except Forbidden:
+            log.info(
+                "supervisor %s has blocked the bot; offer %s stays for email",
+                supervisor.id,
+                offer_id,
+            )
+        async with svc.db.session() as session:
+            await slots.mark_delivered(session, offer_id, svc.clock.now())
+        sent += 1
+    return sent
+
+
+async def expire_and_deliver(bot: Bot, svc: Services) -> None:
+    """The sweep: expire unanswered offers past their reply-by date, deliver what is new."""
+    async with svc.db.session() as session:
+        await offers.expire_due(session, svc.settings, svc.clock.now())
+    await deliver_pending(bot, svc)
+
+
+# ---- answers -----------------------------------------------------------------------------------
+
+
+async def show_from_link(turn: Turn, payload: str) -> None:
+    """`/start o_<offer>_<signature>`: the offer again, for its own supervisor only."""
+    head, _, signature = payload.removeprefix(LINK_PREFIX).partition("_")
+    loaded = None
+    if head.isdigit() and verify_payload(turn.svc.secret, f"offer:{head}", turn.user.id, signature):
+        async with turn.svc.db.session() as session:
+            loaded = await _load(session, int(head))
+    if loaded is None or loaded[3].telegram_user_id != turn.user.id:
+        await turn.say(
+            Translator(language_from_telegram(turn.user.language_code))("offer.link_invalid")
+        )
+        return
+    offer, slot, task, supervisor = loaded
+    tr = Translator(supervisor.language)
+    if offer.status == OfferStatus.SENT:
+        await turn.show(offer_screen(offer, slot, task, tr))
+    elif offer.status == OfferStatus.ACCEPTED:
+        await turn.show(accepted_screen(offer, slot, task, tr))
+    else:
+        await turn.say(tr("offer.closed"))
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = Turn.of(update, context)
+    if turn is None or turn.query is None:
+        return
+    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    now = turn.svc.clock.now()
+    outcome: str | None = None
+    loaded = None
+    async with turn.svc.db.session() as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+        if supervisor is not None and cb is not None and cb.scope == SCOPE and cb.step.isdigit():
+            offer_id = int(cb.step)
+            outcome = await _apply(
+                session, turn.svc, supervisor, offer_id, cb.action, cb.value, now
+            )
+            loaded = await _load(session, offer_id)
+    language = supervisor.language if supervisor else "en"
+    tr = Translator(language)
+    if outcome is None or loaded is None:
+        await turn.query.answer(tr("btn.stale"))
+        return
+    await turn.query.answer()
+    offer, slot, task, _ = loaded
+    await _show_outcome(turn, outcome, offer, slot, task, tr)
+
+
+async def _apply(
+    session: object,
+    svc: Services,
+    supervisor: Supervisor,
+    offer_id: int,
+    action: str,
+    value: str,
+    now: object,
+) -> str | None:
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    assert isinstance(session, AsyncSession) and isinstance(now, datetime)
+    sid = supervisor.id or 0
+    try:
+        match action:
+            case "accept":
+                result = await offers.accept(session, offer_id, sid, now)
+                if result == offers.AcceptResult.CLOSED and await _just_taken(session, offer_id):
+                    return offers.AcceptResult.TAKEN.value
+                return result.value
+            case "decline" | "month":
+                await offers.decline(
+                    session, svc.settings, offer_id, sid, now, not_this_month=action == "month"
+                )
+                return "declined"
+            case "reason" if value in (*REASONS, ""):
+                offer = await slots.get_offer(session, offer_id)
+                if (
+                    offer is None
+                    or offer.supervisor_id != sid
+                    or offer.status != OfferStatus.DECLINED
+                ):
+                    return None
+                offer.reason = value or None
+                session.add(offer)
+                return "reason"
+            case "giveback" | "accepted":
+                offer = await slots.get_offer(session, offer_id)
+                if (
+                    offer is None
+                    or offer.supervisor_id != sid
+                    or offer.status != OfferStatus.ACCEPTED
+                ):
+                    return "closed"
+                return "confirm_giveback" if action == "giveback" else "accepted_again"
+            case "giveback_yes":
+                await offers.withdraw(session, svc.settings, offer_id, sid, now)
+                return "given_back"
+    except offers.OfferClosed:
+        return "closed"
+    return None
+
+
+async def _just_taken(session: AsyncSession, offer_id: int) -> bool:
+    """An offer cancelled because its slot filled up: the person was a moment too late."""
+    offer = await slots.get_offer(session, offer_id)
+    slot = await session.get(Slot, offer.slot_id) if offer else None
+    return (
+        offer is not None
+        and slot is not None
+        and offer.status == OfferStatus.CANCELLED
+        and slot.status == "open"
+        and slot.filled >= slot.places
+    )
+
+
+async def _show_outcome(
+    turn: Turn, outcome: str, offer: Offer, slot: Slot, task: Task, tr: Translator
+) -> None:
+    match outcome:
+        case "accepted":
+            await turn.replace(accepted_screen(offer, slot, task, tr))
+            await _tell_coordinators(turn, slot, task, "coord.offer_accepted")
+        case "accepted_again":
+            await turn.replace(accepted_screen(offer, slot, task, tr))
+        case "taken":
+            await turn.close(tr("offer.taken"))
+        case "declined":
+            await turn.replace(reason_screen(offer, tr))
+            turn.svc.wake_offers()
+        case "reason":
+            await turn.close(tr("offer.thanks_for_reason"))
+        case "confirm_giveback":
+            value = str(offer.id)
+            await turn.replace(
+                ui.Screen(
+                    tr("offer.give_back_confirm"),
+                    [
+                        [
+                            ui.Button(
+                                tr("offer.give_back_yes"), Callback(SCOPE, value, "giveback_yes")
+                            )
+                        ],
+                        [ui.Button(tr("btn.back"), Callback(SCOPE, value, "accepted"))],
+                    ],
+                )
+            )
+        case "given_back":
+            await turn.close(tr("offer.given_back"))
+            turn.svc.wake_offers()
+            await _tell_coordinators(turn, slot, task, "coord.place_given_back")
+        case _:
+            await turn.close(tr("offer.closed"))
+
+
+async def _tell_coordinators(turn: Turn, slot: Slot, task: Task, message_id: str) -> None:
+    await notify.tell_coordinators(
+        turn.update.get_bot(),
+        turn.svc,
+        exchange_type=slot.exchange_type,
+        city=slot.city,
+        message_id=message_id,
+        reference=slot.reference,
+        title=task.title,
+        filled=slot.filled,
+        places=slot.places,
+    )
