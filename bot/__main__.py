@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
         "--no-migrate", action="store_true", help="do not migrate the database first"
     )
     commands.add_parser("migrate", help="bring the database schema up to date")
+    from bot import cli_coordinators, cli_slots
+
+    cli_coordinators.add_commands(commands)
+    cli_slots.add_commands(commands)
     return parser
 
 
@@ -81,7 +85,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.demo import run_demo
 
         return asyncio.run(run_demo(settings))
-    return 2
+    return _tool(args, settings)
+
+
+def _tool(args: argparse.Namespace, settings: Settings) -> int:
+    """The coordinators' command-line tools (coordinators, slots, offers, export)."""
+    from bot import cli_coordinators, cli_slots
+
+    _migrate(settings)
+
+    async def run() -> int:
+        for dispatch in (cli_coordinators.dispatch, cli_slots.dispatch):
+            code = await dispatch(args, settings)
+            if code is not None:
+                return code
+        return 2
+
+    return asyncio.run(run())
 
 
 if __name__ == "__main__":

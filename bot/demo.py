@@ -5,7 +5,12 @@ database, same outbox. Only the HTTP layer differs: `TerminalRequest` answers th
 the bot makes by printing them, and the person's typed lines become real Telegram updates.
 
 - Buttons are numbered: type the number to press one.
-- Anything else is sent as a message; `/start`, `/help`, `/cancel`, `/mydata`, `/delete` work.
+- Anything else is sent as a message; every command works (`/start`, `/newtask`, `/tasks`, ...).
+- `/as coordinator` and `/as supervisor` switch between two people: a supervisor (you) and a
+  national coordinator for both exchange types, set up on first start. Messages to the person
+  you are not playing right now are shown with their name.
+- `/upload FILE` sends a file, e.g. `/upload slots-example.csv` (bundled demo slots) as the
+  coordinator.
 - Emails are written under `var/mail/` (the file backend) and echoed here.
 - `/quit` (or end of input) leaves.
 """
@@ -22,16 +27,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, TextIO
 
 from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
-from bot.app import build_application, running, services_of
+from bot.app import App, build_application, running, services_of
+from bot.conversations import offers
 from bot.i18n import language_from_telegram
 from bot.mailer import FileBackend
+from bot.services import Services
 from bot.settings import Settings
+from storage import coordinators
 
 BOT_USER = {
     "id": 7000001,
@@ -39,6 +48,9 @@ BOT_USER = {
     "first_name": "Veileder",
     "username": "veileder_demo_bot",
 }
+SUPERVISOR_ID = 424242
+COORDINATOR_ID = 424243
+COORDINATOR_EMAIL = "demo-coordinator@nmf.example"
 
 
 def html_to_terminal(text: str) -> str:
@@ -57,10 +69,12 @@ class Choice:
 
 
 @dataclass
-class Screenful:
-    """What the person can press right now."""
+class ChatView:
+    """What one person can press right now, and their reply keyboard."""
 
+    name: str
     choices: list[Choice] = field(default_factory=list)
+    reply_keyboard: list[Choice] = field(default_factory=list)
 
 
 class TerminalRequest(BaseRequest):
@@ -71,8 +85,12 @@ class TerminalRequest(BaseRequest):
         self.documents = documents
         self.messages: dict[int, dict[str, Any]] = {}
         self.ids = itertools.count(1)
-        self.screen = Screenful()
-        self.reply_keyboard: list[Choice] = []
+        self.chats: dict[int, ChatView] = {}
+        self.current = SUPERVISOR_ID
+        self.files: dict[str, bytes] = {}
+
+    def view(self, chat_id: int) -> ChatView:
+        return self.chats.setdefault(chat_id, ChatView(str(chat_id)))
 
     @property
     def read_timeout(self) -> float | None:
@@ -92,6 +110,8 @@ class TerminalRequest(BaseRequest):
         *args: Any,
         **kwargs: Any,
     ) -> tuple[int, bytes]:
+        if "/file/bot" in url:  # a download of a file the person uploaded
+            return 200, self.files.get(url.rsplit("/", 1)[-1], b"")
         name = url.rsplit("/", 1)[-1]
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
         result = self.handle(name, params, request_data)
@@ -119,6 +139,9 @@ class TerminalRequest(BaseRequest):
                 return True
             case "sendDocument":
                 return self._document(params, request_data)
+            case "getFile":
+                file_id = str(params["file_id"])
+                return {"file_id": file_id, "file_unique_id": file_id, "file_path": file_id}
             case _:
                 return True
 
@@ -133,28 +156,31 @@ class TerminalRequest(BaseRequest):
         self.messages[message["message_id"]] = message
         return message
 
+    def _header(self, chat_id: int) -> str:
+        return "" if chat_id == self.current else f"📨 to {self.view(chat_id).name}: "
+
     def _show(
         self, message: dict[str, Any], params: dict[str, Any], edited: bool = False
     ) -> dict[str, Any]:
+        chat_id = int(message["chat"]["id"])
+        view = self.view(chat_id)
         markup = params.get("reply_markup") or {}
         if isinstance(markup, str):
             markup = json.loads(markup)
         if markup.get("inline_keyboard"):
             message["reply_markup"] = markup
         elif markup.get("keyboard"):
-            self.reply_keyboard = [
+            view.reply_keyboard = [
                 Choice(b["text"], contact=bool(b.get("request_contact")))
                 for row in markup["keyboard"]
                 for b in row
             ]
         elif markup.get("remove_keyboard"):
-            self.reply_keyboard = []
+            view.reply_keyboard = []
         if edited and "text" not in params:
             return message
-        prefix = "~ " if edited else ""
-        self.out.write(
-            "\n" + prefix + "🤖 " + html_to_terminal(message["text"]).replace("\n", "\n   ") + "\n"
-        )
+        text = html_to_terminal(message["text"]).replace("\n", "\n   ")
+        self.out.write(f"\n{'~ ' if edited else ''}{self._header(chat_id)}🤖 {text}\n")
         inline = [
             Choice(b["text"], message, b.get("callback_data"))
             for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
@@ -163,8 +189,8 @@ class TerminalRequest(BaseRequest):
         if edited and not inline:
             self.out.flush()
             return message
-        self.screen = Screenful(inline + self.reply_keyboard)
-        for number, choice in enumerate(self.screen.choices, 1):
+        view.choices = inline + view.reply_keyboard
+        for number, choice in enumerate(view.choices, 1):
             self.out.write(f"   [{number}] {choice.label}\n")
         self.out.flush()
         return message
@@ -202,32 +228,67 @@ class EchoingFileBackend(FileBackend):
         return path
 
 
+def _user(user_id: int, name: str, language_code: str) -> dict[str, Any]:
+    first, _, last = name.partition(" ")
+    user: dict[str, Any] = {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": first,
+        "language_code": language_code,
+    }
+    if last:
+        user["last_name"] = last
+    return user
+
+
 class DemoChat:
-    """Turns what the person types into Telegram updates for the application."""
+    """Turns what the person types into Telegram updates, for whichever identity is playing."""
 
     def __init__(self, request: TerminalRequest, language_code: str, name: str) -> None:
-        first, _, last = name.partition(" ")
-        self.user = {
-            "id": 424242,
-            "is_bot": False,
-            "first_name": first,
-            "language_code": language_code,
+        self.people = {
+            "supervisor": _user(SUPERVISOR_ID, name, language_code),
+            "coordinator": _user(COORDINATOR_ID, "Nora Koordinator", language_code),
         }
-        if last:
-            self.user["last_name"] = last
         self.request = request
+        request.view(SUPERVISOR_ID).name = name
+        request.view(COORDINATOR_ID).name = "Nora Koordinator (coordinator)"
+        self.user = self.people["supervisor"]
         self.update_ids = itertools.count(1)
         self.message_ids = itertools.count(1_000_000)
 
-    def update_for(self, line: str) -> dict[str, Any]:
+    def switch(self, who: str) -> bool:
+        if who not in self.people:
+            return False
+        self.user = self.people[who]
+        self.request.current = int(self.user["id"])
+        return True
+
+    def _base(self) -> dict[str, Any]:
         chat = {"id": self.user["id"], "type": "private", "first_name": self.user["first_name"]}
-        base = {
+        return {
             "message_id": next(self.message_ids),
             "date": int(time.time()),
             "chat": chat,
             "from": self.user,
         }
-        choices = self.request.screen.choices
+
+    def upload(self, path: Path) -> dict[str, Any]:
+        file_id = f"demo-file-{next(self.message_ids)}"
+        self.request.files[file_id] = path.read_bytes()
+        document = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_name": path.name,
+            "mime_type": "text/csv",
+        }
+        return {
+            "update_id": next(self.update_ids),
+            "message": {**self._base(), "document": document},
+        }
+
+    def update_for(self, line: str) -> dict[str, Any]:
+        base = self._base()
+        choices = self.request.view(int(self.user["id"])).choices
         if line.isdigit() and 1 <= int(line) <= len(choices):
             choice = choices[int(line) - 1]
             if choice.callback_data is not None and choice.message is not None:
@@ -251,10 +312,42 @@ class DemoChat:
             line = choice.label
         message: dict[str, Any] = {**base, "text": line}
         if line.startswith("/"):
-            message["entities"] = [
-                {"type": "bot_command", "offset": 0, "length": len(line.split()[0])}
-            ]
+            length = len(line.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return {"update_id": next(self.update_ids), "message": message}
+
+
+async def seed_coordinator(services: Services) -> None:
+    """The demo's coordinator: national, both exchange types, bound to the second identity."""
+    now = services.clock.now()
+    async with services.db.session() as session:
+        for role, kind in (("NEO", "clinical"), ("NORE", "research")):
+            existing = await coordinators.find_coordinator(
+                session, email=COORDINATOR_EMAIL, role=role, exchange_type=kind, city="national"
+            )
+            if existing is not None and existing.telegram_user_id == COORDINATOR_ID:
+                continue
+            _, token = await coordinators.add_coordinator(
+                session,
+                email=COORDINATOR_EMAIL,
+                role=role,
+                exchange_type=kind,
+                city="national",
+                language="en",
+                now=now,
+                secret=services.secret,
+            )
+            await coordinators.bind_by_token(
+                session, services.secret, token, COORDINATOR_ID, COORDINATOR_ID, now
+            )
+
+
+def _resolve(name: str) -> Path | None:
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    bundled = files("bot") / "data" / name
+    return Path(str(bundled)) if bundled.is_file() else None
 
 
 async def run_demo(
@@ -276,28 +369,44 @@ async def run_demo(
     chat = DemoChat(request, language, os.environ.get("DEMO_NAME", "Kari Nordmann"))
     out.write(
         "Veileder demo: you are chatting with the bot in this terminal.\n"
-        "Type a number to press a button, anything else to send it. /quit leaves.\n"
+        "Type a number to press a button, anything else to send it.\n"
+        "/as coordinator and /as supervisor switch person; /upload FILE sends a file; "
+        "/quit leaves.\n"
     )
     async with running(application) as app:
-        sender = services_of(app).sender
-        await _feed(app, chat, "/start", sender)
+        await seed_coordinator(services_of(app))
+        await _feed(app, chat.update_for("/start"))
         while True:
-            out.write("\n> ")
+            out.write(f"\n[{request.view(int(chat.user['id'])).name}] > ")
             out.flush()
             line = await asyncio.to_thread(stdin.readline)
             if not line:
                 break
-            line = line.rstrip("\n")
+            line = line.strip()
             if not stdin.isatty():
                 out.write(line + "\n")
-            if line.strip() in ("/quit", "/exit"):
+            if line in ("/quit", "/exit"):
                 break
-            if line.strip():
-                await _feed(app, chat, line.strip(), sender)
+            if line.startswith("/as "):
+                if not chat.switch(line.removeprefix("/as ").strip()):
+                    out.write("   (who? /as supervisor or /as coordinator)\n")
+                continue
+            if line.startswith("/upload "):
+                path = _resolve(line.removeprefix("/upload ").strip())
+                if path is None:
+                    out.write("   (no such file)\n")
+                    continue
+                await _feed(app, chat.upload(path))
+                continue
+            if line:
+                await _feed(app, chat.update_for(line))
     out.write("\nBye. Your data is in " + str(settings.var_dir) + "\n")
     return 0
 
 
-async def _feed(app: Any, chat: DemoChat, line: str, sender: Any) -> None:
-    await app.process_update(Update.de_json(chat.update_for(line), app.bot))
-    await sender.run_once()
+async def _feed(app: App, update: dict[str, Any]) -> None:
+    """One update through the application, then what it caused: emails and offers."""
+    await app.process_update(Update.de_json(update, app.bot))
+    services = services_of(app)
+    await services.sender.run_once()
+    await offers.expire_and_deliver(app.bot, services)

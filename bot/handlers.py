@@ -23,8 +23,17 @@ from telegram.ext import (
 )
 
 from bot import notify, ui
-from bot.conversations import flows, offers, profile, registration, task_steps, tasks
+from bot.conversations import (
+    coordinator,
+    flows,
+    offers,
+    profile,
+    registration,
+    task_steps,
+    tasks,
+)
 from bot.conversations.registration import Flow
+from bot.coordinators import INVITE_PREFIX
 from bot.i18n import SUPPORTED, Translator, language_from_telegram
 from bot.offers import propose, release_supervisor
 from bot.signing import Callback, decode_callback
@@ -68,6 +77,9 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     payload = context.args[0] if context.args else ""
     if payload.startswith(LINK_PREFIX):
         await registration.verify_link(turn, payload.removeprefix(LINK_PREFIX))
+        return
+    if payload.startswith(INVITE_PREFIX):
+        await coordinator.bind(turn, payload.removeprefix(INVITE_PREFIX))
         return
     if payload.startswith(offers.LINK_PREFIX):
         await offers.show_from_link(turn, payload)
@@ -269,6 +281,9 @@ def register_handlers(application: Application) -> None:
     add(CallbackQueryHandler(tasks.on_button, pattern=rf"^{task_steps.SCOPE}:"))
     add(CallbackQueryHandler(tasks.on_list_button, pattern=rf"^{tasks.LIST_SCOPE}:"))
     add(CallbackQueryHandler(offers.on_button, pattern=rf"^{offers.SCOPE}:"))
+    # Coordinators' commands, buttons and CSV uploads; to anyone else their commands answer
+    # exactly as unknown commands do. Before the catch-alls below.
+    coordinator.register(add, new)
     add(CallbackQueryHandler(on_delete_button, pattern=rf"^{DELETE_SCOPE}:"))
     add(CallbackQueryHandler(_stale_button))
     # Answers. Unknown commands must come before plain text (a command is text too).

@@ -103,7 +103,7 @@ class DemoSession:
     def _read_screen(self) -> str:
         assert self.process.stdout is not None
         screen = ""
-        while not screen.endswith("\n> "):
+        while not screen.endswith("] > "):
             char = self.process.stdout.read(1)
             if not char:
                 break

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bot import i18n
 from bot.app import build_application, running, services_of
 from bot.clock import FrozenClock
+from bot.conversations import task_steps as ts
 from bot.conversations.steps import QUESTIONS, Step
 from bot.handlers import COMMANDS
 from bot.mailer import FileBackend
@@ -171,4 +172,61 @@ def test_a_free_text_step_stores_only_valid_answers(harness, step, text):
         assert after.step != step
         if step != Step.PHONE or verdict.value:
             assert after.data[question.key] == verdict.value
+    assert h.fake.violations == []
+
+
+TASK_BASE: dict[str, Any] = {
+    "offered_types": ["research"], "offered_fields": ["epidemiology"], "offered_seasons": [2027, 2028],
+    "exchange_type": "research", "field": "epidemiology", "city": "oslo", "learning_goals": [],
+    "activities": ["chart_review"],
+}  # fmt: skip
+TASK_TEXT_STEPS = [s for s, a in ts.BY_STEP.items() if a.kind == ts.Kind.TEXT]
+
+
+async def _place_in_task(h: Harness, step: ts.TStep) -> None:
+    from storage.models import Conversation
+
+    services = services_of(h.app)
+    now = services.clock.now()
+    async with services.db.session() as session:
+        await repository.delete_conversation(session, USER.id)
+        await session.flush()
+        conv = Conversation(
+            telegram_user_id=USER.id,
+            chat_id=USER.id,
+            flow="task",
+            step=step,
+            language="en",
+            data=dict(TASK_BASE),
+            created_at=now,
+            updated_at=now,
+        )
+        await repository.save_conversation(session, conv, now)
+
+
+@pytest.mark.parametrize("step", TASK_TEXT_STEPS, ids=lambda s: s.value)
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=texts)
+def test_a_free_text_task_step_stores_only_valid_answers(harness, step, text):
+    assume(text.strip())
+    assume(not any(text.lower().startswith(f"/{c}") for c in COMMANDS))
+    h = harness
+    h.run(_place_in_task(h, step))
+    before = h.run(_current(h))
+    h.run(h.chat.send(text))
+    after = h.run(_current(h))
+    ask = ts.BY_STEP[step]
+    assert ask.parse is not None
+    verdict = ask.parse(text)
+    if command_entities(text):
+        verdict = Invalid("unknown.command")
+    if isinstance(verdict, Invalid):
+        assert after.step == before.step and after.data == before.data
+        assert len(h.chat.last().text) <= 4096
+    else:
+        stored = after.data[ask.key]
+        assert verdict.value in stored if isinstance(stored, list) else stored == verdict.value
+        assert after.step != step or step == ts.TStep.GOAL_TEXT
     assert h.fake.violations == []

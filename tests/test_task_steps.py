@@ -1,0 +1,83 @@
+"""The task question engine, as a pure function: any sequence of presses and texts keeps the
+draft valid (never more than three goals, months within the season, a step that exists)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.conversations import task_steps as ts
+from bot.i18n import Translator
+
+TR = Translator("en")
+ACTIONS = ["pick", "toggle", "done", "other", "skip", "keep", "back", "edit", "submit"]
+
+
+def _start(types: list[str]) -> dict:
+    context = ts.Context(
+        offered_types=types,
+        offered_fields=["epidemiology", "oncology"],
+        city="oslo",
+        seasons=[2026, 2027],
+    )
+    return context.initial_data()
+
+
+def _values(step: ts.TStep, data: dict) -> list[str]:
+    ask = ts.BY_STEP[step]
+    codes = [o.code for o in ask.options(data, TR)] if ask.options else []
+    return [*codes, "bogus", "", *[s.value for s in ts.TStep]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    types=st.sampled_from([["clinical"], ["research"], ["clinical", "research"]]), data=st.data()
+)
+def test_any_sequence_of_answers_keeps_the_draft_valid(types, data):
+    draft = _start(types)
+    step = ts.first_step(draft)
+    for _ in range(data.draw(st.integers(1, 60))):
+        if data.draw(st.booleans()):
+            action = data.draw(st.sampled_from(ACTIONS))
+            value = data.draw(st.sampled_from(_values(step, draft)))
+            applied = ts.apply_button(step, draft, action, value, TR)
+        else:
+            applied = ts.apply_text(step, draft, data.draw(st.text(max_size=80)))
+        if applied.submitted:
+            assert ts.missing(draft) is None
+            break
+        step = applied.step
+        assert step in ts.BY_STEP
+        assert len(draft.get("learning_goals", [])) <= ts.MAX_GOALS
+        if draft.get("season"):
+            assert set(draft.get("months", [])) <= set(ts.season_months(int(draft["season"])))
+        screen = ts.screen(step, draft, TR)
+        assert all(len(b.callback.body()) < 50 for row in screen.buttons for b in row.__iter__())
+
+
+def test_a_clinical_task_never_asks_research_questions():
+    draft = _start(["clinical"])
+    asked = [s for s in ts.BY_STEP if ts.BY_STEP[s].applies(draft)]
+    assert (
+        ts.TStep.WEEKS not in asked
+        and ts.TStep.PRODUCTS not in asked
+        and ts.TStep.TITLE not in asked
+    )
+    assert draft["weeks"] == 4
+
+
+def test_ethics_is_asked_only_for_patient_data():
+    draft = _start(["research"])
+    assert not ts.BY_STEP[ts.TStep.ETHICS].applies(draft)
+    draft["activities"] = ["literature"]
+    assert not ts.BY_STEP[ts.TStep.ETHICS].applies(draft)
+    draft["activities"] = ["chart_review"]
+    assert ts.BY_STEP[ts.TStep.ETHICS].applies(draft)
+
+
+def test_seasons_offered_are_the_current_and_the_next():
+    from datetime import date
+
+    assert ts.seasons_open(date(2026, 11, 24)) == [2026, 2027]
+    assert ts.seasons_open(date(2027, 2, 1)) == [2027, 2028]  # too little of 2026/27 is left
+    assert ts.seasons_open(date(2027, 4, 1)) == [2027, 2028]
