@@ -176,10 +176,15 @@ def test_a_free_text_step_stores_only_valid_answers(harness, step, text):
 
 
 TASK_BASE: dict[str, Any] = {
-    "offered_types": ["research"], "offered_fields": ["epidemiology"], "offered_seasons": [2027, 2028],
-    "exchange_type": "research", "field": "epidemiology", "city": "oslo", "learning_goals": [],
+    "offered_types": ["research"],
+    "offered_fields": ["epidemiology"],
+    "offered_seasons": [2027, 2028],
+    "exchange_type": "research",
+    "field": "epidemiology",
+    "city": "oslo",
+    "learning_goals": [],
     "activities": ["chart_review"],
-}  # fmt: skip
+}
 TASK_TEXT_STEPS = [s for s, a in ts.BY_STEP.items() if a.kind == ts.Kind.TEXT]
 
 
