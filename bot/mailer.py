@@ -155,8 +155,10 @@ class OutboxSender:
                 await self.run_once()
             except Exception:
                 log.exception("outbox sweep failed; retrying")
+            # asyncio.timeout, not wait_for: no helper task is created on every pass.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_forever(), name="outbox-sender")

@@ -33,8 +33,10 @@ class Sweeper:
                 await self.job()
             except Exception:
                 log.exception("sweep %s failed; it runs again shortly", self.name)
+            # asyncio.timeout, not wait_for: no helper task is created on every pass.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.every)
+                async with asyncio.timeout(self.every):
+                    await self._wake.wait()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=self.name)

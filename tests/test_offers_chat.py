@@ -18,30 +18,67 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def database_url(sqlite_url: str) -> str:
-    """These are chat stories; the atomic accept itself is tested on both databases in test_offers."""
+    """Chat stories; the atomic accept itself is tested on both databases in test_offers."""
     return sqlite_url
 
 
 async def _supervisor(services, user: TgUser, name: str, language: str = "en") -> int:
     """A registered, verified supervisor with one approved research task in Oslo, March 2027."""
     async with services.db.session() as s:
-        sup = Supervisor(telegram_user_id=user.id, chat_id=user.id, language=language, name=name,
-                         title="researcher", workplace="UiO", city="oslo", fields=["epidemiology"],
-                         exchange_types=["research"], email=f"{user.id}@uio.no", email_verified_at=NOW,
-                         consent_version="2026-11", consent_at=NOW, created_at=NOW, updated_at=NOW)
+        sup = Supervisor(
+            telegram_user_id=user.id,
+            chat_id=user.id,
+            language=language,
+            name=name,
+            title="researcher",
+            workplace="UiO",
+            city="oslo",
+            fields=["epidemiology"],
+            exchange_types=["research"],
+            email=f"{user.id}@uio.no",
+            email_verified_at=NOW,
+            consent_version="2026-11",
+            consent_at=NOW,
+            created_at=NOW,
+            updated_at=NOW,
+        )
         s.add(sup)
         await s.flush()
-        s.add(Task(supervisor_id=sup.id, season=2026, exchange_type="research", title=f"{name}'s registry study",
-                   field="epidemiology", city="oslo", site="UiO", weeks=4, months=["2027-03"], capacity=1,
-                   backup_contact="Dr. B", status=TaskStatus.APPROVED, created_at=NOW, updated_at=NOW))
+        s.add(
+            Task(
+                supervisor_id=sup.id,
+                season=2026,
+                exchange_type="research",
+                title=f"{name}'s registry study",
+                field="epidemiology",
+                city="oslo",
+                site="UiO",
+                weeks=4,
+                months=["2027-03"],
+                capacity=1,
+                backup_contact="Dr. B",
+                status=TaskStatus.APPROVED,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
         return sup.id or 0
 
 
 async def _slot(services, places: int = 1) -> int:
     async with services.db.session() as s:
-        slot = Slot(reference="SCORE-2027-03-OSL-1", exchange_type="research", city="oslo",
-                    start_date=date(2027, 3, 1), weeks=4, places=places, field_preference="epidemiology",
-                    partner_country="Morocco", created_at=NOW, updated_at=NOW)
+        slot = Slot(
+            reference="SCORE-2027-03-OSL-1",
+            exchange_type="research",
+            city="oslo",
+            start_date=date(2027, 3, 1),
+            weeks=4,
+            places=places,
+            field_preference="epidemiology",
+            partner_country="Morocco",
+            created_at=NOW,
+            updated_at=NOW,
+        )
         s.add(slot)
         await s.flush()
         return slot.id or 0
@@ -51,8 +88,15 @@ async def _coordinator(services, fake, app) -> Chat:
     chat = Chat.in_process(fake, TgUser(id=7001, first_name="Nora", language_code="nb"), app)
     async with services.db.session() as s:
         _, token = await coordinators.add_coordinator(
-            s, email="nore@nmf.no", role="NORE", exchange_type="research", city="national", language="nb",
-            now=NOW, secret=services.secret)
+            s,
+            email="nore@nmf.no",
+            role="NORE",
+            exchange_type="research",
+            city="national",
+            language="nb",
+            now=NOW,
+            secret=services.secret,
+        )
         await coordinators.bind_by_token(s, services.secret, token, chat.user.id, chat.user.id, NOW)
     return chat
 
@@ -72,7 +116,11 @@ async def test_an_offer_arrives_in_chat_and_one_tap_accepts_it(app, services, fa
     [offer] = await _propose(app, services, slot_id)
     shown = john.last()
     assert "A student needs a supervisor" in shown.text
-    assert "01 Mar 2027 – 28 Mar 2027" in shown.text and "Epidemiology" in shown.text and "Morocco" in shown.text
+    assert (
+        "01 Mar 2027 – 28 Mar 2027" in shown.text
+        and "Epidemiology" in shown.text
+        and "Morocco" in shown.text
+    )
     assert "John Smith's registry study" in shown.text and "answer by" in shown.text
     await john.press("Yes, I'll supervise")
     assert "the place is yours" in john.last().text
@@ -84,7 +132,9 @@ async def test_an_offer_arrives_in_chat_and_one_tap_accepts_it(app, services, fa
     assert stored is not None and stored.status == OfferStatus.ACCEPTED
 
 
-async def test_the_second_to_accept_the_last_place_is_thanked_and_told_it_was_taken(app, services, fake, john, kari, clock):
+async def test_the_second_to_accept_the_last_place_is_thanked_and_told_it_was_taken(
+    app, services, fake, john, kari, clock
+):
     clock.current = NOW
     await _supervisor(services, john.user, "John Smith")
     await _supervisor(services, kari.user, "Kari Nordmann", language="nb")
@@ -97,7 +147,9 @@ async def test_the_second_to_accept_the_last_place_is_thanked_and_told_it_was_ta
     assert "nettopp tatt av en annen veileder" in kari.last().text
 
 
-async def test_declining_asks_why_optionally_and_the_next_supervisor_is_asked(app, services, fake, john, kari, clock, settings):
+async def test_declining_asks_why_optionally_and_the_next_supervisor_is_asked(
+    app, services, fake, john, kari, clock, settings
+):
     clock.current = NOW
     await _supervisor(services, john.user, "John Smith")
     await _supervisor(services, kari.user, "Kari Nordmann", language="nb")
@@ -114,10 +166,16 @@ async def test_declining_asks_why_optionally_and_the_next_supervisor_is_asked(ap
     assert any("student" in m.text.lower() for m in second_chat.new_messages(before))
     async with services.db.session() as s:
         declined = await s.get(Offer, first.id)
-    assert declined is not None and declined.status == OfferStatus.DECLINED and declined.reason == "busy"
+    assert (
+        declined is not None
+        and declined.status == OfferStatus.DECLINED
+        and declined.reason == "busy"
+    )
 
 
-async def test_the_deep_link_opens_the_offer_for_its_supervisor_only(app, services, john, kari, clock):
+async def test_the_deep_link_opens_the_offer_for_its_supervisor_only(
+    app, services, john, kari, clock
+):
     clock.current = NOW
     await _supervisor(services, john.user, "John Smith")
     slot_id = await _slot(services)
@@ -130,7 +188,9 @@ async def test_the_deep_link_opens_the_offer_for_its_supervisor_only(app, servic
     assert "ikke gyldig" in kari.last().text and "John" not in kari.last().text
 
 
-async def test_giving_an_accepted_place_back_reopens_it_and_tells_the_coordinators(app, services, fake, john, clock):
+async def test_giving_an_accepted_place_back_reopens_it_and_tells_the_coordinators(
+    app, services, fake, john, clock
+):
     clock.current = NOW
     await _supervisor(services, john.user, "John Smith")
     nora = await _coordinator(services, fake, app)
@@ -146,7 +206,9 @@ async def test_giving_an_accepted_place_back_reopens_it_and_tells_the_coordinato
     assert slot is not None and slot.filled == 0
 
 
-async def test_deleting_a_supervisor_with_an_accepted_place_reopens_it(app, services, fake, john, clock):
+async def test_deleting_a_supervisor_with_an_accepted_place_reopens_it(
+    app, services, fake, john, clock
+):
     clock.current = NOW
     await _supervisor(services, john.user, "John Smith")
     nora = await _coordinator(services, fake, app)

@@ -45,7 +45,9 @@ def menu_screen(supervisor: Supervisor, tz: ZoneInfo) -> ui.Screen:
     if supervisor.status == SupervisorStatus.PAUSED:
         until = supervisor.paused_until
         text += "\n\n" + (
-            tr("pause.until", date=until.astimezone(tz).strftime("%d.%m.%Y")) if until else tr("pause.season")
+            tr("pause.until", date=until.astimezone(tz).strftime("%d.%m.%Y"))
+            if until
+            else tr("pause.season")
         )
         rows.append([ui.Button(tr("pause.resume"), Callback(SCOPE, "-", "resume"))])
     else:

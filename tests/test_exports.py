@@ -1,0 +1,76 @@
+"""The task export opens in Excel with Norwegian letters intact, and holds what the IFMSA
+exchange portal asks for."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import openpyxl
+import pytest
+
+from bot import exports
+from storage.db import Database
+from storage.models import TaskStatus
+from tests.support import slots as make
+
+
+@pytest.fixture
+async def rows(settings) -> list[exports.Row]:
+    db = Database(settings.database)
+    async with db.session() as s:
+        person = await make.supervisor(s, 1, name="Åse Ødegård", title="senior_consultant")
+        await make.task(s, person, title="=HYPERLINK(\"http://evil\")", city="tromso",
+                        months=["2027-02", "2027-03"], english_ok=False)  # fmt: skip
+        await make.task(s, person, title="Not yet", status=TaskStatus.SUBMITTED)
+        await make.task(s, person, title="Gone", status=TaskStatus.WITHDRAWN)
+    async with db.session() as s:
+        result = await exports.tasks_rows(s)
+    await db.close()
+    return result
+
+
+async def test_one_row_per_approved_task_in_english(rows):
+    [row] = rows
+    assert row["supervisor_name"] == "Åse Ødegård"
+    assert row["supervisor_title"] == "Senior consultant"
+    assert row["supervisor_email"] == "doctor1@example.org"
+    assert row["exchange_type"] == "Research"
+    assert row["field"] == "Epidemiology"
+    assert row["city"] == "Tromsø"
+    assert row["department"] == "Kardiologisk avdeling"
+    assert "Chart review" in str(row["student_tasks"])
+    assert str(row["learning_goals"]).endswith("; Write a short report")
+    assert not str(row["learning_goals"]).startswith("@")
+    assert row["expected_product"] == "Written report"
+    assert (row["weeks"], row["places"], row["season"]) == (4, 1, "2026/27")
+    assert row["months"] == "Feb 2027, Mar 2027"
+    assert row["language"] == "Norwegian needed"
+    assert row["ethics_status"] and row["backup_contact"] == "Per Hansen, postdoc"
+    assert set(row) == set(exports.COLUMNS)
+
+
+async def test_csv_is_utf8_with_bom_and_semicolons(rows):
+    data = exports.to_csv(rows)
+    assert data.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert table[0][0] == "Title" and len(table[0]) == len(exports.COLUMNS)
+    assert len(table) == 2
+    record = dict(zip(table[0], table[1], strict=True))
+    assert record["Supervisor"] == "Åse Ødegård" and record["City"] == "Tromsø"
+    assert record["Title"].startswith("'="), "a formula is shown as text, never run"
+
+
+async def test_xlsx_opens_with_the_same_content(rows):
+    sheet = openpyxl.load_workbook(io.BytesIO(exports.to_xlsx(rows))).active
+    header = [cell.value for cell in sheet[1]]
+    assert header[:3] == ["Title", "Exchange type", "Field"]
+    values = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
+    assert values["Supervisor"] == "Åse Ødegård"
+    assert values["Duration (weeks)"] == 4
+    assert sheet["A2"].data_type == "s" and sheet["A2"].value.startswith("=HYPERLINK")
+    assert sheet.max_row == 2
+
+
+def test_headers_follow_the_language():
+    assert exports.to_csv([], "nb").decode("utf-8-sig").startswith("Tittel;Utvekslingstype")
