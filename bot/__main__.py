@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import date
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -23,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
     demo = commands.add_parser("demo", help="a local chat in this terminal, driving the same bot")
     demo.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
+    demo.add_argument(
+        "--today", type=date.fromisoformat, metavar="YYYY-MM-DD", help="play the demo on this date"
+    )
     start = commands.add_parser(
         "start", help="`run` when TELEGRAM_BOT_TOKEN is set, otherwise `demo`"
     )
@@ -84,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _migrate(settings)
         from bot.demo import run_demo
 
-        return asyncio.run(run_demo(settings))
+        return asyncio.run(run_demo(settings, today=getattr(args, "today", None)))
     return _tool(args, settings)
 
 

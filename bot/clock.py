@@ -33,3 +33,18 @@ class FrozenClock:
 
     def advance(self, delta: timedelta) -> None:
         self.current += delta
+
+
+@dataclass
+class ShiftedClock:
+    """The system clock moved to another day: the demo's `--today`, for showing what happens
+    on a given date (reply-by dates, seasons) while time still runs."""
+
+    offset: timedelta
+
+    @classmethod
+    def starting(cls, day: datetime) -> ShiftedClock:
+        return cls(day - datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset

@@ -26,6 +26,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from email.message import EmailMessage
 from importlib.resources import files
 from pathlib import Path
@@ -35,6 +36,7 @@ from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
 from bot.app import App, build_application, running, services_of
+from bot.clock import Clock, ShiftedClock
 from bot.conversations import offers
 from bot.i18n import language_from_telegram
 from bot.mailer import FileBackend
@@ -75,6 +77,7 @@ class ChatView:
     name: str
     choices: list[Choice] = field(default_factory=list)
     reply_keyboard: list[Choice] = field(default_factory=list)
+    last_text: str = ""
 
 
 class TerminalRequest(BaseRequest):
@@ -190,10 +193,22 @@ class TerminalRequest(BaseRequest):
             self.out.flush()
             return message
         view.choices = inline + view.reply_keyboard
+        view.last_text = text
+        self._choices(view)
+        return message
+
+    def _choices(self, view: ChatView) -> None:
         for number, choice in enumerate(view.choices, 1):
             self.out.write(f"   [{number}] {choice.label}\n")
         self.out.flush()
-        return message
+
+    def recap(self, chat_id: int) -> None:
+        """After switching person: where they were."""
+        view = self.view(chat_id)
+        self.out.write(f"\n(you are now {view.name})\n")
+        if view.last_text:
+            self.out.write(f"🤖 {view.last_text}\n")
+            self._choices(view)
 
     def _document(self, params: dict[str, Any], request_data: RequestData | None) -> dict[str, Any]:
         message = self._new_message(
@@ -342,6 +357,13 @@ async def seed_coordinator(services: Services) -> None:
             )
 
 
+def _clock(settings: Settings, today: date | None) -> Clock | None:
+    if today is None:
+        return None
+    local_now = datetime.now(settings.tz)
+    return ShiftedClock.starting(datetime.combine(today, local_now.time(), tzinfo=settings.tz))
+
+
 def _resolve(name: str) -> Path | None:
     path = Path(name).expanduser()
     if path.is_file():
@@ -351,7 +373,10 @@ def _resolve(name: str) -> Path | None:
 
 
 async def run_demo(
-    settings: Settings, stdin: TextIO | None = None, out: TextIO | None = None
+    settings: Settings,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
+    today: date | None = None,
 ) -> int:
     stdin = stdin or sys.stdin
     out = out or sys.stdout
@@ -362,6 +387,7 @@ async def run_demo(
         get_updates_request=TerminalRequest(out, settings.var_dir / "demo"),
         mail_backend=EchoingFileBackend(settings.mail_dir, out),
         start_sender=False,
+        clock=_clock(settings, today),
     )
     language = language_from_telegram(
         os.environ.get("DEMO_LANGUAGE") or os.environ.get("LANG", "en")
@@ -388,7 +414,9 @@ async def run_demo(
             if line in ("/quit", "/exit"):
                 break
             if line.startswith("/as "):
-                if not chat.switch(line.removeprefix("/as ").strip()):
+                if chat.switch(line.removeprefix("/as ").strip()):
+                    request.recap(int(chat.user["id"]))
+                else:
                     out.write("   (who? /as supervisor or /as coordinator)\n")
                 continue
             if line.startswith("/upload "):

@@ -80,7 +80,7 @@ def test_migrate_creates_the_sqlite_database_under_var(tmp_path):
 class DemoSession:
     """Types into `python -m bot start` (the demo) like a person: reads the screen, then answers."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *args: str) -> None:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -88,7 +88,7 @@ class DemoSession:
         }
         env.update(PYTHONPATH=str(ROOT), DEMO_LANGUAGE="en", DEMO_NAME="Demo Doctor")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "start"],
+            [sys.executable, "-m", "bot", *(args or ("start",))],
             cwd=workdir,
             env=env,
             stdin=subprocess.PIPE,
@@ -152,3 +152,61 @@ def test_a_whole_registration_in_the_terminal_demo(tmp_path):
     assert "you are registered as a supervisor" in demo.press("Confirm")
     assert demo.close() == 0
     assert list((tmp_path / "var" / "mail").glob("*.eml"))
+
+
+def test_a_whole_exchange_round_in_the_demo_as_supervisor_and_coordinator(tmp_path):
+    """Issue 3's round: register, define a research task, the coordinator approves it, imports
+    the demo slots, proposes one; the supervisor accepts and /slots shows it filled. The demo
+    runs on a fixed date, so the seasons and reply-by dates on offer do not change with time."""
+    demo = DemoSession(tmp_path, "demo", "--today", "2026-11-24")
+    demo.press("I agree")
+    demo.press("Research")
+    demo.press("Yes")
+    demo.press("Researcher")
+    demo.type("Oslo universitetssykehus")
+    demo.press("Oslo")
+    demo.press("Epidemiology")
+    demo.press("Done")
+    screen = demo.type("demo@ous-hf.no")
+    code = re.search(r"Your Veileder code: (\d{6})", screen).group(1)
+    demo.type(code)
+    demo.press("Skip")
+    demo.press("Confirm")
+    demo.press("Define a task now")
+    demo.type("Hip fracture registry")
+    demo.type("A registry study of antibiotic use after hip fracture surgery in Oslo.")
+    demo.press("Oslo")
+    demo.press("Literature search")
+    demo.press("Done")
+    demo.press("Poster")
+    demo.press("Done")
+    demo.press("Plan and run")
+    demo.press("Done")
+    demo.press("4 weeks")
+    demo.press("2026/27")
+    demo.press("Mar 27")
+    demo.press("Done")
+    demo.press("1")
+    demo.press("English is enough")
+    demo.press("Skip")
+    demo.type("Dr. Lise Berg")
+    assert "sent to the exchange coordinators" in demo.press("Submit for approval")
+
+    demo.type("/as coordinator")
+    demo.type("/pending")
+    assert "Hip fracture registry" in demo.screen
+    demo.press("Approve")
+    screen = demo.type("/upload slots-example.csv")
+    assert "SCORE-2027-03-OSL-1" in screen or "11" in screen
+    screen = demo.type("/propose SCORE-2027-03-OSL-1")
+    assert "A student needs a supervisor" in screen  # delivered to the supervisor at once
+
+    demo.type("/as supervisor")
+    demo.press("Yes, I'll supervise")
+    assert "the place is yours" in demo.screen
+    demo.type("/as coordinator")
+    screen = demo.type("/slots")
+    assert (
+        "SCORE-2027-03-OSL-1 Research, Oslo, from 2027-03-01, 4 weeks: 2 places, 1 filled" in screen
+    )
+    assert demo.close() == 0
