@@ -235,3 +235,29 @@ async def test_a_paused_supervisor_gets_no_offers_until_they_resume(app, service
     assert await _propose(app, services, slot_id) == []
     await john.press("Resume offers")
     assert len(await _propose(app, services, slot_id)) == 1
+
+
+async def test_the_running_bot_delivers_an_offer_proposed_elsewhere_within_seconds(
+    settings, fake, clock, john
+):
+    """`offers propose` on the command line only writes rows; the bot's sweeper delivers them."""
+    import asyncio
+
+    from bot.app import build_application, running, services_of
+    from tests.support.botapi import RecordingRequest
+
+    clock.current = NOW
+    app = build_application(
+        settings, request=RecordingRequest(fake), clock=clock, start_sender=True, offer_seconds=0.05
+    )
+    async with running(app):
+        services = services_of(app)
+        await _supervisor(services, john.user, "John Smith")
+        slot_id = await _slot(services)
+        async with services.db.session() as s:  # what the CLI does, in another process
+            await offers.propose(s, services.settings, slot_id, NOW)
+        await fake.wait_for(
+            lambda: any("A student needs" in m.text for m in john.messages()), within=10
+        )
+        await asyncio.sleep(0.2)
+        assert sum("A student needs" in m.text for m in john.messages()) == 1  # delivered once
