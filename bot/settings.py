@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Oslo"
     coordinator_margin_weeks: int = Field(default=2, ge=0, le=12)
     offers_per_place: int = Field(default=2, ge=1, le=10)
+    public_url: str | None = None  # https://... where /unsubscribe is served, if anywhere
+    reply_to: str | None = None  # fallback Reply-To when no coordinator is responsible
+    emails_per_day: int = Field(default=1, ge=1, le=10)
+    emails_per_week: int = Field(default=2, ge=1, le=20)
+    working_hours: str = "08:00-20:00"
+    working_days: str = "mon-fri"
+    followup_days: int = Field(default=7, ge=1, le=60)
+    followups_per_offer: int = Field(default=2, ge=0, le=5)
+    season_check_date: str = "02-01"  # MM-DD: "same as last season?" for the April season
+    digest_time: str = "07:30"
+    draft_expiry_days: int = Field(default=30, ge=1, le=365)
     log_level: str = "INFO"
 
     @field_validator("timezone")

@@ -59,6 +59,8 @@ class Supervisor(SQLModel, table=True):
     consent_at: datetime = _utc()
     status: SupervisorStatus = Field(default=SupervisorStatus.ACTIVE, max_length=10)
     paused_until: datetime | None = _utc(nullable=True)
+    unsubscribed_at: datetime | None = _utc(nullable=True)  # no more emails but verification
+    chat_unreachable_at: datetime | None = _utc(nullable=True)  # Telegram said 403: blocked
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
@@ -204,6 +206,7 @@ class Coordinator(SQLModel, table=True):
     invite_hash: str | None = Field(default=None, max_length=64, unique=True)
     invited_at: datetime = _utc()
     bound_at: datetime | None = _utc(nullable=True)
+    digest_frequency: str = Field(default="weekly", max_length=10)  # daily | weekly
 
 
 class SlotStatus(StrEnum):
@@ -265,4 +268,76 @@ class Offer(SQLModel, table=True):
     reply_by: date
     created_at: datetime = _utc()
     delivered_at: datetime | None = _utc(nullable=True)
+    answered_at: datetime | None = _utc(nullable=True)
+    thanked_at: datetime | None = _utc(nullable=True)  # the after-exchange thank-you is queued
+
+
+class OfferEmail(SQLModel, table=True):
+    """Which offer an email spoke about: the reminder policy counts these."""
+
+    __tablename__ = "offer_email"
+
+    id: int | None = Field(default=None, primary_key=True)
+    offer_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("offer.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    outbox_email_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("outbox_email.id", ondelete="CASCADE"), nullable=False)
+    )
+    kind: str = Field(max_length=20)  # offer | followup
+    created_at: datetime = _utc()
+
+
+class DigestRun(SQLModel, table=True):
+    """One coordinator's digest for one period: made once, sent or found empty."""
+
+    __tablename__ = "digest_run"
+    __table_args__ = (UniqueConstraint("coordinator_id", "period", name="uq_digest_run_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    coordinator_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("coordinator.id", ondelete="CASCADE"), nullable=False)
+    )
+    period: str = Field(max_length=20)  # 2026-11-24 (daily) or 2026-W48 (weekly)
+    empty: bool = False
+    created_at: datetime = _utc()
+
+
+class Suppression(SQLModel, table=True):
+    """An address that said no or unsubscribed: never invited or reminded again."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    reason: str = Field(max_length=20)  # declined | unsubscribed | bounced
+    created_at: datetime = _utc()
+
+
+class Invitation(SQLModel, table=True):
+    """A person who supervised before the bot existed, invited once by email."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    name: str = Field(max_length=200)
+    field: str | None = Field(default=None, max_length=60)
+    city: str | None = Field(default=None, max_length=100)
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)
+    answer: str | None = Field(default=None, max_length=10)  # yes | no
+
+
+class SeasonCheck(SQLModel, table=True):
+    """Before a season: "still available, same as last season?" asked once per supervisor."""
+
+    __tablename__ = "season_check"
+    __table_args__ = (UniqueConstraint("supervisor_id", "season", name="uq_season_check"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    supervisor_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("supervisor.id", ondelete="CASCADE"), nullable=False)
+    )
+    season: int
+    asked_at: datetime = _utc()
+    answer: str | None = Field(default=None, max_length=10)  # same | no
     answered_at: datetime | None = _utc(nullable=True)
