@@ -1,19 +1,22 @@
 """Rendering emails: Jinja templates in `templates/email/`, texts from the catalogs, MIME out.
 
-Every email is multipart/alternative (plain text first, then HTML) with a `Message-ID` derived
-from its idempotency key, so a message that is retried after a crash carries the same id and a
-mail server or client can recognise the duplicate.
+HTML is written with a `<style>` block where convenient and inlined with css-inline, since many
+mail clients drop `<style>`. Every email is multipart/alternative (plain text first, then HTML)
+with a `Message-ID` derived from its idempotency key, so a message that is retried after a crash
+carries the same id and a mail server or client can recognise the duplicate.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from functools import cache
 from typing import Any
 
+import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from bot import i18n
@@ -50,6 +53,20 @@ def message_id_for(idempotency_key: str, mail_from: str) -> str:
     return f"<{digest}@{domain}>"
 
 
+@dataclass(frozen=True)
+class Unsubscribe:
+    """How to stop these emails: a one-tap deep link in the bot (in the footer), and the
+    `List-Unsubscribe` header: mailto always, https where a public URL is configured."""
+
+    deep_link: str
+    mailto: str
+    https: str | None = None
+
+    def header(self) -> str:
+        targets = [f"<{self.https}>"] if self.https else []
+        return ", ".join([*targets, f"<{self.mailto}>"])
+
+
 def render(
     template: str,
     *,
@@ -58,13 +75,21 @@ def render(
     mail_from: str,
     idempotency_key: str,
     now: datetime,
+    reply_to: str | None = None,
+    unsubscribe: Unsubscribe | None = None,
     **context: Any,
 ) -> tuple[str, EmailMessage]:
-    """Render `templates/email/<template>.{subject,txt,html}.j2` into (subject, message)."""
+    """Render `templates/email/<template>.{subject,txt,html}.j2` into (subject, message).
+
+    Every template says why the person receives the email (its `why` text); `layout.html.j2`
+    and the text footer show the unsubscribe link when one is given.
+    """
     env = environment(language)
+    context = {**context, "unsubscribe": unsubscribe}
     subject = env.get_template(f"{template}.subject.j2").render(**context).strip()
     text = env.get_template(f"{template}.txt.j2").render(**context)
     html = env.get_template(f"{template}.html.j2").render(subject=subject, **context)
+    html = css_inline.inline(html)
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = mail_from
@@ -73,6 +98,12 @@ def render(
     message["Message-ID"] = message_id_for(idempotency_key, mail_from)
     message["Content-Language"] = "nb" if language == "nb" else "en"
     message["Auto-Submitted"] = "auto-generated"
+    if reply_to:
+        message["Reply-To"] = reply_to
+    if unsubscribe is not None:
+        message["List-Unsubscribe"] = unsubscribe.header()
+        if unsubscribe.https:
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return subject, message

@@ -1,0 +1,45 @@
+"""Unsubscribing: a signed one-tap deep link into the bot, and the List-Unsubscribe targets.
+
+The payload `u_<supervisor id>_<signature>` names the supervisor and proves the link came from
+us; it works only when opened by that supervisor's own Telegram account, so a forwarded email
+cannot unsubscribe someone else. The mailto target goes to the sender address with the same
+token in the subject, for the people who read that mailbox to act on.
+"""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from typing import Final
+
+from bot.emails import Unsubscribe
+from bot.services import Services
+from bot.signing import sign_payload, verify_payload
+
+PREFIX: Final = "u_"
+
+
+def payload(secret: bytes, supervisor_id: int) -> str:
+    return f"{PREFIX}{supervisor_id}_{sign_payload(secret, 'unsubscribe', supervisor_id)}"
+
+
+def parse(secret: bytes, value: str) -> int | None:
+    """The supervisor id a valid payload names, else None."""
+    head, _, signature = value.removeprefix(PREFIX).partition("_")
+    if not head.isdigit() or not verify_payload(secret, "unsubscribe", int(head), signature):
+        return None
+    return int(head)
+
+
+def for_supervisor(svc: Services, supervisor_id: int) -> Unsubscribe:
+    token = payload(svc.secret, supervisor_id)
+    address = parseaddr(svc.settings.mail_from)[1] or "veileder@localhost"
+    https = (
+        f"{svc.settings.public_url.rstrip('/')}/unsubscribe/{token}"
+        if svc.settings.public_url
+        else None
+    )
+    return Unsubscribe(
+        deep_link=svc.deep_link(token),
+        mailto=f"mailto:{address}?subject=unsubscribe%20{token}",
+        https=https,
+    )
