@@ -74,6 +74,7 @@ def build_application(
         ApplicationBuilder()
         .token(settings.telegram_bot_token or PLACEHOLDER_TOKEN)
         .base_url(settings.telegram_api_base_url)
+        .base_file_url(_file_url(settings.telegram_api_base_url))
         .concurrent_updates(False)  # one update at a time: conversations must not interleave
         .post_init(post_init)
         .post_shutdown(post_shutdown)
@@ -85,6 +86,12 @@ def build_application(
     application: App = builder.build()
     register_handlers(application)
     return application
+
+
+def _file_url(base_url: str) -> str:
+    """Telegram serves files beside the API: `.../bot` -> `.../file/bot` (same on local servers)."""
+    head, sep, _ = base_url.rstrip("/").rpartition("/bot")
+    return f"{head}/file/bot" if sep else f"{base_url.rstrip('/')}/file/bot"
 
 
 @asynccontextmanager

@@ -12,7 +12,6 @@ Exit codes: 0 done, 1 nothing matched (`remove`), 2 a bad value (one line on std
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -48,9 +47,9 @@ def add_commands(subparsers: Any) -> None:
     add.add_argument("--language", default="nb", choices=i18n.SUPPORTED)
     add.add_argument(
         "--bot-username",
-        default=os.environ.get("TELEGRAM_BOT_USERNAME") or DEFAULT_BOT_USERNAME,
-        help="the bot the invitation link opens (default: $TELEGRAM_BOT_USERNAME or "
-        f"{DEFAULT_BOT_USERNAME})",
+        default=None,
+        help="the bot the invitation link opens (default: the TELEGRAM_BOT_USERNAME setting, "
+        f"else {DEFAULT_BOT_USERNAME})",
     )
     actions.add_parser("list", help="every coordinator: scope, email, connected or not")
     remove = actions.add_parser("remove", help="remove a person's scopes (all, or the matching)")
@@ -106,7 +105,9 @@ async def _add(args: argparse.Namespace, settings: Settings, db: Database, clock
             scope,
             secret=settings.resolved_secret_key().encode(),
             mail_from=settings.mail_from,
-            bot_username=args.bot_username.lstrip("@"),
+            bot_username=(
+                args.bot_username or settings.telegram_bot_username or DEFAULT_BOT_USERNAME
+            ).lstrip("@"),
             now=now,
         )
     label = coordinators.scope_label(coordinator, "en")

@@ -40,6 +40,7 @@ from bot.signing import Callback, decode_callback
 from bot.turn import Turn
 from bot.verification import LINK_PREFIX
 from storage import repository
+from storage.coordinators import coordinators_of_user
 from storage.models import Slot
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,14 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if turn := Turn.of(update, context):
-        await _reprompt(turn, "help.text")
+    turn = Turn.of(update, context)
+    if turn is None:
+        return
+    async with turn.svc.db.session() as session:
+        scopes = await coordinators_of_user(session, turn.user.id)
+    if scopes:  # a coordinator also learns their own commands
+        await turn.say(coordinator.commands_text(scopes, Translator(scopes[0].language)))
+    await _reprompt(turn, "help.text")
 
 
 async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -106,8 +113,8 @@ async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     async with turn.svc.db.session() as session:
         conv = await repository.get_conversation(session, turn.user.id)
-        if conv is not None and conv.flow == Flow.PROFILE:
-            await repository.delete_conversation(session, turn.user.id)
+        if conv is not None and (conv.flow == Flow.PROFILE or conv.flow in coordinator.FLOWS):
+            await repository.delete_conversation(session, turn.user.id)  # nothing worth keeping
         elif conv is not None:
             conv.active = False
             await repository.save_conversation(session, conv, turn.svc.clock.now())
@@ -115,6 +122,8 @@ async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         key = "cancel.nothing"
     elif conv.flow == Flow.PROFILE:
         key = "cancel.profile"
+    elif conv.flow in coordinator.FLOWS:
+        key = "coord.cancelled"
     elif conv.flow == tasks.FLOW:
         key = "cancel.task_kept"
     else:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
 
     telegram_bot_token: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_bot_username: str | None = None  # for links made outside the bot (CLI invitations)
     var_dir: Path = Path("var")
     database_url: str | None = None
     secret_key: str | None = None

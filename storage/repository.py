@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from storage.models import (
     Conversation,
+    Coordinator,
     EmailVerification,
     OutboxEmail,
     OutboxStatus,
@@ -212,6 +213,9 @@ async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
         )
     await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
     await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
+    from storage.coordinators import unbind_user  # a coordinator keeps the scope, not the account
+
+    await unbind_user(session, user_id)
     return stored
 
 
@@ -227,7 +231,16 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
     if addresses:
         outbox_filter = or_(outbox_filter, col(OutboxEmail.recipient).in_(addresses))
     emails = await session.execute(select(OutboxEmail).where(outbox_filter))
+    scopes = await session.execute(
+        select(Coordinator).where(col(Coordinator.telegram_user_id) == user_id)
+    )
     return {
+        "coordinator_scopes": [
+            c.model_dump(
+                mode="json", include={"email", "role", "exchange_type", "city", "bound_at"}
+            )
+            for c in scopes.scalars()
+        ],
         "telegram_user_id": user_id,
         "profile": supervisor.model_dump(mode="json") if supervisor else None,
         "registration_in_progress": conversation.model_dump(mode="json") if conversation else None,

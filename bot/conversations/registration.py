@@ -241,6 +241,9 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             if draft is not None:
                 await repository.delete_conversation(session, turn.user.id)
         elif not registered:
+            if existing is not None and draft is None:  # e.g. a coordinator's unfinished flow
+                await repository.delete_conversation(session, turn.user.id)
+                await session.flush()
             conv = draft or new_draft(
                 turn.user.id, turn.chat_id, language, turn.user.full_name, now
             )
