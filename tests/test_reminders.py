@@ -113,7 +113,7 @@ def test_a_whole_season_of_sweeps_every_hour_respects_every_rule():
     for t, _ in emails:
         assert POLICY.working(t)
         assert sum(1 for u, _ in emails if timedelta(0) <= t - u < timedelta(days=7)) <= 2
-    for i, state in offers.items():
+    for state in offers.values():
         assert 1 <= len(state.emailed_at) <= 3  # the offer email and at most two follow-ups
         gaps = [b - a for a, b in zip(state.emailed_at, state.emailed_at[1:], strict=False)]
         assert all(gap >= timedelta(days=7) for gap in gaps)
