@@ -20,8 +20,19 @@ def _parser() -> argparse.ArgumentParser:
         description="Veileder: recruits supervisors for medical-student exchanges.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    run = commands.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
+    run = commands.add_parser(
+        "run", help="run the Telegram bot with its senders and scheduler (needs TELEGRAM_BOT_TOKEN)"
+    )
     run.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
+    run.add_argument(
+        "--no-scheduler", action="store_true", help="leave the sweeps to a separate `worker`"
+    )
+    worker = commands.add_parser(
+        "worker", help="only the senders and the scheduler, no chat (needs TELEGRAM_BOT_TOKEN)"
+    )
+    worker.add_argument(
+        "--no-migrate", action="store_true", help="do not migrate the database first"
+    )
     demo = commands.add_parser("demo", help="a local chat in this terminal, driving the same bot")
     demo.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
     demo.add_argument(
@@ -79,10 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from bot.app import build_application
 
-        build_application(settings).run_polling(
-            allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
-        )
+        application = build_application(settings, start_scheduler=not args.no_scheduler)
+        application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
         return 0
+    if args.command == "worker":
+        if not settings.telegram_bot_token:
+            return _fail("TELEGRAM_BOT_TOKEN is not set; the worker sends chat messages too")
+        if not args.no_migrate:
+            _migrate(settings)
+        from bot.app import work
+
+        return asyncio.run(work(settings))
     if args.command == "demo":
         if not args.no_migrate:
             _migrate(settings)

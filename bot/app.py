@@ -6,6 +6,8 @@ Bot API calls, the demo prints them), the clock and the mail backend.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +19,7 @@ from bot.clock import Clock, SystemClock
 from bot.conversations import offers
 from bot.handlers import register_handlers, set_commands
 from bot.mailer import MailBackend, OutboxSender, backend_for
+from bot.scheduler import Scheduler
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.sweeper import Sweeper
@@ -37,7 +40,10 @@ def build_application(
     start_sender: bool = True,
     poll_seconds: float = 5.0,
     offer_seconds: float = 3.0,
+    start_scheduler: bool = False,
 ) -> App:
+    """The application. `start_sender` runs the outbox sender and the offer courier in this
+    process; `start_scheduler` also runs the periodic sweeps (`bot.scheduler`)."""
     clock = clock or SystemClock()
 
     async def post_init(application: App) -> None:
@@ -61,10 +67,15 @@ def build_application(
         if start_sender:
             sender.start()
             services.offer_sweeper.start()
+        if start_scheduler:
+            services.scheduler = Scheduler(application.bot, services)
+            services.scheduler.start()
 
     async def post_shutdown(application: App) -> None:
         services: Services | None = application.bot_data.get(SERVICES_KEY)
         if services is not None:
+            if services.scheduler is not None:
+                await services.scheduler.stop()
             await services.sender.stop()
             if services.offer_sweeper is not None:
                 await services.offer_sweeper.stop()
@@ -108,6 +119,17 @@ async def running(application: App) -> AsyncIterator[App]:
         if application.post_shutdown is not None:
             await application.post_shutdown(application)
         await application.shutdown()
+
+
+async def work(settings: Settings) -> int:
+    """`python -m bot worker`: senders and sweeps until SIGTERM or SIGINT, no chat polling."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(build_application(settings, start_scheduler=True)):
+        await stop.wait()
+    return 0
 
 
 def services_of(application: App) -> Services:

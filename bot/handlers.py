@@ -19,10 +19,11 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from bot import notify, ui
+from bot import notify, ui, unsubscribe
 from bot.conversations import (
     coordinator,
     flows,
@@ -36,6 +37,7 @@ from bot.conversations.registration import Flow
 from bot.coordinators import INVITE_PREFIX
 from bot.i18n import SUPPORTED, Translator, language_from_telegram
 from bot.offers import propose, release_supervisor
+from bot.services import services
 from bot.signing import Callback, decode_callback
 from bot.turn import Turn
 from bot.verification import LINK_PREFIX
@@ -81,6 +83,9 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if payload.startswith(INVITE_PREFIX):
         await coordinator.bind(turn, payload.removeprefix(INVITE_PREFIX))
+        return
+    if payload.startswith(unsubscribe.PREFIX):
+        await profile.unsubscribe_link(turn, payload)
         return
     if payload.startswith(offers.LINK_PREFIX):
         await offers.show_from_link(turn, payload)
@@ -209,6 +214,13 @@ async def _reopen(turn: Turn, reopened: list[Slot]) -> None:
         )
 
 
+async def _reachable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.effective_user is None or not update.effective_user.id:
+        return
+    async with services(context).db.session() as session:
+        await repository.mark_reachable(session, update.effective_user.id)
+
+
 def _remove_files(names: list[str]) -> None:
     for name in names:
         Path(name).unlink(missing_ok=True)
@@ -274,6 +286,8 @@ def register_handlers(application: Application) -> None:
     # Only new messages: an edited message is never taken as an answer.
     new = filters.UpdateType.MESSAGE & private
     add = application.add_handler
+    # Anything a person sends proves the chat works again after a 403 (they unblocked the bot).
+    application.add_handler(TypeHandler(Update, _reachable), group=-1)
     # Global commands first, so they work in the middle of any flow.
     add(CommandHandler("start", cmd_start, filters=new))
     add(CommandHandler("help", cmd_help, filters=new))

@@ -25,6 +25,7 @@ class Services:
     sender: OutboxSender
     bot_username: str = "veileder_bot"
     offer_sweeper: Sweeper | None = None
+    scheduler: Any = None  # bot.scheduler.Scheduler when this process runs the sweeps
 
     def wake_offers(self) -> None:
         """New offers exist (proposed, or replacing a declined one): deliver them now."""

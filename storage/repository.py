@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, update
@@ -15,9 +15,10 @@ from storage.models import (
     Coordinator,
     EmailVerification,
     OutboxEmail,
-    OutboxStatus,
     Supervisor,
+    Suppression,
 )
+from storage.outbox import queue_email as queue_email  # re-exported: the outbox is storage.outbox
 
 # ---- conversations -----------------------------------------------------------------------
 
@@ -94,85 +95,6 @@ async def verification_by_link(session: AsyncSession, link_hash: str) -> EmailVe
         select(EmailVerification).where(col(EmailVerification.link_hash) == link_hash)
     )
     return result.scalar_one_or_none()
-
-
-# ---- outbox ------------------------------------------------------------------------------
-
-
-async def queue_email(session: AsyncSession, email: OutboxEmail) -> bool:
-    """Queue an email unless one with the same idempotency key exists. True when queued."""
-    existing = await session.scalar(
-        select(col(OutboxEmail.id)).where(col(OutboxEmail.idempotency_key) == email.idempotency_key)
-    )
-    if existing is not None:
-        return False
-    session.add(email)
-    await session.flush()
-    return True
-
-
-async def due_email_ids(session: AsyncSession, now: datetime, limit: int) -> list[int]:
-    result = await session.execute(
-        select(col(OutboxEmail.id))
-        .where(
-            or_(
-                (col(OutboxEmail.status) == OutboxStatus.PENDING)
-                & (col(OutboxEmail.next_attempt_at) <= now),
-                (col(OutboxEmail.status) == OutboxStatus.SENDING)
-                & (col(OutboxEmail.lease_until) < now),
-            )
-        )
-        .order_by(col(OutboxEmail.next_attempt_at), col(OutboxEmail.id))
-        .limit(limit)
-    )
-    return [int(i) for i in result.scalars() if i is not None]
-
-
-async def claim_email(
-    session: AsyncSession, email_id: int, now: datetime, lease: timedelta
-) -> OutboxEmail | None:
-    """Take one due email for sending, or None if another sender got there first."""
-    result = await session.execute(
-        update(OutboxEmail)
-        .where(
-            col(OutboxEmail.id) == email_id,
-            or_(
-                (col(OutboxEmail.status) == OutboxStatus.PENDING)
-                & (col(OutboxEmail.next_attempt_at) <= now),
-                (col(OutboxEmail.status) == OutboxStatus.SENDING)
-                & (col(OutboxEmail.lease_until) < now),
-            ),
-        )
-        .values(
-            status=OutboxStatus.SENDING,
-            lease_until=now + lease,
-            attempts=col(OutboxEmail.attempts) + 1,
-        )
-    )
-    if not getattr(result, "rowcount", 0):  # a CursorResult for DML
-        return None
-    return await session.get(OutboxEmail, email_id, populate_existing=True)
-
-
-async def record_email_result(
-    session: AsyncSession,
-    email_id: int,
-    *,
-    status: OutboxStatus,
-    now: datetime,
-    error: str | None = None,
-    next_attempt_at: datetime | None = None,
-    stored_as: str | None = None,
-) -> None:
-    values: dict[str, Any] = {"status": status, "last_error": error, "lease_until": None}
-    if status == OutboxStatus.SENT:
-        values["sent_at"] = now
-        values["stored_as"] = stored_as
-    if next_attempt_at is not None:
-        values["next_attempt_at"] = next_attempt_at
-    await session.execute(
-        update(OutboxEmail).where(col(OutboxEmail.id) == email_id).values(**values)
-    )
 
 
 # ---- privacy -----------------------------------------------------------------------------
@@ -256,3 +178,24 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
             for e in emails.scalars()
         ],
     }
+
+
+async def suppress(session: AsyncSession, email: str, reason: str, now: datetime) -> None:
+    """Never email this address again (but verification codes the person asks for)."""
+    found = await session.execute(
+        select(Suppression).where(func.lower(col(Suppression.email)) == email.lower())
+    )
+    if found.scalar_one_or_none() is None:
+        session.add(Suppression(email=email, reason=reason, created_at=now))
+
+
+async def mark_reachable(session: AsyncSession, user_id: int) -> None:
+    """The person wrote to the bot: a chat marked unreachable (403) works again."""
+    await session.execute(
+        update(Supervisor)
+        .where(
+            col(Supervisor.telegram_user_id) == user_id,
+            col(Supervisor.chat_unreachable_at).is_not(None),
+        )
+        .values(chat_unreachable_at=None)
+    )

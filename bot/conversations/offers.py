@@ -22,24 +22,22 @@ from telegram import Bot, Update
 from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
-from bot import notify, offers, reference, ui
+from bot import links, notify, offer_mail, offers, reference, ui
 from bot.i18n import Translator, language_from_telegram
 from bot.services import Services
-from bot.signing import Callback, decode_callback, sign_payload, verify_payload
+from bot.signing import Callback, decode_callback
 from bot.turn import Turn
-from storage import repository, slots
+from storage import reminders_repo, repository, slots
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task
 
 log = logging.getLogger(__name__)
 
 SCOPE: Final = "o"
-LINK_PREFIX: Final = "o_"
+LINK_PREFIX: Final = links.OFFER_PREFIX
 REASONS: Final = ("busy", "away", "fit")
 
 
-def deep_link_payload(secret: bytes, offer_id: int, telegram_user_id: int) -> str:
-    """`o_<offer id>_<signature>`: at most 64 characters of [A-Za-z0-9_-], bound to one person."""
-    return f"{LINK_PREFIX}{offer_id}_{sign_payload(secret, f'offer:{offer_id}', telegram_user_id)}"
+deep_link_payload = links.offer_payload
 
 
 def _date(day: date, language: str) -> str:
@@ -95,9 +93,7 @@ def reason_screen(offer: Offer, tr: Translator) -> ui.Screen:
     )
 
 
-async def _load(
-    session: AsyncSession, offer_id: int
-) -> tuple[Offer, Slot, Task, Supervisor] | None:
+async def load(session: AsyncSession, offer_id: int) -> tuple[Offer, Slot, Task, Supervisor] | None:
     offer = await slots.get_offer(session, offer_id)
     if offer is None:
         return None
@@ -113,31 +109,29 @@ async def _load(
 
 
 async def deliver_pending(bot: Bot, svc: Services) -> int:
-    """Send every offer not yet shown in chat. Marked delivered only after Telegram took it."""
+    """Send every offer not yet shown in chat, once. A supervisor who blocked the bot (403) is
+    marked unreachable in chat and gets the offer by email only."""
     async with svc.db.session() as session:
         pending = [o.id for o in await slots.undelivered_offers(session) if o.id is not None]
     sent = 0
     for offer_id in pending:
         async with svc.db.session() as session:
-            loaded = await _load(session, offer_id)
+            loaded = await load(session, offer_id)
         if loaded is None:
             continue
         offer, slot, task, supervisor = loaded
         tr = Translator(supervisor.language)
-        try:
-            await ui.send(
-                bot,
-                supervisor.chat_id,
-                offer_screen(offer, slot, task, tr),
-                secret=svc.secret,
-                user_id=supervisor.telegram_user_id,
-            )
-        except Forbidden:
-            log.info(
-                "supervisor %s has blocked the bot; offer %s stays for email",
-                supervisor.id,
-                offer_id,
-            )
+        if supervisor.chat_unreachable_at is None:
+            try:
+                await ui.send(
+                    bot,
+                    supervisor.chat_id,
+                    offer_screen(offer, slot, task, tr),
+                    secret=svc.secret,
+                    user_id=supervisor.telegram_user_id,
+                )
+            except Forbidden:
+                await mark_unreachable(svc, supervisor.id or 0)
         async with svc.db.session() as session:
             await slots.mark_delivered(session, offer_id, svc.clock.now())
         sent += 1
@@ -156,11 +150,11 @@ async def expire_and_deliver(bot: Bot, svc: Services) -> None:
 
 async def show_from_link(turn: Turn, payload: str) -> None:
     """`/start o_<offer>_<signature>`: the offer again, for its own supervisor only."""
-    head, _, signature = payload.removeprefix(LINK_PREFIX).partition("_")
+    offer_id = links.parse_offer(turn.svc.secret, payload, turn.user.id)
     loaded = None
-    if head.isdigit() and verify_payload(turn.svc.secret, f"offer:{head}", turn.user.id, signature):
+    if offer_id is not None:
         async with turn.svc.db.session() as session:
-            loaded = await _load(session, int(head))
+            loaded = await load(session, offer_id)
     if loaded is None or loaded[3].telegram_user_id != turn.user.id:
         await turn.say(
             Translator(language_from_telegram(turn.user.language_code))("offer.link_invalid")
@@ -191,7 +185,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             outcome = await _apply(
                 session, turn.svc, supervisor, offer_id, cb.action, cb.value, now
             )
-            loaded = await _load(session, offer_id)
+            loaded = await load(session, offer_id)
     language = supervisor.language if supervisor else "en"
     tr = Translator(language)
     if outcome is None or loaded is None:
@@ -222,6 +216,14 @@ async def _apply(
                 result = await offers.accept(session, offer_id, sid, now)
                 if result == offers.AcceptResult.CLOSED and await _just_taken(session, offer_id):
                     return offers.AcceptResult.TAKEN.value
+                if result == offers.AcceptResult.ACCEPTED and (
+                    loaded := await load(session, offer_id)
+                ):
+                    offer, slot, task, _ = loaded
+                    if await offer_mail.queue_accepted(
+                        session, svc, offer, slot, task, supervisor, now
+                    ):
+                        svc.sender.wake()  # after commit is fine: the sender reads committed rows
                 return result.value
             case "decline" | "month":
                 await offers.decline(
@@ -229,22 +231,22 @@ async def _apply(
                 )
                 return "declined"
             case "reason" if value in (*REASONS, ""):
-                offer = await slots.get_offer(session, offer_id)
+                declined = await slots.get_offer(session, offer_id)
                 if (
-                    offer is None
-                    or offer.supervisor_id != sid
-                    or offer.status != OfferStatus.DECLINED
+                    declined is None
+                    or declined.supervisor_id != sid
+                    or declined.status != OfferStatus.DECLINED
                 ):
                     return None
-                offer.reason = value or None
-                session.add(offer)
+                declined.reason = value or None
+                session.add(declined)
                 return "reason"
             case "giveback" | "accepted":
-                offer = await slots.get_offer(session, offer_id)
+                placed = await slots.get_offer(session, offer_id)
                 if (
-                    offer is None
-                    or offer.supervisor_id != sid
-                    or offer.status != OfferStatus.ACCEPTED
+                    placed is None
+                    or placed.supervisor_id != sid
+                    or placed.status != OfferStatus.ACCEPTED
                 ):
                     return "closed"
                 return "confirm_giveback" if action == "giveback" else "accepted_again"
@@ -320,3 +322,93 @@ async def _tell_coordinators(turn: Turn, slot: Slot, task: Task, message_id: str
         filled=slot.filled,
         places=slot.places,
     )
+
+
+# ---- sweeps --------------------------------------------------------------------------------------
+
+
+async def reminder_sweep(bot: Bot, svc: Services) -> int:
+    """Every supervisor with waiting offers: today's email if due, and a chat nudge for
+    follow-ups."""
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        supervisor_ids = await reminders_repo.supervisors_with_waiting_offers(session)
+    queued = 0
+    for supervisor_id in supervisor_ids:
+        async with svc.db.session() as session:
+            supervisor = await session.get(Supervisor, supervisor_id)
+            if supervisor is None:
+                continue
+            made = await offer_mail.queue_reminders(session, svc, supervisor, now)
+        queued += 1 if made else 0
+        if made.followups and supervisor.chat_unreachable_at is None:
+            await nudge(bot, svc, supervisor, made.followups)
+    svc.sender.wake()
+    return queued
+
+
+async def nudge(bot: Bot, svc: Services, supervisor: Supervisor, offer_ids: list[int]) -> None:
+    """A follow-up in chat too: the offer again, with its buttons."""
+    tr = Translator(supervisor.language)
+    for offer_id in offer_ids:
+        async with svc.db.session() as session:
+            loaded = await load(session, offer_id)
+        if loaded is None:
+            continue
+        offer, slot, task, _ = loaded
+        screen = offer_screen(offer, slot, task, tr)
+        screen.text = tr("offer.reminder") + "\n\n" + screen.text
+        try:
+            await ui.send(
+                bot,
+                supervisor.chat_id,
+                screen,
+                secret=svc.secret,
+                user_id=supervisor.telegram_user_id,
+            )
+        except Forbidden:
+            await mark_unreachable(svc, supervisor.id or 0)
+            return
+
+
+async def mark_unreachable(svc: Services, supervisor_id: int) -> None:
+    """Telegram said 403 (the person blocked the bot): stop chatting, email still works."""
+    async with svc.db.session() as session:
+        supervisor = await session.get(Supervisor, supervisor_id)
+        if supervisor is not None and supervisor.chat_unreachable_at is None:
+            supervisor.chat_unreachable_at = svc.clock.now()
+            session.add(supervisor)
+    log.info("supervisor %s has blocked the bot; chat marked unreachable", supervisor_id)
+
+
+async def thanks_sweep(bot: Bot, svc: Services) -> int:
+    """Accepted places whose exchange has ended: thank the supervisor once (email and chat)."""
+    now = svc.clock.now()
+    today = now.astimezone(svc.settings.tz).date()
+    async with svc.db.session() as session:
+        ended = await reminders_repo.ended_unthanked(session, today)
+    done = 0
+    for offer_id in ended:
+        async with svc.db.session() as session:
+            loaded = await load(session, offer_id)
+            if loaded is None or loaded[0].thanked_at is not None:
+                continue
+            offer, slot, task, supervisor = loaded
+            await offer_mail.queue_thanks(session, svc, offer, slot, task, supervisor, now)
+            offer.thanked_at = now
+            session.add(offer)
+        done += 1
+        if supervisor.chat_unreachable_at is None:
+            tr = Translator(supervisor.language)
+            try:
+                await ui.send(
+                    bot,
+                    supervisor.chat_id,
+                    ui.Screen(tr("thanks.chat", reference=slot.reference)),
+                    secret=svc.secret,
+                    user_id=supervisor.telegram_user_id,
+                )
+            except Forbidden:
+                await mark_unreachable(svc, supervisor.id or 0)
+    svc.sender.wake()
+    return done

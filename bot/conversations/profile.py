@@ -14,7 +14,7 @@ from markupsafe import Markup
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import ui
+from bot import ui, unsubscribe
 from bot.conversations import answering, tasks
 from bot.conversations.answers import profile_edit
 from bot.conversations.steps import EDITABLE, Step, profile_lines, screen
@@ -169,3 +169,25 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             turn.svc.sender.wake()
         await turn.close(tr("profile.editing"))
         await turn.show(screen(Step(edit.step), edit.data, tr, notice=notice))
+
+
+async def unsubscribe_link(turn: Turn, payload: str) -> None:
+    """`/start u_<supervisor>_<signature>` from an email footer: no more emails, in one tap.
+
+    Only the supervisor's own Telegram account can use it; the address also goes on the
+    suppression list, so an invitation or reminder never reaches it again.
+    """
+    supervisor_id = unsubscribe.parse(turn.svc.secret, payload)
+    now = turn.svc.clock.now()
+    done = False
+    async with turn.svc.db.session() as session:
+        supervisor = await session.get(Supervisor, supervisor_id) if supervisor_id else None
+        if supervisor is not None and supervisor.telegram_user_id == turn.user.id:
+            supervisor.unsubscribed_at = supervisor.unsubscribed_at or now
+            session.add(supervisor)
+            await repository.suppress(session, supervisor.email, "unsubscribed", now)
+            done = True
+    language = language_from_telegram(turn.user.language_code)
+    if done and supervisor is not None:
+        language = supervisor.language
+    await turn.say(Translator(language)("unsubscribe.done" if done else "unsubscribe.invalid"))

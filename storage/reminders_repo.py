@@ -1,0 +1,120 @@
+"""What the reminder sweep reads: waiting offers, the emails already sent about them, pauses,
+suppressions, and accepted places whose exchange has ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from bot.reminders import OfferState
+from storage.models import (
+    Offer,
+    OfferEmail,
+    OfferStatus,
+    Slot,
+    SlotStatus,
+    Supervisor,
+    SupervisorStatus,
+    Suppression,
+    Task,
+)
+
+
+@dataclass(frozen=True)
+class WaitingOffer:
+    offer: Offer
+    slot: Slot
+    task: Task
+    policy: OfferState
+
+
+@dataclass(frozen=True)
+class ReminderState:
+    offers: list[WaitingOffer]
+    emails_sent: tuple[datetime, ...]
+
+
+async def supervisors_with_waiting_offers(session: AsyncSession) -> list[int]:
+    result = await session.execute(
+        select(Offer.supervisor_id).where(col(Offer.status) == OfferStatus.SENT).distinct()
+    )
+    return sorted(int(i) for i in result.scalars())
+
+
+async def state_of(
+    session: AsyncSession, supervisor: Supervisor, now: datetime, tz: ZoneInfo
+) -> ReminderState:
+    rows = await session.execute(
+        select(Offer, Slot, Task)
+        .join(Slot, col(Slot.id) == col(Offer.slot_id))
+        .join(Task, col(Task.id) == col(Offer.task_id))
+        .where(col(Offer.supervisor_id) == supervisor.id, col(Offer.status) == OfferStatus.SENT)
+    )
+    waiting: list[tuple[Offer, Slot, Task]] = [(row[0], row[1], row[2]) for row in rows]
+    ids = [offer.id for offer, _, _ in waiting]
+    emailed: dict[int, list[datetime]] = {}
+    if ids:
+        links = await session.execute(
+            select(OfferEmail.offer_id, OfferEmail.created_at).where(
+                col(OfferEmail.offer_id).in_(ids)
+            )
+        )
+        for offer_id, created in links:
+            emailed.setdefault(int(offer_id), []).append(created)
+    sent = await session.execute(
+        select(func.min(OfferEmail.created_at))
+        .join(Offer, col(Offer.id) == col(OfferEmail.offer_id))
+        .where(
+            col(Offer.supervisor_id) == supervisor.id,
+            col(OfferEmail.created_at) > now - timedelta(days=8),
+        )
+        .group_by(col(OfferEmail.outbox_email_id))
+    )
+    offers = [
+        WaitingOffer(
+            offer,
+            slot,
+            task,
+            OfferState(
+                offer_id=offer.id or 0,
+                answered=False,
+                slot_open=slot.status == SlotStatus.OPEN and slot.filled < slot.places,
+                reply_by=offer.reply_by,
+                emailed_at=tuple(sorted(emailed.get(offer.id or 0, []))),
+            ),
+        )
+        for offer, slot, task in waiting
+    ]
+    return ReminderState(offers, tuple(sorted(t for t in sent.scalars() if t is not None)))
+
+
+async def suppressed(session: AsyncSession, email: str) -> bool:
+    found = await session.execute(
+        select(Suppression.id).where(func.lower(col(Suppression.email)) == email.lower())
+    )
+    return found.first() is not None
+
+
+def is_paused(supervisor: Supervisor, now: datetime) -> bool:
+    if supervisor.paused_until is not None:
+        return supervisor.paused_until > now
+    return supervisor.status == SupervisorStatus.PAUSED
+
+
+async def ended_unthanked(session: AsyncSession, today: date) -> list[int]:
+    """Accepted offers whose slot's weeks are over and whose thank-you is not queued yet."""
+    rows = await session.execute(
+        select(col(Offer.id), col(Slot.start_date), col(Slot.weeks))
+        .join(Slot, col(Slot.id) == col(Offer.slot_id))
+        .where(col(Offer.status) == OfferStatus.ACCEPTED, col(Offer.thanked_at).is_(None))
+    )
+    return [
+        int(offer_id or 0)
+        for offer_id, start, weeks in rows
+        if start + timedelta(weeks=int(weeks)) <= today
+    ]
