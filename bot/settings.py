@@ -7,6 +7,7 @@ names the setting and the reason (see `SettingsError`), never with a traceback.
 from __future__ import annotations
 
 import secrets
+from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -76,6 +77,47 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("expected a time like 07:30") from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        first, sep, last = value.partition("-")
+        try:
+            ok = bool(sep) and time.fromisoformat(first.strip()) < time.fromisoformat(last.strip())
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError("expected a range like 08:00-20:00")
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        from bot.reminders import parse_days
+
+        try:
+            parse_days(value)
+        except ValueError as exc:
+            raise ValueError("expected days like mon-fri or mon,wed,fri") from exc
+        return value
+
+    @field_validator("season_check_date")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        try:
+            date.fromisoformat(f"2000-{value}")
+        except ValueError as exc:
+            raise ValueError("expected MM-DD, like 02-01") from exc
         return value
 
     @field_validator("database_url")
