@@ -45,11 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         "--no-migrate", action="store_true", help="do not migrate the database first"
     )
     commands.add_parser("migrate", help="bring the database schema up to date")
-    from bot import cli_coordinators, cli_digest, cli_slots
+    from bot import cli_coordinators, cli_digest, cli_slots, cli_supervisors
 
     cli_coordinators.add_commands(commands)
     cli_slots.add_commands(commands)
     cli_digest.add_commands(commands)
+    cli_supervisors.add_commands(commands)
     return parser
 
 
@@ -113,12 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _tool(args: argparse.Namespace, settings: Settings) -> int:
     """The coordinators' command-line tools (coordinators, slots, offers, export)."""
-    from bot import cli_coordinators, cli_digest, cli_slots
+    from bot import cli_coordinators, cli_digest, cli_slots, cli_supervisors
 
     _migrate(settings)
+    tools = (cli_coordinators, cli_slots, cli_digest, cli_supervisors)
 
     async def run() -> int:
-        for dispatch in (cli_coordinators.dispatch, cli_slots.dispatch, cli_digest.dispatch):
+        for dispatch in (tool.dispatch for tool in tools):
             code = await dispatch(args, settings)
             if code is not None:
                 return code

@@ -25,6 +25,7 @@ from telegram.ext import (
 
 from bot import notify, ui, unsubscribe
 from bot.conversations import (
+    campaign,
     coordinator,
     flows,
     offers,
@@ -78,6 +79,8 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if turn is None:
         return
     payload = context.args[0] if context.args else ""
+    if await campaign.route_start(turn, payload):  # invitations and the season check
+        return
     if payload.startswith(LINK_PREFIX):
         await registration.verify_link(turn, payload.removeprefix(LINK_PREFIX))
         return
@@ -307,6 +310,7 @@ def register_handlers(application: Application) -> None:
     # Coordinators' commands, buttons and CSV uploads; to anyone else their commands answer
     # exactly as unknown commands do. Before the catch-alls below.
     coordinator.register(add, new)
+    campaign.register(add)
     add(CallbackQueryHandler(on_delete_button, pattern=rf"^{DELETE_SCOPE}:"))
     add(CallbackQueryHandler(_stale_button))
     # Answers. Unknown commands must come before plain text (a command is text too).

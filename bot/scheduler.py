@@ -55,7 +55,7 @@ def sweeps(bot: Bot, svc: Services) -> list[Sweep]:
         Sweep(
             "digests", lambda: digests.send_due_digests(svc.db, svc.settings, svc.clock.now()), 60
         ),
-        Sweep("season-check", lambda: campaigns.season_check_sweep(svc), 300),
+        Sweep("season-check", lambda: campaigns.season_check_sweep(svc, bot), 300),
         Sweep("draft-expiry", lambda: expire_drafts(svc), 3600),
     ]
 
@@ -116,5 +116,7 @@ class Scheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         if self._lock is not None:
+            # The connection goes back to the pool, so the session lock must be let go of here.
+            await self._lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
             await self._lock.close()
             self._lock = None

@@ -11,6 +11,7 @@ A coordinator's Telegram account is bound by the one-tap link in their invitatio
 - `/addslot`: a short guided flow (flow `coord_addslot`), checked by the CSV importer's own rules.
 - a CSV file sent as a document: the same importer as `python -m bot slots import`.
 - `/propose REF`: offers for one slot now (the offer courier delivers them).
+- `/digest`: the digest email every morning or every Monday (see `bot.digests`).
 
 To anyone else each of these commands answers exactly as an unknown command does, and a file is
 treated like any other message: nothing reveals that coordinator commands exist. Every button
@@ -67,13 +68,14 @@ from telegram.ext import (
 from telegram.ext.filters import BaseFilter
 
 from bot import coordinators as service
-from bot import notify, offers, reference, season, slots_csv, ui
+from bot import digests, notify, offers, reference, season, slots_csv, ui
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
 from bot.signing import Callback, decode_callback
 from bot.turn import Turn
 from bot.validation import Invalid, clean_text
 from storage import coordinators as store
+from storage import digests as digest_store
 from storage import repository, slots, tasks
 from storage.models import Conversation, Coordinator, OfferStatus, Slot, SlotStatus, TaskStatus
 
@@ -88,7 +90,7 @@ RETURN_STEP: Final = "r_reason"
 MAX_REASON: Final = 500
 MAX_CSV_BYTES: Final = 512 * 1024
 MAX_ERRORS_SHOWN: Final = 25
-COMMANDS: Final = ("pending", "slots", "addslot", "propose")
+COMMANDS: Final = ("pending", "slots", "addslot", "propose", "digest")
 NONE: Final = "-"  # the button value for "no field preference" / "skip"
 
 
@@ -572,6 +574,43 @@ async def cmd_propose(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await turn.say(tr("coord.propose.none", reference=slot.reference))
 
 
+# ---- /digest: how often the digest email comes --------------------------------------------------
+
+
+def digest_text(frequency: str, tr: Translator, at: str) -> str:
+    key = "coord.digest.daily" if frequency == digests.DAILY else "coord.digest.weekly"
+    return tr(key, time=at)
+
+
+async def cmd_digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = Turn.of(update, context)
+    if turn is None:
+        return
+    scopes = await _scopes(turn)
+    if not scopes:
+        await _unknown(update, context)
+        return
+    tr = _tr(scopes)
+    current = digest_text(digests.frequency_of(scopes), tr, turn.svc.settings.digest_time)
+    choose = [
+        ui.Button(tr("coord.btn.daily"), Callback(SCOPE, "d", "set", digests.DAILY)),
+        ui.Button(tr("coord.btn.weekly"), Callback(SCOPE, "d", "set", digests.WEEKLY)),
+    ]
+    await turn.show(ui.Screen(current + "\n\n" + tr("coord.digest.ask"), [choose]))
+
+
+async def _on_digest_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
+    assert turn.query is not None
+    tr = _tr(scopes)
+    if cb.action != "set" or cb.value not in digests.FREQUENCIES:
+        await turn.query.answer(tr("btn.stale"))
+        return
+    async with turn.svc.db.session() as session:
+        await digest_store.set_frequency(session, scopes, cb.value)
+    await turn.query.answer()
+    await turn.close(digest_text(cb.value, tr, turn.svc.settings.digest_time))
+
+
 # ---- a CSV file of slots -------------------------------------------------------------------------
 
 
@@ -950,6 +989,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _on_task_button(turn, cb, scopes)
     elif cb.step == "s":
         await _on_slot_button(turn, cb, scopes)
+    elif cb.step == "d":
+        await _on_digest_button(turn, cb, scopes)
     elif cb.action == "stop":
         await _stop(turn, cb, _tr(scopes))
     elif cb.step == AStep.CONFIRM and cb.action == "add":
@@ -987,6 +1028,7 @@ def register(
     add(CommandHandler("slots", cmd_slots, filters=new))
     add(CommandHandler("addslot", cmd_addslot, filters=new))
     add(CommandHandler("propose", cmd_propose, filters=new))
+    add(CommandHandler("digest", cmd_digest, filters=new))
     add(CallbackQueryHandler(on_button, pattern=rf"^{SCOPE}:"))
     add(MessageHandler(new & filters.Document.ALL, on_document))
     for flow in FLOWS:

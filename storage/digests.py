@@ -1,0 +1,312 @@
+"""Data access for coordinators' digests; every function takes the caller's session.
+
+`claim` inserts the person's `DigestRun` rows for a period: the unique (coordinator, period)
+constraint is what makes a digest happen once per period, so a concurrent or repeated claim
+raises `IntegrityError` (the caller's transaction then rolls back). See `bot.digests`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.coordinators import NATIONAL, covers, in_scopes, pending_tasks
+from storage.models import (
+    Coordinator,
+    DigestRun,
+    Offer,
+    OfferStatus,
+    OutboxEmail,
+    OutboxStatus,
+    Slot,
+    SlotStatus,
+    Supervisor,
+    SupervisorStatus,
+    Suppression,
+    Task,
+)
+
+# ---- who gets a digest, and which periods are done ---------------------------------------------
+
+
+def _person_key(row: Coordinator) -> str:
+    return row.email.strip().lower()
+
+
+async def people(session: AsyncSession) -> list[list[Coordinator]]:
+    """Every coordinator, bound or not, grouped by person (email), each group oldest row first."""
+    result = await session.execute(select(Coordinator).order_by(col(Coordinator.id)))
+    groups: dict[str, list[Coordinator]] = {}
+    for row in result.scalars():
+        groups.setdefault(_person_key(row), []).append(row)
+    return list(groups.values())
+
+
+async def person(session: AsyncSession, email: str) -> list[Coordinator]:
+    """The scopes held by the person with this email (any case), oldest first."""
+    result = await session.execute(
+        select(Coordinator)
+        .where(func.lower(col(Coordinator.email)) == email.strip().lower())
+        .order_by(col(Coordinator.id))
+    )
+    return list(result.scalars())
+
+
+async def suppressed(session: AsyncSession, emails: Collection[str]) -> set[str]:
+    """Which of these addresses (lower case) are on the suppression list (bounced, said no)."""
+    if not emails:
+        return set()
+    result = await session.execute(
+        select(func.lower(col(Suppression.email))).where(
+            func.lower(col(Suppression.email)).in_([e.lower() for e in emails])
+        )
+    )
+    return set(result.scalars())
+
+
+async def runs(session: AsyncSession, periods: Collection[str]) -> dict[int, set[str]]:
+    """Coordinator id -> which of these periods have a run."""
+    if not periods:
+        return {}
+    result = await session.execute(
+        select(col(DigestRun.coordinator_id), col(DigestRun.period)).where(
+            col(DigestRun.period).in_(list(periods))
+        )
+    )
+    done: dict[int, set[str]] = {}
+    for coordinator_id, period in result.all():
+        done.setdefault(coordinator_id, set()).add(period)
+    return done
+
+
+async def last_run_before(
+    session: AsyncSession, coordinator_ids: Sequence[int], period: str
+) -> datetime | None:
+    """When the latest digest of another period was made for any of these rows."""
+    if not coordinator_ids:
+        return None
+    latest = await session.scalar(
+        select(func.max(col(DigestRun.created_at))).where(
+            col(DigestRun.coordinator_id).in_(list(coordinator_ids)),
+            col(DigestRun.period) != period,
+        )
+    )
+    return latest if isinstance(latest, datetime) else None
+
+
+async def claim(
+    session: AsyncSession, coordinator_ids: Sequence[int], period: str, now: datetime
+) -> None:
+    """Record the period's run for each of these rows (in id order); raises `IntegrityError`
+    when one exists already."""
+    for coordinator_id in sorted(coordinator_ids):
+        session.add(DigestRun(coordinator_id=coordinator_id, period=period, created_at=now))
+        await session.flush()
+
+
+async def mark_empty(session: AsyncSession, coordinator_ids: Sequence[int], period: str) -> None:
+    await session.execute(
+        update(DigestRun)
+        .where(
+            col(DigestRun.coordinator_id).in_(list(coordinator_ids)),
+            col(DigestRun.period) == period,
+        )
+        .values(empty=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def run_of(session: AsyncSession, coordinator_id: int, period: str) -> DigestRun | None:
+    result = await session.execute(
+        select(DigestRun)
+        .where(col(DigestRun.coordinator_id) == coordinator_id, col(DigestRun.period) == period)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+# ---- what a digest reports -----------------------------------------------------------------------
+
+
+@dataclass
+class DigestRows:
+    """What `bot.digests.build` turns into a digest: rows in scope, in display order."""
+
+    new_supervisors: list[Supervisor] = field(default_factory=list)
+    awaiting: list[tuple[Task, Supervisor]] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
+    offers: dict[str, int] = field(default_factory=dict)  # sent/accepted/declined/expired
+    failures: list[OutboxEmail] = field(default_factory=list)
+
+
+def supervisor_in_scopes(scopes: Sequence[Coordinator], supervisor: Supervisor) -> bool:
+    """A supervisor is in a scope when one of the types they offer is, in their city."""
+    return any(
+        covers(scope, kind, supervisor.city)
+        for scope in scopes
+        for kind in supervisor.exchange_types
+    )
+
+
+async def new_supervisors(
+    session: AsyncSession, scopes: Sequence[Coordinator], since: datetime, until: datetime
+) -> list[Supervisor]:
+    """Supervisors (not gone) who registered in [since, until), in scope, by registration."""
+    result = await session.execute(
+        select(Supervisor)
+        .where(
+            col(Supervisor.created_at) >= since,
+            col(Supervisor.created_at) < until,
+            col(Supervisor.status) != SupervisorStatus.LEFT,
+        )
+        .order_by(col(Supervisor.created_at), col(Supervisor.id))
+    )
+    return [s for s in result.scalars() if supervisor_in_scopes(scopes, s)]
+
+
+async def places_to_fill(
+    session: AsyncSession, scopes: Sequence[Coordinator], today: date
+) -> list[Slot]:
+    """Open (not cancelled) slots in scope starting today or later, full ones included."""
+    if not scopes:
+        return []
+    result = await session.execute(
+        select(Slot)
+        .where(
+            in_scopes(scopes, col(Slot.exchange_type), col(Slot.city)),
+            col(Slot.status) == SlotStatus.OPEN,
+            col(Slot.start_date) >= today,
+        )
+        .order_by(col(Slot.start_date), col(Slot.reference))
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
+async def offer_counts(
+    session: AsyncSession,
+    scopes: Sequence[Coordinator],
+    since: datetime,
+    until: datetime,
+    since_day: date,
+    until_day: date,
+) -> dict[str, int]:
+    """Offers of slots in scope: made, accepted and declined in [since, until); expired with a
+    reply-by date in [since_day, until_day) (they expire the day after it)."""
+    counts = {"sent": 0, "accepted": 0, "declined": 0, "expired": 0}
+    if not scopes:
+        return counts
+    result = await session.execute(
+        select(Offer)
+        .join(Slot, col(Slot.id) == col(Offer.slot_id))
+        .where(
+            in_scopes(scopes, col(Slot.exchange_type), col(Slot.city)),
+            (col(Offer.created_at) >= since)
+            | (col(Offer.answered_at) >= since)
+            | (col(Offer.reply_by) >= since_day),
+        )
+    )
+    for offer in result.scalars():
+        if since <= offer.created_at < until:
+            counts["sent"] += 1
+        answered = offer.answered_at is not None and since <= offer.answered_at < until
+        if offer.status == OfferStatus.ACCEPTED and answered:
+            counts["accepted"] += 1
+        elif offer.status == OfferStatus.DECLINED and answered:
+            counts["declined"] += 1
+        elif offer.status == OfferStatus.EXPIRED and since_day <= offer.reply_by < until_day:
+            counts["expired"] += 1
+    return counts
+
+
+async def failures(
+    session: AsyncSession, scopes: Sequence[Coordinator], since: datetime, until: datetime
+) -> list[OutboxEmail]:
+    """Emails that failed for good in [since, until) (by their last attempt), for this scope:
+    those to a supervisor in scope; those to anyone else (coordinators, invitations) go to
+    national coordinators."""
+    result = await session.execute(
+        select(OutboxEmail)
+        .where(
+            col(OutboxEmail.status) == OutboxStatus.FAILED,
+            col(OutboxEmail.next_attempt_at) >= since,
+            col(OutboxEmail.next_attempt_at) < until,
+        )
+        .order_by(col(OutboxEmail.next_attempt_at), col(OutboxEmail.id))
+    )
+    failed = list(result.scalars())
+    if not failed:
+        return []
+    user_ids = {e.telegram_user_id for e in failed if e.telegram_user_id is not None}
+    addresses = {e.recipient.lower() for e in failed}
+    found = await session.execute(
+        select(Supervisor).where(
+            col(Supervisor.telegram_user_id).in_(list(user_ids))
+            | func.lower(col(Supervisor.email)).in_(list(addresses))
+        )
+    )
+    by_user: dict[int, Supervisor] = {}
+    by_address: dict[str, Supervisor] = {}
+    for row in found.scalars():
+        by_user[row.telegram_user_id] = row
+        by_address[row.email.lower()] = row
+    national = any(scope.city == NATIONAL for scope in scopes)
+    mine = []
+    for email in failed:
+        supervisor = by_user.get(email.telegram_user_id or 0) or by_address.get(
+            email.recipient.lower()
+        )
+        if (supervisor is None and national) or (
+            supervisor is not None and supervisor_in_scopes(scopes, supervisor)
+        ):
+            mine.append(email)
+    return mine
+
+
+async def rows(
+    session: AsyncSession,
+    scopes: Sequence[Coordinator],
+    *,
+    since: datetime,
+    until: datetime,
+    tz: ZoneInfo,
+) -> DigestRows:
+    """Everything a digest for these scopes reports, for the window [since, until)."""
+    today = until.astimezone(tz).date()
+    return DigestRows(
+        new_supervisors=await new_supervisors(session, scopes, since, until),
+        awaiting=await pending_tasks(session, scopes),
+        slots=await places_to_fill(session, scopes, today),
+        offers=await offer_counts(
+            session,
+            scopes,
+            since,
+            until,
+            since.astimezone(tz).date(),
+            today,
+        ),
+        failures=await failures(session, scopes, since, until),
+    )
+
+
+async def set_frequency(
+    session: AsyncSession, scopes: Sequence[Coordinator], frequency: str
+) -> int:
+    """Daily or weekly for every scope of the people holding `scopes` (also those not bound to
+    this Telegram account yet); returns how many rows changed."""
+    emails = {_person_key(row) for row in scopes}
+    if not emails:
+        return 0
+    result = await session.execute(
+        update(Coordinator)
+        .where(func.lower(col(Coordinator.email)).in_(list(emails)))
+        .values(digest_frequency=frequency)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
