@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from datetime import time as day_time
 from email.message import EmailMessage
 from importlib.resources import files
 from pathlib import Path
@@ -358,10 +359,10 @@ async def seed_coordinator(services: Services) -> None:
 
 
 def _clock(settings: Settings, today: date | None) -> Clock | None:
+    """`--today`: the demo starts at 10:00 that day (working hours, so emails go out)."""
     if today is None:
         return None
-    local_now = datetime.now(settings.tz)
-    return ShiftedClock.starting(datetime.combine(today, local_now.time(), tzinfo=settings.tz))
+    return ShiftedClock.starting(datetime.combine(today, day_time(10, 0), tzinfo=settings.tz))
 
 
 def _resolve(name: str) -> Path | None:
@@ -433,8 +434,10 @@ async def run_demo(
 
 
 async def _feed(app: App, update: dict[str, Any]) -> None:
-    """One update through the application, then what it caused: emails and offers."""
+    """One update through the application, then what it caused: offers and their emails (the
+    scheduler's sweeps, run at once instead of every minute)."""
     await app.process_update(Update.de_json(update, app.bot))
     services = services_of(app)
-    await services.sender.run_once()
     await offers.expire_and_deliver(app.bot, services)
+    await offers.reminder_sweep(app.bot, services)
+    await services.sender.run_once()

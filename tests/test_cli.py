@@ -200,13 +200,24 @@ def test_a_whole_exchange_round_in_the_demo_as_supervisor_and_coordinator(tmp_pa
     assert "SCORE-2027-03-OSL-1" in screen or "11" in screen
     screen = demo.type("/propose SCORE-2027-03-OSL-1")
     assert "A student needs a supervisor" in screen  # delivered to the supervisor at once
+    assert "📧 Email to demo@ous-hf.no: An exchange student needs a supervisor" in screen
+    payload = re.search(r"\?start=(o_[A-Za-z0-9_-]+)", screen).group(1)
 
     demo.type("/as supervisor")
+    demo.type(f"/start {payload}")  # the email's deep link opens the offer
     demo.press("Yes, I'll supervise")
     assert "the place is yours" in demo.screen
+    assert "📧 Email to demo@ous-hf.no: Confirmed: you supervise SCORE-2027-03-OSL-1" in demo.screen
     demo.type("/as coordinator")
     screen = demo.type("/slots")
     assert (
         "SCORE-2027-03-OSL-1 Research, Oslo, from 2027-03-01, 4 weeks: 2 places, 1 filled" in screen
     )
     assert demo.close() == 0
+    mails = sorted((tmp_path / "var" / "mail").glob("*.eml"))
+    assert len(mails) == 3  # the code, the offer, the confirmation: answering stopped follow-ups
+
+    preview = _run(["digest", "preview", "--coordinator", "demo-coordinator@nmf.example"], tmp_path)
+    assert preview.returncode == 0, preview.stderr
+    text_file = next(Path(p) for p in preview.stdout.split() if p.endswith(".txt"))
+    assert "SCORE-2027-03-OSL-1" in (tmp_path / text_file).read_text()
