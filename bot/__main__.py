@@ -36,7 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="a local chat in this terminal, driving the same bot")
     demo.add_argument("--no-migrate", action="store_true", help="do not migrate the database first")
     demo.add_argument(
-        "--today", type=date.fromisoformat, metavar="YYYY-MM-DD", help="play the demo on this date, from 10:00"
+        "--today",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="play the demo on this date, from 10:00",
     )
     start = commands.add_parser(
         "start", help="`run` when TELEGRAM_BOT_TOKEN is set, otherwise `demo`"

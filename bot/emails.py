@@ -96,7 +96,6 @@ def render(
     message["To"] = recipient
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id_for(idempotency_key, mail_from)
-    message["Content-Language"] = "nb" if language == "nb" else "en"
     message["Auto-Submitted"] = "auto-generated"
     if reply_to:
         message["Reply-To"] = reply_to
@@ -106,4 +105,6 @@ def render(
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
+    # After add_alternative, which moves Content-* headers into the first part.
+    message["Content-Language"] = "nb" if language == "nb" else "en"
     return subject, message

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import emails
 from bot.services import Services
 from bot.signing import hash_secret
-from storage import repository
+from storage import outbox, repository
 from storage.models import EmailVerification, OutboxEmail
 
 CODE_VALIDITY: Final = timedelta(minutes=30)
@@ -90,7 +90,7 @@ async def send_code(
         link=services.deep_link(LINK_PREFIX + token),
         minutes=int(CODE_VALIDITY.total_seconds() // 60),
     )
-    await repository.queue_email(
+    await outbox.queue_email(
         session,
         OutboxEmail(
             idempotency_key=key,

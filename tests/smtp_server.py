@@ -1,17 +1,33 @@
-"""A real SMTP server for tests (aiosmtpd), plus one that accepts connections and never answers."""
+"""A real SMTP server for tests (aiosmtpd), plus one that accepts connections and never answers.
+
+`Inbox` keeps what the server accepted and can be scripted: `refuse_rcpt` refuses every
+recipient with the given reply, `data_script` answers the next DATA commands one by one (an SMTP
+reply such as "451 4.3.0 Try again later", or `HANG_UP` / `STORE_AND_HANG_UP` to drop the
+connection without a reply, before or after storing the message), and `delay` paces the server.
+`check_mime` is the validity check every kind of email must pass.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+ACCEPT = ""  # in `data_script`: store the message and answer 250
+HANG_UP = "hang up"  # close the connection without storing the message or replying
+STORE_AND_HANG_UP = "store and hang up"  # store it, then close without replying: a lost 250
 
 
 def free_port() -> int:
@@ -22,12 +38,29 @@ def free_port() -> int:
 
 @dataclass
 class Inbox:
-    """Collects what the server accepted; `refuse_rcpt` / `temporary_failures` script refusals."""
+    """Collects what the server accepted; `refuse_rcpt` / `data_script` script refusals."""
 
     received: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     refuse_rcpt: str | None = None
-    temporary_failures: int = 0
+    temporary_failures: int = 0  # this many DATA commands answered 451 first
+    data_script: list[str] = field(default_factory=list)
+    delay: float = 0.0  # seconds between storing a message and answering 250
+    connections: int = 0  # TCP connections the server accepted
+    data_commands: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def message_ids(self) -> list[str]:
+        with self._lock:
+            return [str(m["Message-ID"]) for m in self.received]
+
+    def duplicates(self) -> int:
+        return sum(n - 1 for n in Counter(self.message_ids()).values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.received)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -37,29 +70,97 @@ class Inbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    def _store(self, envelope: Any) -> None:
+        raw = bytes(envelope.original_content)
+        message = message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
+        with self._lock:
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.raw.append(raw)
+            self.received.append(message)  # type: ignore[arg-type]
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.temporary_failures > 0:
+        self.data_commands += 1
+        action = (self.data_script.pop(0) if self.data_script else "") or None
+        if action is None and self.temporary_failures > 0:
             self.temporary_failures -= 1
-            return "451 4.3.0 Try again later"
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.received.append(
-            message_from_bytes(
-                envelope.original_content, _class=EmailMessage, policy=policy.default
-            )  # type: ignore[arg-type]
-        )
+            action = "451 4.3.0 Try again later"
+        if action in (HANG_UP, STORE_AND_HANG_UP):
+            if action == STORE_AND_HANG_UP:
+                self._store(envelope)
+            server.transport.abort()
+            return "250 never heard"
+        if action is not None:
+            return action
+        self._store(envelope)  # stored before the reply, as a real server commits
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 Message accepted for delivery"
 
 
+class _CountingSMTP(SMTP):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.event_handler.connections += 1
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 @contextmanager
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+def smtp_server(inbox: Inbox | None = None, port: int | None = None) -> Iterator[tuple[Inbox, int]]:
+    """Serve `inbox` (a new one by default) on `port` (a free one by default) until the block
+    ends; the same inbox and port again make a server that went down come back."""
+    inbox = inbox if inbox is not None else Inbox()
+    port = port or free_port()
+    controller = _Controller(inbox, hostname="127.0.0.1", port=port)
+    connections = inbox.connections
     controller.start()
+    inbox.connections = connections  # not the controller's own check that the server is up
     try:
         yield inbox, port
     finally:
         controller.stop()
+
+
+MESSAGE_ID = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
+
+
+def check_mime(raw: bytes) -> EmailMessage:
+    """Assert that `raw` (as the server received it) is a well-formed email: SMTP line lengths
+    and endings, the headers every email carries, multipart/alternative with a plain-text and an
+    HTML part (inside multipart/mixed when there are attachments), every part decodable and
+    free of parser defects. Returns the parsed message."""
+    lines = raw.split(b"\r\n")
+    assert all(b"\n" not in line and b"\r" not in line for line in lines), "bare CR or LF"
+    assert all(len(line) <= 998 for line in lines), "a line longer than SMTP allows"
+    message = message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    for name in ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version"):
+        assert message[name], f"missing {name}"
+        assert len(message.get_all(name) or []) == 1, f"{name} more than once"
+    assert MESSAGE_ID.fullmatch(str(message["Message-ID"])), message["Message-ID"]
+    assert parsedate_to_datetime(str(message["Date"])).tzinfo is not None
+    assert message["Auto-Submitted"] == "auto-generated"
+    alternative = message
+    if message.get_content_type() == "multipart/mixed":
+        alternative = next(message.iter_parts())  # type: ignore[assignment]
+    assert alternative.get_content_type() == "multipart/alternative"
+    kinds = [part.get_content_type() for part in alternative.iter_parts()]
+    assert kinds == ["text/plain", "text/html"], kinds
+    for part in message.walk():
+        assert not part.defects, (part.get_content_type(), part.defects)
+        if part.is_multipart():
+            continue
+        content = part.get_content()
+        assert content, f"an empty {part.get_content_type()} part"
+        if part.get_content_maintype() == "text":
+            assert part.get_content_charset() in ("utf-8", "us-ascii"), part.get_content_charset()
+            assert isinstance(content, str) and "\ufffd" not in content
+    html = alternative.get_body(preferencelist=("html",))
+    assert html is not None and "<html" in html.get_content().lower()
+    return message
 
 
 class SilentServer:

@@ -13,7 +13,7 @@ from bot.mailer import FileBackend, SmtpBackend
 from bot.settings import Settings
 from storage.models import OutboxEmail, OutboxStatus
 from tests.helpers import mails
-from tests.smtp_server import SilentServer, smtp_server
+from tests.smtp_server import SilentServer, check_mime, smtp_server
 from tests.support.botapi import RecordingRequest
 from tests.support.chat import Chat, TgUser
 
@@ -71,7 +71,8 @@ async def test_the_verification_email_arrives_over_smtp_as_multipart_mime(settin
             await _to_email(john)
             await john.send("john@ous-hf.no")
             await services_of(app).sender.run_once()
-            [message] = inbox.received
+            [raw] = inbox.raw
+            message = check_mime(raw)
             assert message.get_content_type() == "multipart/alternative"
             assert [p.get_content_type() for p in message.iter_parts()] == [
                 "text/plain",

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
-from storage import repository
+from storage import outbox, repository
 from storage.db import Database
 from storage.models import Conversation, OutboxEmail, OutboxStatus, Supervisor
 
@@ -93,7 +93,7 @@ async def test_the_same_logical_email_is_queued_once(migrated_url):
     async with db.session() as s:
         assert await repository.queue_email(s, _email("verify:1")) is False
     async with db.session() as s:
-        assert await repository.due_email_ids(s, NOW, 10) == [1]
+        assert await outbox.due_email_ids(s, NOW, 10) == [1]
     await db.close()
 
 
@@ -102,11 +102,11 @@ async def test_only_one_sender_can_claim_an_email(migrated_url):
     async with db.session() as s:
         await repository.queue_email(s, _email("verify:2"))
     async with db.session() as s:
-        first = await repository.claim_email(s, 1, NOW, timedelta(minutes=2))
+        first = await outbox.claim_email(s, 1, NOW, timedelta(minutes=2))
     async with db.session() as s:
-        second = await repository.claim_email(s, 1, NOW, timedelta(minutes=2))
+        second = await outbox.claim_email(s, 1, NOW, timedelta(minutes=2))
     async with db.session() as s:
-        after_lease = await repository.claim_email(
+        after_lease = await outbox.claim_email(
             s, 1, NOW + timedelta(minutes=3), timedelta(minutes=2)
         )
     await db.close()
@@ -146,5 +146,5 @@ async def test_erasing_a_person_removes_profile_draft_codes_and_mail(migrated_ur
         await repository.erase_person(s, 7)
     async with db.session() as s:
         assert await repository.get_supervisor(s, 7) is None
-        assert await repository.due_email_ids(s, NOW, 10) == [2]
+        assert await outbox.due_email_ids(s, NOW, 10) == [2]
     await db.close()

@@ -1,0 +1,228 @@
+"""The outbox: emails written in the transaction that causes them, delivered later.
+
+A row moves `pending` -> `sending` (claimed with a lease) -> `sent` | `failed`, or back to
+`pending` with a later `next_attempt_at` after a temporary failure. The claim is one statement,
+
+    UPDATE outbox_email SET status = 'sending', lease_until = ..., attempts = attempts + 1
+    WHERE id IN (SELECT id ... due ... ORDER BY ... LIMIT n FOR UPDATE SKIP LOCKED)
+    RETURNING id
+
+so on PostgreSQL two senders skip each other's rows instead of queueing behind them, and on
+SQLite (which ignores FOR UPDATE) the statement is the transaction's first and therefore takes
+the single write lock before it reads anything. A sender that dies leaves its rows `sending`
+until the lease runs out; the next claim takes them again.
+
+`attempts` doubles as the claim's fencing token: every claim increments it, and renewing,
+recording and releasing are conditional on `status = 'sending' AND attempts = <the claim's>`, so a
+sender whose lease was taken over can never overwrite the newer claim's outcome.
+
+For a `failed` row, `next_attempt_at` holds the time it failed (it is never attempted again).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.models import OutboxEmail, OutboxStatus
+
+
+async def queue_email(session: AsyncSession, email: OutboxEmail) -> bool:
+    """Queue an email unless one with the same idempotency key exists. True when queued."""
+    existing = await session.scalar(
+        select(col(OutboxEmail.id)).where(col(OutboxEmail.idempotency_key) == email.idempotency_key)
+    )
+    if existing is not None:
+        return False
+    session.add(email)
+    await session.flush()
+    return True
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(
+            col(OutboxEmail.status) == OutboxStatus.PENDING,
+            col(OutboxEmail.next_attempt_at) <= now,
+        ),
+        and_(
+            col(OutboxEmail.status) == OutboxStatus.SENDING,
+            col(OutboxEmail.lease_until) < now,
+        ),
+    )
+
+
+def _claimed(email_id: int, attempts: int) -> ColumnElement[bool]:
+    return and_(
+        col(OutboxEmail.id) == email_id,
+        col(OutboxEmail.status) == OutboxStatus.SENDING,
+        col(OutboxEmail.attempts) == attempts,
+    )
+
+
+async def due_email_ids(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """What a sweep at `now` would claim (pending and due, or leased to a sender that died)."""
+    result = await session.execute(
+        select(col(OutboxEmail.id))
+        .where(_due(now))
+        .order_by(col(OutboxEmail.next_attempt_at), col(OutboxEmail.id))
+        .limit(limit)
+    )
+    return [int(i) for i in result.scalars() if i is not None]
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, *, lease: timedelta, limit: int
+) -> list[OutboxEmail]:
+    """Claim up to `limit` due emails for this sender until `now + lease`, oldest due first.
+
+    Each claim counts as an attempt. Rows another open transaction has locked are skipped
+    (PostgreSQL); call this first in its own transaction and commit before sending anything.
+    """
+    # A materialised CTE, evaluated exactly once: PostgreSQL may rescan a plain `IN (SELECT ...
+    # LIMIT n FOR UPDATE SKIP LOCKED)` subquery, and a rescan skips the rows this statement
+    # has just updated and returns the next ones, claiming more than `limit`.
+    candidates = (
+        select(col(OutboxEmail.id))
+        .where(_due(now))
+        .order_by(col(OutboxEmail.next_attempt_at), col(OutboxEmail.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("candidates")
+        .prefix_with("MATERIALIZED")
+    )
+    result = await session.execute(
+        update(OutboxEmail)
+        .where(col(OutboxEmail.id).in_(select(candidates.c.id)), _due(now))
+        .values(
+            status=OutboxStatus.SENDING,
+            lease_until=now + lease,
+            attempts=col(OutboxEmail.attempts) + 1,
+        )
+        .returning(col(OutboxEmail.id))
+        .execution_options(synchronize_session=False)
+    )
+    ids = [int(i) for i in result.scalars() if i is not None]
+    if not ids:
+        return []
+    rows = await session.execute(
+        select(OutboxEmail)
+        .where(col(OutboxEmail.id).in_(ids))
+        .order_by(col(OutboxEmail.next_attempt_at), col(OutboxEmail.id))
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.scalars())
+
+
+async def claim_email(
+    session: AsyncSession, email_id: int, now: datetime, lease: timedelta
+) -> OutboxEmail | None:
+    """Claim one particular email if it is due, or None if it is not (or another sender has it)."""
+    result = await session.execute(
+        update(OutboxEmail)
+        .where(col(OutboxEmail.id) == email_id, _due(now))
+        .values(
+            status=OutboxStatus.SENDING,
+            lease_until=now + lease,
+            attempts=col(OutboxEmail.attempts) + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):  # a CursorResult for DML
+        return None
+    return await session.get(OutboxEmail, email_id, populate_existing=True)
+
+
+async def renew_lease(
+    session: AsyncSession, email_id: int, attempts: int, *, until: datetime
+) -> bool:
+    """Extend this claim's lease just before sending. False when the claim is no longer ours
+    (the lease ran out and another sender took the row): then it must not be sent."""
+    result = await session.execute(
+        update(OutboxEmail)
+        .where(_claimed(email_id, attempts))
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def record_email_result(
+    session: AsyncSession,
+    email_id: int,
+    *,
+    status: OutboxStatus,
+    now: datetime,
+    attempts: int | None = None,
+    error: str | None = None,
+    next_attempt_at: datetime | None = None,
+    stored_as: str | None = None,
+) -> bool:
+    """Record how a send went. With `attempts` (the claim's token) only while the claim is
+    still ours; returns whether a row was updated."""
+    values: dict[str, Any] = {"status": status, "last_error": error, "lease_until": None}
+    if status == OutboxStatus.SENT:
+        values["sent_at"] = now
+        values["stored_as"] = stored_as
+    elif status == OutboxStatus.FAILED:
+        values["next_attempt_at"] = now  # when it failed: see failed_since
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    condition = (
+        col(OutboxEmail.id) == email_id if attempts is None else _claimed(email_id, attempts)
+    )
+    result = await session.execute(
+        update(OutboxEmail)
+        .where(condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def release_claims(session: AsyncSession, claims: list[tuple[int, int]]) -> int:
+    """Hand claimed but unsent emails back, due at once and with the attempt not counted
+    (the connection broke before their turn). `claims` holds (id, attempts) pairs."""
+    released = 0
+    for email_id, attempts in claims:
+        result = await session.execute(
+            update(OutboxEmail)
+            .where(_claimed(email_id, attempts))
+            .values(
+                status=OutboxStatus.PENDING,
+                lease_until=None,
+                attempts=col(OutboxEmail.attempts) - 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        released += int(getattr(result, "rowcount", 0) or 0)
+    return released
+
+
+async def failed_since(session: AsyncSession, since: datetime) -> list[OutboxEmail]:
+    """Emails that failed for good at or after `since`, oldest first: the delivery failures
+    a coordinators' digest reports (each with the server's reason in `last_error`)."""
+    result = await session.execute(
+        select(OutboxEmail)
+        .where(
+            col(OutboxEmail.status) == OutboxStatus.FAILED,
+            col(OutboxEmail.next_attempt_at) >= since,
+        )
+        .order_by(col(OutboxEmail.next_attempt_at), col(OutboxEmail.id))
+    )
+    return list(result.scalars())
+
+
+async def count_by_status(session: AsyncSession) -> dict[OutboxStatus, int]:
+    """How many emails are in each state (for the worker's log and the tests)."""
+    result = await session.execute(
+        select(col(OutboxEmail.status), func.count()).group_by(col(OutboxEmail.status))
+    )
+    counts = {status: 0 for status in OutboxStatus}
+    for status, count in result.all():
+        counts[OutboxStatus(status)] = int(count)
+    return counts
