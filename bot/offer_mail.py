@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
 
 from icalendar import Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,16 +110,14 @@ async def queue_reminders(
     ]
     first_slot = rows[made.offers[0]].slot
     key = f"remind:{supervisor.id}:{policy.today(now).isoformat()}"
-    subject, message = emails.render(
+    subject, message = await _render(
+        session,
+        svc,
         "offer",
-        language=supervisor.language,
-        recipient=supervisor.email,
-        mail_from=svc.settings.mail_from,
-        idempotency_key=key,
-        now=now,
-        reply_to=await reply_to(session, svc, first_slot),
-        unsubscribe=unsubscribe.for_supervisor(svc, supervisor.id or 0),
-        name=supervisor.name,
+        key,
+        supervisor,
+        first_slot,
+        now,
         lines=lines,
         followup=bool(made.followups) and not made.first,
     )
@@ -130,6 +130,32 @@ async def queue_reminders(
             OfferEmail(offer_id=offer_id, outbox_email_id=email.id or 0, kind=kind, created_at=now)
         )
     return made
+
+
+async def _render(
+    session: AsyncSession,
+    svc: Services,
+    template: str,
+    key: str,
+    supervisor: Supervisor,
+    slot: Slot,
+    now: datetime,
+    **context: Any,
+) -> tuple[str, EmailMessage]:
+    """An email to a supervisor about a slot: their language, the slot's coordinators as
+    Reply-To, and their one-tap unsubscribe."""
+    return emails.render(
+        template,
+        language=supervisor.language,
+        recipient=supervisor.email,
+        mail_from=svc.settings.mail_from,
+        idempotency_key=key,
+        now=now,
+        reply_to=await reply_to(session, svc, slot),
+        unsubscribe=unsubscribe.for_supervisor(svc, supervisor.id or 0),
+        name=supervisor.name,
+        **context,
+    )
 
 
 def _outbox(
@@ -180,17 +206,8 @@ async def queue_accepted(
     tr = Translator(supervisor.language)
     key = f"accepted:{offer.id}"
     line = offer_line(svc, offer, slot, task, supervisor, followup=False)
-    subject, message = emails.render(
-        "accepted",
-        language=supervisor.language,
-        recipient=supervisor.email,
-        mail_from=svc.settings.mail_from,
-        idempotency_key=key,
-        now=now,
-        reply_to=await reply_to(session, svc, slot),
-        unsubscribe=unsubscribe.for_supervisor(svc, supervisor.id or 0),
-        name=supervisor.name,
-        line=line,
+    subject, message = await _render(
+        session, svc, "accepted", key, supervisor, slot, now, line=line
     )
     message.add_attachment(
         calendar(slot, task, supervisor, tr, now),
@@ -216,16 +233,14 @@ async def queue_thanks(
     if not may_email(supervisor, await reminders_repo.suppressed(session, supervisor.email)):
         return False
     key = f"thanks:{offer.id}"
-    subject, message = emails.render(
+    subject, message = await _render(
+        session,
+        svc,
         "thanks",
-        language=supervisor.language,
-        recipient=supervisor.email,
-        mail_from=svc.settings.mail_from,
-        idempotency_key=key,
-        now=now,
-        reply_to=await reply_to(session, svc, slot),
-        unsubscribe=unsubscribe.for_supervisor(svc, supervisor.id or 0),
-        name=supervisor.name,
+        key,
+        supervisor,
+        slot,
+        now,
         line=offer_line(svc, offer, slot, task, supervisor, followup=False),
         workplace=supervisor.workplace,
         partner=slot.partner_country or "—",
