@@ -23,6 +23,7 @@ from bot.scheduler import Scheduler
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.sweeper import Sweeper
+from bot.web import WebServer
 from storage.db import Database
 
 PLACEHOLDER_TOKEN = "1:local-demo-token-not-a-real-token"
@@ -70,10 +71,15 @@ def build_application(
         if start_scheduler:
             services.scheduler = Scheduler(application.bot, services)
             services.scheduler.start()
+        if settings.web_port is not None and start_sender:
+            services.web = WebServer(services, settings.web_host, settings.web_port)
+            await services.web.start()
 
     async def post_shutdown(application: App) -> None:
         services: Services | None = application.bot_data.get(SERVICES_KEY)
         if services is not None:
+            if services.web is not None:
+                await services.web.stop()
             if services.scheduler is not None:
                 await services.scheduler.stop()
             await services.sender.stop()

@@ -26,6 +26,7 @@ class Services:
     bot_username: str = "veileder_bot"
     offer_sweeper: Sweeper | None = None
     scheduler: Any = None  # bot.scheduler.Scheduler when this process runs the sweeps
+    web: Any = None  # bot.web.WebServer when WEB_PORT is set
 
     def wake_offers(self) -> None:
         """New offers exist (proposed, or replacing a declined one): deliver them now."""

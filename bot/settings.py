@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     coordinator_margin_weeks: int = Field(default=2, ge=0, le=12)
     offers_per_place: int = Field(default=2, ge=1, le=10)
     public_url: str | None = None  # https://... where /unsubscribe is served, if anywhere
+    web_host: str = "127.0.0.1"
+    web_port: int | None = Field(default=None, ge=0, le=65535)  # the unsubscribe endpoint
     reply_to: str | None = None  # fallback Reply-To when no coordinator is responsible
     emails_per_day: int = Field(default=1, ge=1, le=10)
     emails_per_week: int = Field(default=2, ge=1, le=20)
