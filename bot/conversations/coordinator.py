@@ -55,7 +55,7 @@ from itertools import groupby
 from typing import Any, Final
 
 from markupsafe import Markup, escape
-from telegram import Update
+from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     BaseHandler,
@@ -195,6 +195,16 @@ async def bind(turn: Turn, token: str) -> None:
         return
     log.info("coordinator %s bound to a Telegram account", bound.id)
     await turn.say(commands_text(scopes, Translator(bound.language)))
+    await set_menu(turn, bound.language)
+
+
+async def set_menu(turn: Turn, language: str) -> None:
+    """This chat's command menu also lists the coordinators' commands, in their language."""
+    from bot.handlers import COMMANDS as GENERAL
+
+    tr = Translator(language)
+    commands = [BotCommand(name, tr(f"command.{name}")) for name in (*GENERAL, *COMMANDS)]
+    await turn.update.get_bot().set_my_commands(commands, scope=BotCommandScopeChat(turn.chat_id))
 
 
 # ---- /pending: approve or return -----------------------------------------------------------------
