@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Final
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -192,6 +192,8 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await turn.svc.db.compact_after_erase()
     log.info("erased a person's data on request (%d mail files)", len(stored_files))
     await turn.close(tr("delete.done"))
+    # A coordinator's chat menu goes back to everyone's (their scope stays, unbound).
+    await update.get_bot().delete_my_commands(scope=BotCommandScopeChat(turn.chat_id))
     await _reopen(turn, reopened)
 
 
