@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from bot import digests, i18n
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, FrozenClock, SystemClock
 from bot.settings import Settings
 from storage.db import Database
 
@@ -30,6 +31,12 @@ def add_commands(subparsers: Any) -> None:
     preview.add_argument("--coordinator", required=True, metavar="EMAIL")
     preview.add_argument(
         "--out", type=Path, metavar="DIR", help="where to write (default: VAR_DIR/digests)"
+    )
+    preview.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="as it would be on this date at the digest time (default: now)",
     )
 
 
@@ -80,5 +87,8 @@ async def dispatch(
     if getattr(args, "command", None) != COMMAND:
         return None
     if args.digest_action == "preview":
+        if clock is None and getattr(args, "today", None) is not None:
+            at = datetime.combine(args.today, time.fromisoformat(settings.digest_time), settings.tz)
+            clock = FrozenClock(at.astimezone(UTC))
         return await _preview(args, settings, clock or SystemClock())
     return 2

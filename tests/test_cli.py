@@ -217,7 +217,17 @@ def test_a_whole_exchange_round_in_the_demo_as_supervisor_and_coordinator(tmp_pa
     mails = sorted((tmp_path / "var" / "mail").glob("*.eml"))
     assert len(mails) == 3  # the code, the offer, the confirmation: answering stopped follow-ups
 
-    preview = _run(["digest", "preview", "--coordinator", "demo-coordinator@nmf.example"], tmp_path)
+    preview = _run(
+        [
+            "digest",
+            "preview",
+            "--coordinator",
+            "demo-coordinator@nmf.example",
+            "--today",
+            "2026-11-30",
+        ],
+        tmp_path,
+    )
     assert preview.returncode == 0, preview.stderr
     text_file = next(Path(p) for p in preview.stdout.split() if p.endswith(".txt"))
     assert "SCORE-2027-03-OSL-1" in (tmp_path / text_file).read_text()
