@@ -38,6 +38,7 @@ failures - is not sent; its run is recorded (`empty`) so it is not evaluated aga
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -345,7 +346,7 @@ def build(
             Failure(
                 recipient=mask_email(e.recipient),
                 kind=e.kind,
-                reason=" ".join((e.last_error or "").split())[:MAX_REASON],
+                reason=_mask_addresses(" ".join((e.last_error or "").split()))[:MAX_REASON],
                 day=local_day(e.next_attempt_at, tz),
             )
             for e in rows.failures
@@ -530,3 +531,10 @@ async def preview(
         digest = await compute(session, rows, settings, now)
     _, message = render(digest, rows, settings=settings, now=now)
     return digest, message
+
+
+def _mask_addresses(text: str) -> str:
+    """Servers repeat the refused address in their reason: mask it like the recipient column."""
+    return re.sub(
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", lambda m: mask_email(m.group(0)), text
+    )

@@ -7,12 +7,14 @@ and is commented there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from pathlib import Path
 from typing import Final
 
 from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -96,7 +98,7 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         conv = await repository.get_conversation(session, turn.user.id)
-        if supervisor is not None and conv is not None:
+        if supervisor is not None and conv is not None and conv.flow == Flow.PROFILE:
             await repository.delete_conversation(session, turn.user.id)  # abandons a profile edit
     if supervisor is not None:
         await profile.show_menu(turn)
@@ -270,7 +272,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         turn = Turn.of(update, context)
         tr = Translator(await _language(turn) if turn else "en")
         if update.callback_query is not None:
-            await update.callback_query.answer()
+            with contextlib.suppress(TelegramError):  # the handler may have answered it already
+                await update.callback_query.answer()
         await update.get_bot().send_message(update.effective_chat.id, tr("errors.generic"))
     except Exception:  # the error path must never raise again
         log.exception("could not tell the person about the failure")

@@ -39,7 +39,7 @@ import aiosmtplib
 from bot.clock import Clock
 from bot.emails import message_id_for
 from bot.settings import Settings, SmtpSecurity
-from storage import outbox
+from storage import outbox, repository
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus
 
@@ -204,6 +204,7 @@ class _Claim:
     idempotency_key: str
     message: str
     lease_until: datetime
+    recipient: str = ""
 
     @classmethod
     def of(cls, email: OutboxEmail) -> _Claim:
@@ -215,6 +216,7 @@ class _Claim:
             email.idempotency_key,
             email.message,
             email.lease_until,
+            email.recipient,
         )
 
     def as_message(self) -> EmailMessage:
@@ -317,6 +319,9 @@ class OutboxSender:
             stored = await connection.send(claim.as_message(), outbox_id=claim.id)
         except PermanentFailure as exc:
             await self._record(claim, OutboxStatus.FAILED, error=str(exc)[:1000])
+            if claim.kind != "verify":  # a refused address is not emailed again (bounced)
+                async with self.db.session() as session:
+                    await repository.suppress(session, claim.recipient, "bounced", self.clock.now())
             log.warning("outbox email %s (%s) failed for good: %s", claim.id, claim.kind, exc)
             return None
         except TemporaryFailure as exc:

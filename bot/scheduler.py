@@ -72,7 +72,12 @@ class Scheduler:
         if self.svc.db.is_sqlite:
             return True
         if self._lock is not None:
-            return True
+            try:
+                await self._lock.execute(text("SELECT 1"))
+                return True
+            except Exception:  # the connection (and so the lock) is gone: try to lock again
+                log.warning("lost the scheduler lock's connection")
+                self._lock = None
         connection = await self.svc.db.engine.connect()
         got = (
             await connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})

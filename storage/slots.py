@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy import select as sa_select  # sqlmodel's select takes at most four columns
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -26,6 +26,7 @@ from bot.season import months_touched
 from bot.slots_csv import RowError, SlotRow
 from storage.models import (
     Offer,
+    OfferEmail,
     OfferStatus,
     Slot,
     SlotStatus,
@@ -342,6 +343,8 @@ async def ask(
         .execution_options(populate_existing=True)
     )
     offer = result.scalar_one_or_none()
+    if offer is not None:  # asked again: the reminder policy starts afresh for this offer
+        await session.execute(delete(OfferEmail).where(col(OfferEmail.offer_id) == offer.id))
     if offer is None:
         offer = Offer(slot_id=slot_id, task_id=candidate.task_id, reply_by=reply_by, created_at=now,
                       supervisor_id=candidate.supervisor_id)  # fmt: skip
@@ -453,6 +456,21 @@ async def undelivered_offers(session: AsyncSession) -> list[Offer]:
         .order_by(col(Offer.id))
     )
     return list(result.scalars())
+
+
+async def claim_delivery(session: AsyncSession, offer_id: int, now: datetime) -> bool:
+    """Take the chat delivery of one offer; False when another process already took it."""
+    result = await session.execute(
+        update(Offer)
+        .where(
+            col(Offer.id) == offer_id,
+            col(Offer.delivered_at).is_(None),
+            col(Offer.status) == OfferStatus.SENT,
+        )
+        .values(delivered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
 
 
 async def mark_delivered(session: AsyncSession, offer_id: int, now: datetime) -> None:

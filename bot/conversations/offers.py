@@ -19,7 +19,7 @@ from typing import Final
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
-from telegram.error import Forbidden
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import links, notify, offer_mail, offers, reference, ui
@@ -109,32 +109,35 @@ async def load(session: AsyncSession, offer_id: int) -> tuple[Offer, Slot, Task,
 
 
 async def deliver_pending(bot: Bot, svc: Services) -> int:
-    """Send every offer not yet shown in chat, once. A supervisor who blocked the bot (403) is
-    marked unreachable in chat and gets the offer by email only."""
+    """Send every offer not yet shown in chat, once, whichever process gets to it first: an
+    offer is claimed (marked delivered) before it is sent. A supervisor who blocked the bot
+    (403) is marked unreachable; any other Telegram error is logged. Either way the offer still
+    reaches them by email."""
     async with svc.db.session() as session:
         pending = [o.id for o in await slots.undelivered_offers(session) if o.id is not None]
     sent = 0
     for offer_id in pending:
         async with svc.db.session() as session:
-            loaded = await load(session, offer_id)
+            claimed = await slots.claim_delivery(session, offer_id, svc.clock.now())
+            loaded = await load(session, offer_id) if claimed else None
         if loaded is None:
             continue
         offer, slot, task, supervisor = loaded
-        tr = Translator(supervisor.language)
-        if supervisor.chat_unreachable_at is None:
-            try:
-                await ui.send(
-                    bot,
-                    supervisor.chat_id,
-                    offer_screen(offer, slot, task, tr),
-                    secret=svc.secret,
-                    user_id=supervisor.telegram_user_id,
-                )
-            except Forbidden:
-                await mark_unreachable(svc, supervisor.id or 0)
-        async with svc.db.session() as session:
-            await slots.mark_delivered(session, offer_id, svc.clock.now())
-        sent += 1
+        if supervisor.chat_unreachable_at is not None:
+            continue
+        try:
+            await ui.send(
+                bot,
+                supervisor.chat_id,
+                offer_screen(offer, slot, task, Translator(supervisor.language)),
+                secret=svc.secret,
+                user_id=supervisor.telegram_user_id,
+            )
+            sent += 1
+        except Forbidden:
+            await mark_unreachable(svc, supervisor.id or 0)
+        except TelegramError:
+            log.exception("offer %s could not be shown in chat; it goes by email", offer_id)
     return sent
 
 
@@ -216,6 +219,14 @@ async def _apply(
                 result = await offers.accept(session, offer_id, sid, now)
                 if result == offers.AcceptResult.CLOSED and await _just_taken(session, offer_id):
                     return offers.AcceptResult.TAKEN.value
+                again = await slots.get_offer(session, offer_id)
+                if (
+                    result == offers.AcceptResult.CLOSED
+                    and again is not None
+                    and again.supervisor_id == sid
+                    and again.status == OfferStatus.ACCEPTED
+                ):
+                    return "accepted_again"  # a double tap: it is already theirs
                 if result == offers.AcceptResult.ACCEPTED and (
                     loaded := await load(session, offer_id)
                 ):

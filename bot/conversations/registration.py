@@ -134,6 +134,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             cb is not None
             and conv is not None
             and cb.scope == SCOPE
+            and conv.flow in (Flow.REGISTRATION, Flow.PROFILE)  # step names repeat across flows
             and conv.step == cb.step
             and update.update_id > conv.last_update_id
         )
