@@ -47,6 +47,7 @@ from bot.verification import LINK_PREFIX
 from storage import repository
 from storage.coordinators import coordinators_of_user
 from storage.models import Slot
+from storage.slots import open_offers_of
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,11 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     now = turn.svc.clock.now()
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
+        asked = (
+            [o.slot_id for o in await open_offers_of(session, supervisor.id or 0)]
+            if supervisor
+            else []
+        )
         reopened = await release_supervisor(session, supervisor.id or 0, now) if supervisor else []
         stored_files = await repository.erase_person(session, turn.user.id)
     await asyncio.to_thread(_remove_files, stored_files)
@@ -196,16 +202,17 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await turn.close(tr("delete.done"))
     # A coordinator's chat menu goes back to everyone's (their scope stays, unbound).
     await update.get_bot().delete_my_commands(scope=BotCommandScopeChat(turn.chat_id))
-    await _reopen(turn, reopened)
+    await _reopen(turn, asked, reopened)
 
 
-async def _reopen(turn: Turn, reopened: list[Slot]) -> None:
-    """Places freed by an erased supervisor: ask others, and tell the coordinators."""
-    if not reopened:
+async def _reopen(turn: Turn, asked: list[int], reopened: list[Slot]) -> None:
+    """Slots an erased supervisor was asked for or had accepted: ask others now (after the
+    erasure, so none of their own tasks is asked), and tell coordinators of freed places."""
+    if not asked:
         return
     async with turn.svc.db.session() as session:
-        for slot in reopened:
-            await propose(session, turn.svc.settings, slot.id or 0, turn.svc.clock.now())
+        for slot_id in dict.fromkeys(asked):
+            await propose(session, turn.svc.settings, slot_id, turn.svc.clock.now())
     turn.svc.wake_offers()
     for slot in reopened:
         await notify.tell_coordinators(

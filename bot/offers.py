@@ -28,12 +28,13 @@ from enum import StrEnum
 from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from bot import season
 from bot.matching import rank
 from bot.settings import Settings
 from storage import slots as repo
-from storage.models import Offer, OfferStatus, Slot, SlotStatus
+from storage.models import Offer, OfferStatus, Slot, SlotStatus, Task, TaskStatus
 
 # An offer for a slot whose reply-by date has passed (urgent) still gets this many days to
 # answer; otherwise it would expire at the next sweep before anyone could read it.
@@ -95,6 +96,9 @@ async def accept(
     offer = await repo.get_offer(session, offer_id)
     if offer is None or offer.supervisor_id != supervisor_id:
         return AcceptResult.CLOSED
+    task = await session.get(Task, offer.task_id)
+    if task is None or task.status != TaskStatus.APPROVED:
+        return AcceptResult.CLOSED  # withdrawn or changed since it was offered
     await repo.lock_slot(session, offer.slot_id, now)
     offer = await repo.get_offer(session, offer_id)  # as it is now that the slot is ours
     if offer is not None and offer.status == OfferStatus.CANCELLED:
@@ -224,3 +228,37 @@ async def cancel_slot(session: AsyncSession, slot_id: int, now: datetime) -> lis
     return await repo.close_offers(
         session, slot_id, [OfferStatus.SENT, OfferStatus.ACCEPTED], OfferStatus.CANCELLED
     )
+
+
+async def release_task(
+    session: AsyncSession, settings: Settings, task_id: int, now: datetime, *, keep_accepted: bool
+) -> list[Slot]:
+    """A task left the pool (withdrawn, or changed and back awaiting approval): its waiting
+    offers are cancelled and, unless `keep_accepted`, its accepted places given back. The slots
+    are asked again at once; returns those that got a place back (coordinators are told)."""
+    result = await session.execute(
+        select(Offer)
+        .where(
+            col(Offer.task_id) == task_id,
+            col(Offer.status).in_([OfferStatus.SENT, OfferStatus.ACCEPTED]),
+        )
+        .order_by(col(Offer.slot_id), col(Offer.id))
+    )
+    touched: list[int] = []
+    reopened: list[int] = []
+    for offer in list(result.scalars()):
+        await repo.lock_slot(session, offer.slot_id, now)
+        if offer.status == OfferStatus.SENT:
+            await repo.change_offer(
+                session, offer.id or 0, expected=OfferStatus.SENT, to=OfferStatus.CANCELLED
+            )
+        elif not keep_accepted and await repo.change_offer(
+            session, offer.id or 0, expected=OfferStatus.ACCEPTED, to=OfferStatus.WITHDRAWN
+        ):
+            await repo.give_back_place(session, offer.slot_id, now)
+            reopened.append(offer.slot_id)
+        touched.append(offer.slot_id)
+    for slot_id in dict.fromkeys(touched):
+        await propose(session, settings, slot_id, now)
+    slots = [await repo.fresh_slot(session, slot_id) for slot_id in dict.fromkeys(reopened)]
+    return [slot for slot in slots if slot is not None]

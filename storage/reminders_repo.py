@@ -22,6 +22,7 @@ from storage.models import (
     SupervisorStatus,
     Suppression,
     Task,
+    TaskStatus,
 )
 
 
@@ -53,7 +54,11 @@ async def state_of(
         select(Offer, Slot, Task)
         .join(Slot, col(Slot.id) == col(Offer.slot_id))
         .join(Task, col(Task.id) == col(Offer.task_id))
-        .where(col(Offer.supervisor_id) == supervisor.id, col(Offer.status) == OfferStatus.SENT)
+        .where(
+            col(Offer.supervisor_id) == supervisor.id,
+            col(Offer.status) == OfferStatus.SENT,
+            col(Task.status) == TaskStatus.APPROVED,
+        )
     )
     waiting: list[tuple[Offer, Slot, Task]] = [(row[0], row[1], row[2]) for row in rows]
     ids = [offer.id for offer, _, _ in waiting]

@@ -14,9 +14,14 @@ from storage.models import (
     Conversation,
     Coordinator,
     EmailVerification,
+    Invitation,
+    Offer,
     OutboxEmail,
+    OutboxStatus,
+    SeasonCheck,
     Supervisor,
     Suppression,
+    Task,
 )
 from storage.outbox import queue_email as queue_email  # re-exported: the outbox is storage.outbox
 
@@ -135,10 +140,20 @@ async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
         )
     await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
     await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
+    if addresses:  # an invitation named them: forget it (a "no" stays as a suppression)
+        await session.execute(
+            delete(Invitation).where(
+                func.lower(col(Invitation.email)).in_([a.lower() for a in addresses])
+            )
+        )
     from storage.coordinators import unbind_user  # a coordinator keeps the scope, not the account
 
     await unbind_user(session, user_id)
     return stored
+
+
+async def _all(session: AsyncSession, query: Any) -> list[Any]:
+    return list((await session.execute(query)).scalars())
 
 
 async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
@@ -156,7 +171,21 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
     scopes = await session.execute(
         select(Coordinator).where(col(Coordinator.telegram_user_id) == user_id)
     )
+    by_supervisor = supervisor.id if supervisor is not None else -1
+    tasks = await _all(session, select(Task).where(col(Task.supervisor_id) == by_supervisor))
+    offers = await _all(session, select(Offer).where(col(Offer.supervisor_id) == by_supervisor))
+    checks = await _all(
+        session, select(SeasonCheck).where(col(SeasonCheck.supervisor_id) == by_supervisor)
+    )
+    lowered = [a.lower() for a in addresses]
+    invitations = await _all(
+        session, select(Invitation).where(func.lower(col(Invitation.email)).in_(lowered))
+    )
     return {
+        "tasks": [t.model_dump(mode="json") for t in tasks],
+        "offers": [o.model_dump(mode="json") for o in offers],
+        "season_checks": [c.model_dump(mode="json") for c in checks],
+        "invitations": [i.model_dump(mode="json") for i in invitations],
         "coordinator_scopes": [
             c.model_dump(
                 mode="json", include={"email", "role", "exchange_type", "city", "bound_at"}
@@ -187,6 +216,16 @@ async def suppress(session: AsyncSession, email: str, reason: str, now: datetime
     )
     if found.scalar_one_or_none() is None:
         session.add(Suppression(email=email, reason=reason, created_at=now))
+    # Mail already queued to the address stops too (a code the person asks for still goes).
+    await session.execute(
+        update(OutboxEmail)
+        .where(
+            func.lower(col(OutboxEmail.recipient)) == email.lower(),
+            col(OutboxEmail.status) == OutboxStatus.PENDING,
+            col(OutboxEmail.kind) != "verify",
+        )
+        .values(status=OutboxStatus.FAILED, last_error=f"not sent: {reason}")
+    )
 
 
 async def mark_reachable(session: AsyncSession, user_id: int) -> None:

@@ -17,14 +17,14 @@ from markupsafe import escape
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import notify, ui
+from bot import notify, offers, ui
 from bot.conversations import task_steps as ts
 from bot.conversations.task_steps import SCOPE, TStep
 from bot.i18n import Translator
 from bot.signing import Callback, decode_callback
 from bot.turn import Turn
 from storage import repository, tasks
-from storage.models import Conversation, Supervisor, Task, TaskStatus
+from storage.models import Conversation, Slot, Supervisor, Task, TaskStatus
 
 FLOW: Final = "task"
 LIST_SCOPE: Final = "k"
@@ -140,6 +140,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             if applied.submitted:
                 task = await tasks.save_submitted(session, supervisor, conv.data, now)
                 await repository.delete_conversation(session, turn.user.id)
+                if conv.data.get("task_id"):  # changed: its waiting offers wait for approval too
+                    await offers.release_task(
+                        session, turn.svc.settings, task.id or 0, now, keep_accepted=True
+                    )
             else:
                 conv.step = applied.step
                 await repository.save_conversation(session, conv, now)
@@ -274,6 +278,7 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
     now = turn.svc.clock.now()
     draft: Conversation | None = None
+    reopened: list[Slot] = []
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         task = None
@@ -285,6 +290,9 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 TaskStatus.ARCHIVED,
             ):
                 await tasks.set_status(session, task, TaskStatus.WITHDRAWN, now)
+                reopened = await offers.release_task(
+                    session, turn.svc.settings, task.id or 0, now, keep_accepted=False
+                )
             elif cb.action in ("edit", "dup"):
                 context_data = _context(
                     supervisor, now.astimezone(turn.svc.settings.tz).date()
@@ -324,6 +332,13 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await turn.replace(withdraw_screen(task, tr))
         case "withdraw_yes" if task is not None:
             await turn.replace(task_screen(task, tr))
+            turn.svc.wake_offers()
+            for slot in reopened:
+                await notify.tell_coordinators(
+                    turn.update.get_bot(), turn.svc, exchange_type=slot.exchange_type,
+                    city=slot.city, message_id="coord.place_given_back", reference=slot.reference,
+                    title=task.title, filled=slot.filled, places=slot.places,
+                )  # fmt: skip
         case "edit" | "dup" if draft is not None:
             await turn.close(tr("tasks.editing"))
             await turn.show(ts.screen(TStep.SUMMARY, draft.data, tr))
