@@ -7,6 +7,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
 from bot import offers
 from bot.app import build_application, running, services_of
@@ -239,3 +240,23 @@ async def test_writing_to_the_bot_again_makes_the_chat_reachable(app, services, 
     async with services.db.session() as s:
         sup = await s.get(Supervisor, 1)
     assert sup is not None and sup.chat_unreachable_at is None
+
+
+async def test_unsubscribing_also_stops_mail_already_queued(app, services, clock, john, settings):
+    from bot import unsubscribe
+    from storage.models import OutboxEmail, OutboxStatus
+
+    clock.current = TUESDAY_10
+    await _world(services, john.user)
+    await offers_chat.reminder_sweep(app.bot, services)  # queued, not sent yet (say SMTP is down)
+    await john.command("start", unsubscribe.payload(services.secret, 1))
+    await services.sender.run_once()
+    async with services.db.session() as s:
+        offer_mail = (
+            await s.execute(
+                __import__("sqlmodel").select(OutboxEmail).where(OutboxEmail.kind == "offer")
+            )
+        ).scalar_one()
+    assert offer_mail.status == OutboxStatus.FAILED and "unsubscribed" in (
+        offer_mail.last_error or ""
+    )

@@ -261,3 +261,37 @@ async def test_the_running_bot_delivers_an_offer_proposed_elsewhere_within_secon
         )
         await asyncio.sleep(0.2)
         assert sum("A student needs" in m.text for m in john.messages()) == 1  # delivered once
+
+
+async def test_withdrawing_a_task_gives_its_place_back_and_cancels_its_offers(
+    app, services, fake, john, clock
+):
+    clock.current = NOW
+    await _supervisor(services, john.user, "John Smith")
+    nora = await _coordinator(services, fake, app)
+    slot_id = await _slot(services)
+    await _propose(app, services, slot_id)
+    await john.press("Yes, I'll supervise")
+    await john.command("tasks")
+    await john.press("registry study")
+    await john.press("Withdraw")
+    await john.press("Yes, withdraw")
+    async with services.db.session() as s:
+        slot = await s.get(Slot, slot_id)
+    assert slot is not None and slot.filled == 0
+    assert "ga fra seg plassen" in nora.last().text
+
+
+async def test_an_offer_is_shown_in_chat_once_even_with_two_couriers(app, services, john, clock):
+    import asyncio
+
+    clock.current = NOW
+    await _supervisor(services, john.user, "John Smith")
+    slot_id = await _slot(services)
+    async with services.db.session() as s:
+        await offers.propose(s, services.settings, slot_id, NOW)
+    await asyncio.gather(
+        offers_chat.deliver_pending(app.bot, services),
+        offers_chat.deliver_pending(app.bot, services),
+    )
+    assert sum("A student needs" in m.text for m in john.messages()) == 1

@@ -254,3 +254,30 @@ async def test_editing_a_task_sends_it_for_approval_again(john, services):
 async def test_someone_not_registered_is_asked_to_register_first(john, command):
     await john.command(command)
     assert "register first" in john.last().text
+
+
+async def test_an_old_profile_button_cannot_disturb_a_task_being_defined(john, services):
+    await register(john)
+    await john.command("start")
+    await john.press("Edit a field")
+    await john.press("City")
+    old_city_question = john.last()
+    await john.command("newtask")
+    await john.send("Project X")
+    await john.send("A description of twenty characters or more.")
+    assert "In which city is the site?" in john.last().text
+    bergen = old_city_question.callback_data[old_city_question.button_texts.index("Bergen")]
+    await john.press_data(bergen, old_city_question)
+    conv, _ = await stored(services, john.user.id)
+    assert conv is not None and conv.flow == "task" and conv.step == "city"
+    await john.press("Bergen")
+    assert "What will the student do?" in john.last().text
+
+
+async def test_start_in_the_middle_of_a_task_keeps_the_draft(john, services):
+    await register(john)
+    await john.command("newtask")
+    await john.send("Project X")
+    await john.command("start")
+    await john.command("newtask")
+    assert "Describe the project" in john.last().text
