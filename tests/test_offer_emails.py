@@ -252,11 +252,8 @@ async def test_unsubscribing_also_stops_mail_already_queued(app, services, clock
     await john.command("start", unsubscribe.payload(services.secret, 1))
     await services.sender.run_once()
     async with services.db.session() as s:
-        offer_mail = (
-            await s.execute(
-                __import__("sqlmodel").select(OutboxEmail).where(OutboxEmail.kind == "offer")
-            )
-        ).scalar_one()
+        result = await s.execute(select(OutboxEmail).where(OutboxEmail.kind == "offer"))
+        offer_mail = result.scalar_one()
     assert offer_mail.status == OutboxStatus.FAILED and "unsubscribed" in (
         offer_mail.last_error or ""
     )
