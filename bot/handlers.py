@@ -41,7 +41,7 @@ from bot.coordinators import INVITE_PREFIX
 from bot.i18n import SUPPORTED, Translator, language_from_telegram
 from bot.offers import propose, release_supervisor
 from bot.services import services
-from bot.signing import Callback, decode_callback
+from bot.signing import Callback
 from bot.turn import Turn
 from bot.verification import LINK_PREFIX
 from storage import repository
@@ -177,7 +177,7 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if turn is None or turn.query is None:
         return
     tr = Translator(await _language(turn))
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     if cb is None or cb.scope != DELETE_SCOPE:
         await turn.query.answer(tr("btn.stale"))
         return

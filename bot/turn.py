@@ -15,6 +15,7 @@ from telegram.ext import CallbackContext
 
 from bot import ui
 from bot.services import Services, services
+from bot.signing import Callback, decode_callback
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class Turn:
     @property
     def query(self) -> CallbackQuery | None:
         return self.update.callback_query
+
+    @property
+    def callback(self) -> Callback | None:
+        """The pressed button, if its signed data was made for this person."""
+        if self.query is None:
+            return None
+        return decode_callback(self.query.data or "", secret=self.svc.secret, user_id=self.user.id)
 
     def pressed_html(self) -> str:
         """The text of the message whose button was pressed, as HTML."""

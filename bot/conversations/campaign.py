@@ -39,7 +39,6 @@ from bot import campaigns, notify
 from bot.campaigns import SCOPE, Answer, Outcome
 from bot.conversations import profile, registration
 from bot.i18n import Translator, language_from_telegram
-from bot.signing import decode_callback
 from bot.turn import Turn
 from storage import campaigns as store
 from storage import repository
@@ -142,7 +141,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     result = None
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)

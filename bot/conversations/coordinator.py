@@ -71,7 +71,7 @@ from bot import coordinators as service
 from bot import digests, notify, offers, reference, season, slots_csv, ui
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
-from bot.signing import Callback, decode_callback
+from bot.signing import Callback
 from bot.turn import Turn
 from bot.validation import Invalid, clean_text
 from storage import coordinators as store
@@ -988,7 +988,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     scopes = await _scopes(turn) if cb is not None and cb.scope == SCOPE else []
     if cb is None or not scopes:
         await turn.query.answer(

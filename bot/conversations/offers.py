@@ -25,7 +25,7 @@ from telegram.ext import ContextTypes
 from bot import links, notify, offer_mail, offers, reference, ui
 from bot.i18n import Translator, language_from_telegram
 from bot.services import Services
-from bot.signing import Callback, decode_callback
+from bot.signing import Callback
 from bot.turn import Turn
 from storage import reminders_repo, repository, slots
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task
@@ -177,7 +177,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     now = turn.svc.clock.now()
     outcome: str | None = None
     loaded = None

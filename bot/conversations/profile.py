@@ -19,7 +19,7 @@ from bot.conversations import answering, tasks
 from bot.conversations.answers import profile_edit
 from bot.conversations.steps import EDITABLE, Step, profile_lines, screen
 from bot.i18n import Translator, language_from_telegram
-from bot.signing import Callback, decode_callback
+from bot.signing import Callback
 from bot.turn import Turn
 from storage import repository
 from storage.models import Conversation, Supervisor, SupervisorStatus
@@ -112,7 +112,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     now = turn.svc.clock.now()
     edit: Conversation | None = None
     notice: str | None = None

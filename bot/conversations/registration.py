@@ -38,7 +38,7 @@ from bot.conversations.steps import (
 )
 from bot.i18n import Translator, language_from_telegram
 from bot.services import Services
-from bot.signing import Callback, decode_callback
+from bot.signing import Callback
 from bot.turn import Turn
 from storage import repository
 from storage.models import Conversation
@@ -127,7 +127,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     async with turn.svc.db.session() as session:
         conv = await repository.get_conversation(session, turn.user.id)
         fresh = (
@@ -221,7 +221,7 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     fallback = language_from_telegram(turn.user.language_code)
     language = cb.value if cb and cb.value in ("nb", "en") else fallback
     tr = Translator(language)
@@ -263,7 +263,7 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     async with turn.svc.db.session() as session:
         conv = await repository.get_conversation(session, turn.user.id)
         valid = cb is not None and conv is not None and conv.flow == Flow.REGISTRATION

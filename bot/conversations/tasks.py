@@ -21,7 +21,7 @@ from bot import notify, offers, ui
 from bot.conversations import task_steps as ts
 from bot.conversations.task_steps import SCOPE, TStep
 from bot.i18n import Translator
-from bot.signing import Callback, decode_callback
+from bot.signing import Callback
 from bot.turn import Turn
 from storage import repository, tasks
 from storage.models import Conversation, Slot, Supervisor, Task, TaskStatus
@@ -116,7 +116,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     now = turn.svc.clock.now()
     task: Task | None = None
     async with turn.svc.db.session() as session:
@@ -275,7 +275,7 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
-    cb = decode_callback(turn.query.data or "", secret=turn.svc.secret, user_id=turn.user.id)
+    cb = turn.callback
     now = turn.svc.clock.now()
     draft: Conversation | None = None
     reopened: list[Slot] = []
