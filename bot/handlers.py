@@ -222,7 +222,6 @@ async def _reopen(turn: Turn, asked: list[int], reopened: list[Slot]) -> None:
             city=slot.city,
             message_id="coord.place_reopened",
             reference=slot.reference,
-            title="",
             filled=slot.filled,
             places=slot.places,
         )

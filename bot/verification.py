@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
@@ -141,7 +141,3 @@ async def check_link(
     verification.verified_at = verification.verified_at or now
     session.add(verification)
     return verification
-
-
-def verified_stamp(now: datetime) -> str:
-    return now.isoformat()

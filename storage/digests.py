@@ -122,15 +122,6 @@ async def mark_empty(session: AsyncSession, coordinator_ids: Sequence[int], peri
     )
 
 
-async def run_of(session: AsyncSession, coordinator_id: int, period: str) -> DigestRun | None:
-    result = await session.execute(
-        select(DigestRun)
-        .where(col(DigestRun.coordinator_id) == coordinator_id, col(DigestRun.period) == period)
-        .execution_options(populate_existing=True)
-    )
-    return result.scalar_one_or_none()
-
-
 # ---- what a digest reports -----------------------------------------------------------------------
 
 

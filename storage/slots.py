@@ -473,15 +473,6 @@ async def claim_delivery(session: AsyncSession, offer_id: int, now: datetime) ->
     return _rowcount(result) == 1
 
 
-async def mark_delivered(session: AsyncSession, offer_id: int, now: datetime) -> None:
-    await session.execute(
-        update(Offer)
-        .where(col(Offer.id) == offer_id, col(Offer.delivered_at).is_(None))
-        .values(delivered_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
 # ---- exports -----------------------------------------------------------------------------
 
 

@@ -211,8 +211,8 @@ async def test_delivery_is_recorded_once(db, settings):
     [offer] = await propose(db, settings, await new_slot(db))
     async with db.session() as s:
         assert [o.id for o in await repo.undelivered_offers(s)] == [offer.id]
-        await repo.mark_delivered(s, offer.id, NOW)
-        await repo.mark_delivered(s, offer.id, NOW + timedelta(hours=1))
+        assert await repo.claim_delivery(s, offer.id, NOW)
+        assert not await repo.claim_delivery(s, offer.id, NOW + timedelta(hours=1))
     async with db.session() as s:
         assert await repo.undelivered_offers(s) == []
         assert (await repo.get_offer(s, offer.id)).delivered_at == NOW

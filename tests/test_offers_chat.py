@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot import offers
+from bot import links, offers
 from bot.conversations import offers as offers_chat
 from storage import coordinators, repository
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task, TaskStatus
@@ -180,7 +180,7 @@ async def test_the_deep_link_opens_the_offer_for_its_supervisor_only(
     await _supervisor(services, john.user, "John Smith")
     slot_id = await _slot(services)
     [offer] = await _propose(app, services, slot_id)
-    payload = offers_chat.deep_link_payload(services.secret, offer.id or 0, john.user.id)
+    payload = links.offer_payload(services.secret, offer.id or 0, john.user.id)
     assert len(payload) <= 64 and payload.replace("_", "").replace("-", "").isalnum()
     await john.command("start", payload)
     assert "A student needs a supervisor" in john.last().text

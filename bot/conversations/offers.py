@@ -37,9 +37,6 @@ LINK_PREFIX: Final = links.OFFER_PREFIX
 REASONS: Final = ("busy", "away", "fit")
 
 
-deep_link_payload = links.offer_payload
-
-
 def _date(day: date, language: str) -> str:
     return day.strftime("%d.%m.%Y") if language == "nb" else day.strftime("%d %b %Y")
 

@@ -53,11 +53,6 @@ def _draft(supervisor: Supervisor, data: dict[str, Any], step: TStep, now: Any) 
     )
 
 
-async def _supervisor(turn: Turn) -> Supervisor | None:
-    async with turn.svc.db.session() as session:
-        return await repository.get_supervisor(session, turn.user.id)
-
-
 async def start_new(turn: Turn) -> None:
     """Begin a task, or continue the one being defined."""
     now = turn.svc.clock.now()
@@ -203,8 +198,7 @@ def list_screen(task_list: list[Task], tr: Translator) -> ui.Screen:
         for t in task_list
     ]
     rows = [
-        [ui.Button(f"{t.title[:40]}", Callback(LIST_SCOPE, "-", "view", str(t.id)))]
-        for t in task_list
+        [ui.Button(t.title[:40], Callback(LIST_SCOPE, "-", "view", str(t.id)))] for t in task_list
     ]
     rows.append([ui.Button(tr("tasks.new"), Callback(LIST_SCOPE, "-", "new"))])
     return ui.Screen(tr("tasks.title") + "\n\n" + "\n".join(lines), rows)
