@@ -1,17 +1,21 @@
 """`python -m bot`: run the bot, the terminal demo, or the migrations.
 
-Exit codes: 0 done, 2 a configuration problem (one line on stderr names it).
+Exit codes: 0 done; 2 a configuration problem, 1 a server that cannot be reached (the database,
+the Bot API, the SMTP server). Either way one line on stderr names the cause (`bot.startup`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from datetime import date
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot import startup
+from bot.settings import MailBackend, Settings, SettingsError, load_settings
+from bot.startup import StartupError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--no-migrate", action="store_true", help="do not migrate the database first"
     )
+    start.add_argument(
+        "--no-scheduler", action="store_true", help="with a token: as `run --no-scheduler`"
+    )
     commands.add_parser("migrate", help="bring the database schema up to date")
     from bot import cli_coordinators, cli_digest, cli_slots, cli_supervisors
 
@@ -81,7 +88,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure("WARNING" if demo and settings.log_level == "INFO" else settings.log_level)
     if args.command == "start":
         args.command = "run" if settings.telegram_bot_token else "demo"
+    try:
+        return _command(args, settings)
+    except StartupError as exc:
+        print(f"veileder: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        explained = startup.explain_database_error(exc, settings)
+        if explained is None:
+            raise
+        print(f"veileder: {explained}", file=sys.stderr)
+        return explained.exit_code
+
+
+def _prepare(settings: Settings, *, migrate: bool) -> None:
+    """What every command needs before it touches anything: a key shared by all processes, a
+    writable VAR_DIR, the signing key, and a reachable database with the current schema."""
+    startup.require_shared_key(settings)
+    startup.check_var_dir(settings)
+    startup.secret_key(settings)
+    if migrate:
+        _migrate(settings)
+    else:
+        asyncio.run(startup.check_database(settings))
+
+
+def _serve(settings: Settings) -> None:
+    """The servers `run` and `worker` talk to, checked before the first update is taken."""
+
+    async def check() -> None:
+        await startup.check_bot_api(settings)
+        await startup.check_smtp(settings)
+
+    asyncio.run(check())
+    if settings.mail_backend == MailBackend.FILE:
+        logging.getLogger("veileder").warning(
+            "MAIL_BACKEND=file: emails are written as files to %s and reach nobody;"
+            " set MAIL_BACKEND=smtp to send them",
+            settings.mail_dir,
+        )
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
+        startup.check_var_dir(settings)
         _migrate(settings)
         return 0
     if args.command == "run":
@@ -89,8 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(
                 "TELEGRAM_BOT_TOKEN is not set; set it in .env or the environment (or use `demo`)"
             )
-        if not args.no_migrate:
-            _migrate(settings)
+        _prepare(settings, migrate=not args.no_migrate)
+        _serve(settings)
         from telegram import Update
 
         from bot.app import build_application
@@ -101,14 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         if not settings.telegram_bot_token:
             return _fail("TELEGRAM_BOT_TOKEN is not set; the worker sends chat messages too")
-        if not args.no_migrate:
-            _migrate(settings)
+        _prepare(settings, migrate=not args.no_migrate)
+        _serve(settings)
         from bot.app import work
 
         return asyncio.run(work(settings))
     if args.command == "demo":
-        if not args.no_migrate:
-            _migrate(settings)
+        _prepare(settings, migrate=not args.no_migrate)
         from bot.demo import run_demo
 
         return asyncio.run(run_demo(settings, today=getattr(args, "today", None)))
@@ -119,7 +168,7 @@ def _tool(args: argparse.Namespace, settings: Settings) -> int:
     """The coordinators' command-line tools (coordinators, slots, offers, export)."""
     from bot import cli_coordinators, cli_digest, cli_slots, cli_supervisors
 
-    _migrate(settings)
+    _prepare(settings, migrate=True)
     tools = (cli_coordinators, cli_slots, cli_digest, cli_supervisors)
 
     async def run() -> int:

@@ -6,14 +6,20 @@ names the setting and the reason (see `SettingsError`), never with a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import os
 import secrets
 from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_KEY_LENGTH = 32  # characters; shorter keys are guessable offline from one signature
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(Exception):
@@ -139,6 +145,46 @@ class Settings(BaseSettings):
             raise ValueError("expected the form 123456789:ABC... that BotFather gives")
         return value.strip()
 
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value.strip()) < MIN_SECRET_KEY_LENGTH:
+            length = len(value.strip())
+            raise ValueError(
+                f"must be at least {MIN_SECRET_KEY_LENGTH} characters (it has {length});"
+                " make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value.strip() if value is not None else None
+
+    @field_validator("public_url")
+    @classmethod
+    def _https_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith("https://"):
+            raise ValueError("must start with https:// (unsubscribe links carry a personal token)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return value.strip().upper()
+
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> Settings:
+        """A login over a plain connection sends the password in clear text; only a server on
+        this machine (a local relay) may be used that way."""
+        if (
+            self.smtp_user
+            and self.smtp_security == SmtpSecurity.NONE
+            and not _is_loopback(self.smtp_host)
+        ):
+            raise ValueError(
+                f"SMTP_SECURITY: none would send SMTP_USER's password in clear text to"
+                f" {self.smtp_host}; use starttls or tls (plain is allowed only to this machine)"
+            )
+        return self
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -162,13 +208,45 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         path = self.var_dir / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        self.var_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(32)
-        path.write_text(key)
-        path.chmod(0o600)
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            _create_once(path, secrets.token_urlsafe(32))
+        key = path.read_text().strip()
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise SettingsError(
+                f"SECRET_KEY: {path} holds a key shorter than {MIN_SECRET_KEY_LENGTH} characters;"
+                " set SECRET_KEY, or delete the file to generate a new one"
+            )
         return key
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[] ")).is_loopback
+    except ValueError:
+        return False
+
+
+def _create_once(path: Path, content: str) -> None:
+    """Write `content` to `path` unless it exists, readable by the owner only.
+
+    The key is written to a private file first (O_EXCL, 0600) and then linked into place, which
+    fails if the name exists: two processes starting at once end up with one key, and neither
+    ever reads a half-written file.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileExistsError):  # another process was first: its key wins
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -177,6 +255,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
-        raise SettingsError(f"{name}: {message}") from None
+        if not error["loc"]:  # a rule about several settings names them itself
+            raise SettingsError(message) from None
+        raise SettingsError(f"{str(error['loc'][0]).upper()}: {message}") from None

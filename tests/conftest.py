@@ -75,7 +75,7 @@ def settings(tmp_path: Path, migrated_url: str) -> Settings:
         _env_file=None,  # type: ignore[call-arg]
         var_dir=tmp_path / "var",
         database_url=migrated_url,
-        secret_key="test-secret-key",
+        secret_key="test-secret-key-of-at-least-32-characters",
         mail_backend="file",
         mail_from="Veileder <veileder@nmf.example>",
     )

@@ -32,7 +32,7 @@ def _start_bot(server: BotApiServer, var_dir: Path, workdir: Path) -> subprocess
         TELEGRAM_BOT_TOKEN="123456789:TEST-token-for-the-local-bot-api",
         TELEGRAM_API_BASE_URL=server.base_url,
         VAR_DIR=str(var_dir),
-        SECRET_KEY="crash-test-secret",
+        SECRET_KEY="crash-test-secret-of-at-least-32-characters",
         MAIL_BACKEND="file",
         LOG_LEVEL="WARNING",
     )

@@ -83,7 +83,7 @@ class Harness:
             _env_file=None,
             var_dir=tmp_path / "var",
             database_url=url,  # type: ignore[call-arg]
-            secret_key="k",
+            secret_key="k" * 32,
             mail_from="v@nmf.example",
         )
         self.loop.run_until_complete(upgrade_async(url))

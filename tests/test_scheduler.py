@@ -52,7 +52,7 @@ async def test_on_postgresql_only_one_scheduler_sweeps(postgres_url, tmp_path, f
         _env_file=None,
         var_dir=tmp_path / "var",
         database_url=postgres_url,  # type: ignore[call-arg]
-        secret_key="k",
+        secret_key="k" * 32,
     )
     first = build_application(
         settings, request=RecordingRequest(fake), clock=clock, start_sender=False
