@@ -160,6 +160,9 @@ async def _propose(args: argparse.Namespace, settings: Settings, db: Database, c
 
 
 async def _export_tasks(args: argparse.Namespace, db: Database) -> int:
+    if args.format == "xlsx" and args.out is None and sys.stdout.isatty():
+        _say("export.cli.xlsx_terminal", error=True)  # binary would garble the terminal
+        return 2
     async with db.session() as session:
         rows = await exports.tasks_rows(session)
     data = exports.to_xlsx(rows) if args.format == "xlsx" else exports.to_csv(rows)
