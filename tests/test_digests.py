@@ -221,7 +221,8 @@ def _rows(language: str = "en") -> list[Coordinator]:
 
 
 def _settings(**changes) -> Settings:
-    return Settings(_env_file=None, secret_key="k" * 32, mail_from="Veileder <veileder@nmf.example>",
+    return Settings(_env_file=None, secret_key="k" * 32,
+                    mail_from="Veileder <veileder@nmf.example>",
                     **changes)  # type: ignore[call-arg]  # fmt: skip
 
 
