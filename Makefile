@@ -10,9 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall whenever the dependencies change.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet ".[test]"
+# Reinstall whenever the dependencies (or this recipe) change. Editable, so `.venv/bin/python -m
+# bot` runs the code in this tree from any directory, never a copy left from an older install.
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable ".[test]"
 	@touch $(STAMP)
 
 ## run: start the service (the bot with TELEGRAM_BOT_TOKEN, otherwise the terminal demo)
