@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from pathlib import Path
 
 import aiosmtplib
 from sqlalchemy.engine import make_url
@@ -67,9 +68,15 @@ def _uses_var_dir(settings: Settings) -> bool:
 
 def check_var_dir(settings: Settings) -> None:
     """Fail now, by name, rather than deep inside SQLite or the mail writer later."""
-    if not _uses_var_dir(settings):
-        return
-    directory = settings.var_dir
+    if _uses_var_dir(settings):
+        _check_writable(settings.var_dir, "VAR_DIR")
+    url = make_url(settings.database)
+    custom_sqlite = settings.database_url is not None and url.get_backend_name() == "sqlite"
+    if custom_sqlite and url.database and url.database != ":memory:":
+        _check_writable(Path(url.database).parent, "DATABASE_URL")
+
+
+def _check_writable(directory: Path, setting: str) -> None:
     probe = directory / f".write-check-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -80,7 +87,8 @@ def check_var_dir(settings: Settings) -> None:
         if isinstance(exc, FileExistsError):
             reason = "a file of that name is in the way"
         raise StartupError(
-            f"configuration error: VAR_DIR: cannot write to {directory}: {reason}", CONFIGURATION
+            f"configuration error: {setting}: cannot write to {directory}: {reason}",
+            CONFIGURATION,
         ) from None
 
 
@@ -105,11 +113,13 @@ def explain_database_error(exc: BaseException, settings: Settings) -> StartupErr
     url = make_url(settings.database)
     reason = _first_line(exc.orig if exc.orig is not None else exc)
     if url.get_backend_name() == "sqlite":
-        return StartupError(
-            f"configuration error: DATABASE_URL: cannot open the SQLite database"
-            f" {url.database}: {reason}",
-            CONFIGURATION,
-        )
+        if "unable to open" in reason:  # a path that cannot be a database: fix the setting
+            return StartupError(
+                f"configuration error: DATABASE_URL: cannot open the SQLite database"
+                f" {url.database}: {reason}",
+                CONFIGURATION,
+            )
+        return StartupError(f"cannot use the SQLite database {url.database}: {reason}", UNREACHABLE)
     where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
     return StartupError(f"cannot connect to the database at {where}: {reason}", UNREACHABLE)
 

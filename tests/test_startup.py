@@ -59,6 +59,10 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ({"DATABASE_URL": NOWHERE_PG}, "SECRET_KEY must be set when DATABASE_URL is PostgreSQL"),
         ({"VAR_DIR": "a-file"}, "VAR_DIR: cannot write to a-file"),
         ({"VAR_DIR": "a-file/var"}, "VAR_DIR: cannot write to a-file/var: Not a directory"),
+        (
+            {"DATABASE_URL": "sqlite+aiosqlite:///a-file/veileder.db"},
+            "DATABASE_URL: cannot write to a-file: a file of that name is in the way",
+        ),
     ],
     ids=[
         "log-level",
@@ -68,6 +72,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         "pg-no-key",
         "var-file",
         "var-under-file",
+        "sqlite-under-file",
     ],
 )
 def test_a_setting_to_fix_is_one_line_naming_it_and_exit_code_2(tmp_path, settings, named):
