@@ -5,14 +5,20 @@ processes start at once."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Sink
+from aiosmtpd.smtp import AuthResult
 
 from bot.settings import Settings, SettingsError, load_settings
 from tests.smtp_server import free_port
@@ -198,3 +204,62 @@ def test_a_stored_key_that_is_too_short_stops_start_up(tmp_path):
     result = start_up(tmp_path, "slots", "list")
     assert result.returncode == 2
     assert "shorter than 32 characters" in one_line(result)
+
+
+class _RejectingBotApi(BaseHTTPRequestHandler):
+    """What api.telegram.org answers to a revoked or mistyped token."""
+
+    def do_POST(self) -> None:
+        body = json.dumps({"ok": False, "error_code": 401, "description": "Unauthorized"})
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_token_the_bot_api_rejects_is_a_setting_to_fix(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RejectingBotApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_address[1]}/bot"
+        result = start_up(tmp_path, "run", TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=base_url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 2
+    line = one_line(result)
+    assert line.startswith("veileder: configuration error: TELEGRAM_BOT_TOKEN: the Bot API at")
+    assert "rejected the token" in line and TOKEN.split(":")[1] not in line
+
+
+def test_an_smtp_login_the_server_refuses_is_a_setting_to_fix(tmp_path):
+    def refuse(*_: object) -> AuthResult:
+        return AuthResult(success=False, handled=False)
+
+    port = free_port()
+    controller = Controller(
+        Sink(), hostname="127.0.0.1", port=port, authenticator=refuse, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        with BotApiServer() as api:
+            result = start_up(
+                tmp_path, "worker", TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url,
+                MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=str(port),
+                SMTP_USER="veileder", SMTP_PASSWORD="wrong",
+            )  # fmt: skip
+    finally:
+        controller.stop()
+    assert result.returncode == 2
+    line = one_line(result)
+    assert line.startswith(
+        f"veileder: configuration error: SMTP_USER/SMTP_PASSWORD: the SMTP server at"
+        f" 127.0.0.1:{port} refused the login: 535"
+    )
+    assert "wrong" not in line
