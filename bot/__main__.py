@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _prepare(settings: Settings, *, migrate: bool) -> None:
     """What every command needs before it touches anything: a key shared by all processes, a
-    writable VAR_DIR, the signing key, and a reachable database with the current schema."""
+    writable VAR_DIR, the signing key, and a reachable database (migrated unless told not to)."""
     startup.require_shared_key(settings)
     startup.check_var_dir(settings)
     startup.secret_key(settings)
