@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, time
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         type=date.fromisoformat,
         metavar="YYYY-MM-DD",
         help="play the demo on this date, from 10:00",
+    )
+    demo.add_argument(
+        "--at",
+        type=time.fromisoformat,
+        metavar="HH:MM",
+        help="start the demo at this time of day instead (e.g. 22:00: offer emails wait)",
     )
     start = commands.add_parser(
         "start", help="`run` when TELEGRAM_BOT_TOKEN is set, otherwise `demo`"
@@ -111,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _migrate(settings)
         from bot.demo import run_demo
 
-        return asyncio.run(run_demo(settings, today=getattr(args, "today", None)))
+        today, at = getattr(args, "today", None), getattr(args, "at", None)
+        return asyncio.run(run_demo(settings, today=today, at=at))
     return _tool(args, settings)
 
 
