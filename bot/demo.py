@@ -603,7 +603,9 @@ class Session:
             if (email, when) in self.announced:
                 continue
             self.announced.add((email, when))
-            shown = format_datetime(when, "EEEE d MMM, HH:mm", locale=self.tr.language)
+            shown = format_datetime(
+                when, "EEEE d MMM, HH:mm", tzinfo=services.settings.tz, locale=self.tr.language
+            )
             self.out.write("\n" + _plain(self.tr("demo.email.held", to=email, when=shown)) + "\n")
             self.out.flush()
 
