@@ -60,7 +60,7 @@ from bot.i18n import Translator, language_from_telegram
 from bot.mailer import FileBackend
 from bot.services import Services
 from bot.settings import Settings
-from bot.telegram_html import Entity, HtmlParseError, received, utf16_len
+from bot.telegram_html import Entity, HtmlParseError, received, trim, utf16_len
 from storage import coordinators, reminders_repo, repository
 from storage.models import Supervisor
 
@@ -270,7 +270,7 @@ class TerminalRequest(BaseRequest):
             except HtmlParseError as error:
                 raise TelegramRefusal(f"Bad Request: can't parse entities: {error}") from None
         entities = params.get(f"{key}_entities" if key == "caption" else "entities") or []
-        return text.strip(), [dict(e) for e in entities]
+        return trim(text, [dict(e) for e in entities])
 
     def _new_message(self, chat_id: int, text: str, entities: list[Entity]) -> dict[str, Any]:
         message: dict[str, Any] = {
