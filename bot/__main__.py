@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, time
 
 from bot import startup
 from bot.settings import MailBackend, Settings, SettingsError, load_settings
@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         type=date.fromisoformat,
         metavar="YYYY-MM-DD",
         help="play the demo on this date, from 10:00",
+    )
+    demo.add_argument(
+        "--at",
+        type=time.fromisoformat,
+        metavar="HH:MM",
+        help="start the demo at this time of day instead (e.g. 22:00: offer emails wait)",
     )
     start = commands.add_parser(
         "start", help="`run` when TELEGRAM_BOT_TOKEN is set, otherwise `demo`"
@@ -160,7 +166,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         _prepare(settings, migrate=not args.no_migrate)
         from bot.demo import run_demo
 
-        return asyncio.run(run_demo(settings, today=getattr(args, "today", None)))
+        today, at = getattr(args, "today", None), getattr(args, "at", None)
+        return asyncio.run(run_demo(settings, today=today, at=at))
     return _tool(args, settings)
 
 

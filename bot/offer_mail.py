@@ -92,14 +92,7 @@ async def queue_reminders(
     Returns what was queued (empty when nothing): its follow-ups get a chat nudge after commit.
     """
     policy = reminders.Policy.from_settings(svc.settings)
-    state = await reminders_repo.state_of(session, supervisor, now, svc.settings.tz)
-    suppressed = await reminders_repo.suppressed(session, supervisor.email)
-    person = reminders.Person(
-        verified=may_email(supervisor, suppressed),
-        unsubscribed=supervisor.unsubscribed_at is not None,
-        paused=reminders_repo.is_paused(supervisor, now),
-        emails_sent=state.emails_sent,
-    )
+    person, state = await _person(session, svc, supervisor, now)
     made = reminders.plan(person, [s.policy for s in state.offers], policy, now)
     if not made:
         return made
@@ -130,6 +123,31 @@ async def queue_reminders(
             OfferEmail(offer_id=offer_id, outbox_email_id=email.id or 0, kind=kind, created_at=now)
         )
     return made
+
+
+async def _person(
+    session: AsyncSession, svc: Services, supervisor: Supervisor, now: datetime
+) -> tuple[reminders.Person, reminders_repo.ReminderState]:
+    """What the reminder policy needs to know about one supervisor and their waiting offers."""
+    state = await reminders_repo.state_of(session, supervisor, now, svc.settings.tz)
+    suppressed = await reminders_repo.suppressed(session, supervisor.email)
+    person = reminders.Person(
+        verified=may_email(supervisor, suppressed),
+        unsubscribed=supervisor.unsubscribed_at is not None,
+        paused=reminders_repo.is_paused(supervisor, now),
+        emails_sent=state.emails_sent,
+    )
+    return person, state
+
+
+async def held_until(
+    session: AsyncSession, svc: Services, supervisor: Supervisor, now: datetime
+) -> datetime | None:
+    """When the offer email that only the working hours hold back goes out (see
+    `reminders.held_until`); None when nothing is held."""
+    person, state = await _person(session, svc, supervisor, now)
+    policy = reminders.Policy.from_settings(svc.settings)
+    return reminders.held_until(person, [s.policy for s in state.offers], policy, now)
 
 
 async def _render(

@@ -149,3 +149,26 @@ def plan(person: Person, offers: list[OfferState], policy: Policy, now: datetime
 def at_risk(reply_by: date, open_places: int, today: date) -> bool:
     """Coordinators' warning: places still open two weeks before the reply-by date (or later)."""
     return open_places > 0 and today >= reply_by - AT_RISK_BEFORE
+
+
+def next_working_start(policy: Policy, now: datetime) -> datetime | None:
+    """When the next working hours begin (None when no day is a working day)."""
+    local = now.astimezone(policy.tz)
+    for ahead in range(8):
+        day = local.date() + timedelta(days=ahead)
+        start = datetime.combine(day, policy.start, tzinfo=policy.tz)
+        if day.weekday() in policy.days and start > now:
+            return start
+    return None
+
+
+def held_until(
+    person: Person, offers: list[OfferState], policy: Policy, now: datetime
+) -> datetime | None:
+    """Outside working hours: when the email the hours alone hold back goes out (the start of
+    the next working hours, if it is due then), so the demo can say so instead of staying
+    silent. None in working hours, or when nothing would go out then either."""
+    if policy.working(now):
+        return None
+    start = next_working_start(policy, now)
+    return start if start is not None and plan(person, offers, policy, start) else None

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.demo import DemoSession, register, research_task
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
@@ -77,60 +79,6 @@ def test_migrate_creates_the_sqlite_database_under_var(tmp_path):
     assert (tmp_path / "var" / "veileder.db").exists()
 
 
-class DemoSession:
-    """Types into `python -m bot start` (the demo) like a person: reads the screen, then answers."""
-
-    def __init__(self, workdir: Path, *args: str) -> None:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TELEGRAM_", "DATABASE_", "MAIL_"))
-        }
-        env.update(PYTHONPATH=str(ROOT), DEMO_LANGUAGE="en", DEMO_NAME="Demo Doctor")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", *(args or ("start",))],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        self.transcript = ""
-        self.screen = self._read_screen()
-
-    def _read_screen(self) -> str:
-        assert self.process.stdout is not None
-        screen = ""
-        while not screen.endswith("] > "):
-            char = self.process.stdout.read(1)
-            if not char:
-                break
-            screen += char
-        self.transcript += screen
-        return screen
-
-    def type(self, line: str) -> str:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        self.screen = self._read_screen()
-        return self.screen
-
-    def press(self, label: str) -> str:
-        numbers = re.findall(r"\[(\d+)\] ([^\n]*)", self.screen)
-        chosen = [n for n, text in numbers if label in text]
-        assert chosen, f"no button {label!r} on screen:\n{self.screen}"
-        return self.type(chosen[-1])
-
-    def close(self) -> int:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.transcript += self.process.stdout.read() if self.process.stdout else ""
-        return self.process.wait(timeout=30)
-
-
 def test_a_whole_registration_in_the_terminal_demo(tmp_path):
     demo = DemoSession(tmp_path)
     assert "Welcome to Veileder" in demo.screen
@@ -154,58 +102,47 @@ def test_a_whole_registration_in_the_terminal_demo(tmp_path):
     assert list((tmp_path / "var" / "mail").glob("*.eml"))
 
 
-def test_a_whole_exchange_round_in_the_demo_as_supervisor_and_coordinator(tmp_path):
-    """Issue 3's round: register, define a research task, the coordinator approves it, imports
-    the demo slots, proposes one; the supervisor accepts and /slots shows it filled. The demo
-    runs on a fixed date, so the seasons and reply-by dates on offer do not change with time."""
+def test_a_whole_exchange_round_in_the_demo_shows_text_never_markup(tmp_path):
+    """The README's round, typed into the demo: register, define a research task (and change an
+    answer on its summary), the coordinator approves it, adds a place and imports the demo
+    slots, proposes one; the supervisor accepts it on the offer that arrived while they were
+    not playing, and /slots shows it filled. On a fixed date, so seasons and reply-by dates do
+    not change with time. Nowhere does the terminal show a tag or an HTML entity, except in what
+    the person typed (which they see as typed)."""
+    description = "Antibiotics <48 h & >48 h after hip fracture surgery"
+    backup = "Dr. Lise Berg & Dr. Ola <Nordmann>"
     demo = DemoSession(tmp_path, "demo", "--today", "2026-11-24")
-    demo.press("I agree")
-    demo.press("Research")
-    demo.press("Yes")
-    demo.press("Researcher")
-    demo.type("Oslo universitetssykehus")
-    demo.press("Oslo")
-    demo.press("Epidemiology")
-    demo.press("Done")
-    screen = demo.type("demo@ous-hf.no")
-    code = re.search(r"Your Veileder code: (\d{6})", screen).group(1)
-    demo.type(code)
-    demo.press("Skip")
-    demo.press("Confirm")
-    demo.press("Define a task now")
-    demo.type("Hip fracture registry")
-    demo.type("A registry study of antibiotic use after hip fracture surgery in Oslo.")
-    demo.press("Oslo")
-    demo.press("Literature search")
-    demo.press("Done")
-    demo.press("Poster")
-    demo.press("Done")
-    demo.press("Plan and run")
-    demo.press("Done")
-    demo.press("4 weeks")
-    demo.press("2026/27")
-    demo.press("Mar 27")
-    demo.press("Done")
-    demo.press("1")
-    demo.press("English is enough")
-    demo.press("Skip")
-    demo.type("Dr. Lise Berg")
+    register(demo)
+    research_task(demo, description=description, backup="Dr. Lise Berg")
+    demo.press("Backup contact")
+    assert backup in demo.type(backup)
+    assert description in demo.screen
     assert "sent to the exchange coordinators" in demo.press("Submit for approval")
 
     demo.type("/as coordinator")
     demo.type("/pending")
     assert "Hip fracture registry" in demo.screen
-    demo.press("Approve")
+    assert "Approved" in demo.press("Approve")
+    demo.type("/addslot")
+    demo.type("SCORE-2027-05-BGO-9")
+    demo.press("Research")
+    demo.press("Bergen")
+    demo.type("2027-05-03")
+    demo.press("4 weeks")
+    demo.press("2")
+    demo.press("No preference")
+    demo.type("Sweden")
+    assert "Added *SCORE-2027-05-BGO-9*" in demo.press("Add the place")
     screen = demo.type("/upload slots-example.csv")
-    assert "SCORE-2027-03-OSL-1" in screen or "11" in screen
+    assert "11 new" in screen
     screen = demo.type("/propose SCORE-2027-03-OSL-1")
-    assert "A student needs a supervisor" in screen  # delivered to the supervisor at once
+    assert "📨 to Demo Doctor: 🤖 🎓 *A student needs a supervisor*" in screen  # in their chat
     assert "📧 Email to demo@ous-hf.no: An exchange student needs a supervisor" in screen
-    payload = re.search(r"\?start=(o_[A-Za-z0-9_-]+)", screen).group(1)
+    assert re.search(r"\?start=o_[A-Za-z0-9_-]+", screen)  # the one-tap way back into the chat
+    yes = demo.button("Yes, I'll supervise")
 
     demo.type("/as supervisor")
-    demo.type(f"/start {payload}")  # the email's deep link opens the offer
-    demo.press("Yes, I'll supervise")
+    demo.type(yes)  # the offer's own button, shown while playing the coordinator
     assert "the place is yours" in demo.screen
     assert "📧 Email to demo@ous-hf.no: Confirmed: you supervise SCORE-2027-03-OSL-1" in demo.screen
     demo.type("/as coordinator")
@@ -214,6 +151,11 @@ def test_a_whole_exchange_round_in_the_demo_as_supervisor_and_coordinator(tmp_pa
         "SCORE-2027-03-OSL-1 Research, Oslo, from 2027-03-01, 4 weeks: 2 places, 1 filled" in screen
     )
     assert demo.close() == 0
+    shown = demo.shown
+    for line in (typed for typed in demo.typed if set(typed) & set("<>&")):
+        shown = shown.replace(line, "")
+    for markup in ("<", "&lt;", "&gt;", "&amp;", "&quot;", "&#"):
+        assert markup not in shown, f"{markup!r} on screen:\n{_around(shown, markup)}"
     mails = sorted((tmp_path / "var" / "mail").glob("*.eml"))
     assert len(mails) == 3  # the code, the offer, the confirmation: answering stopped follow-ups
 
@@ -231,3 +173,8 @@ def test_a_whole_exchange_round_in_the_demo_as_supervisor_and_coordinator(tmp_pa
     assert preview.returncode == 0, preview.stderr
     text_file = next(Path(p) for p in preview.stdout.split() if p.endswith(".txt"))
     assert "SCORE-2027-03-OSL-1" in (tmp_path / text_file).read_text()
+
+
+def _around(text: str, needle: str) -> str:
+    at = text.index(needle)
+    return text[max(0, at - 300) : at + 300]

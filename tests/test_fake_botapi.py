@@ -36,8 +36,6 @@ from tests.support.botapi import (
     FakeTelegram,
     RecordingRequest,
     parse_html,
-    parse_html_entities,
-    utf16_len,
 )
 from tests.support.chat import Chat, TgUser
 
@@ -107,36 +105,6 @@ def test_valid_html_is_accepted(fake: FakeTelegram) -> None:
     message = fake.last_message(USER.id)
     assert (message.text, message.html) == ("a & b l", html)
     assert fake.violations == []
-
-
-def test_html_subset_details() -> None:
-    text, entities = parse_html_entities(
-        "<B>b</B><strong>s</strong><i>i</i><em>e</em><u>u</u><ins>n</ins><s>s</s>"
-        "<strike>k</strike><del>d</del><tg-spoiler>t</tg-spoiler>"
-        '<span class="tg-spoiler">p</span><code>c</code>'
-        '<pre><code class="language-python">x = 1</code></pre>'
-        "<blockquote expandable>q</blockquote><blockquote>r</blockquote>"
-        '<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>'
-        "&lt;&gt;&quot;&#65;&#x42; > 😀<b>z</b>"
-    )
-    assert text == 'bsieunskdtpcx = 1qr👍<>"AB > 😀z'
-    types = [e["type"] for e in entities]
-    assert types[:10] == [
-        "bold",
-        "bold",
-        "italic",
-        "italic",
-        "underline",
-        "underline",
-        "strikethrough",
-        "strikethrough",
-        "strikethrough",
-        "spoiler",
-    ]
-    assert {"type": "pre", "offset": 12, "length": 5, "language": "python"} in entities
-    assert "expandable_blockquote" in types and "blockquote" in types
-    # UTF-16 offsets: 😀 counts as two code units
-    assert entities[-1] == {"type": "bold", "offset": utf16_len(text) - 1, "length": 1}
 
 
 def test_length_limits_count_visible_text(fake: FakeTelegram) -> None:

@@ -6,10 +6,21 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.reminders import OfferState, Person, Plan, Policy, allowed, at_risk, parse_days, plan
+from bot.reminders import (
+    OfferState,
+    Person,
+    Plan,
+    Policy,
+    allowed,
+    at_risk,
+    held_until,
+    next_working_start,
+    parse_days,
+    plan,
+)
 
 OSLO = ZoneInfo("Europe/Oslo")
 POLICY = Policy(tz=OSLO)
@@ -135,3 +146,42 @@ def test_never_more_than_the_caps_and_never_to_a_paused_person(hours, answered, 
         assert not paused and not answered and allowed(person, POLICY, now)
         assert sum(1 for t in sent if POLICY.today(t) == POLICY.today(now)) < 1
         assert sum(1 for t in sent if timedelta(0) <= now - t < timedelta(days=7)) < 2
+
+
+def test_at_night_the_email_due_is_held_until_the_next_working_morning():
+    tuesday_night = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # 22:00 in Oslo
+    wednesday_8 = datetime(2026, 11, 25, 8, 0, tzinfo=OSLO)
+    assert held_until(ME, [offer()], POLICY, tuesday_night) == wednesday_8
+    friday_night = datetime(2026, 11, 27, 21, 0, tzinfo=UTC)
+    assert held_until(ME, [offer()], POLICY, friday_night) == datetime(
+        2026, 11, 30, 8, 0, tzinfo=OSLO
+    )
+    early = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)  # 06:00 on Wednesday
+    assert held_until(ME, [offer()], POLICY, early) == wednesday_8
+
+
+def test_nothing_is_held_in_working_hours_or_when_nothing_would_go_then():
+    tuesday_night = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)
+    assert held_until(ME, [offer()], POLICY, TUESDAY_10) is None  # it goes now
+    assert held_until(ME, [offer(answered=True)], POLICY, tuesday_night) is None
+    assert held_until(Person(True, False, True), [offer()], POLICY, tuesday_night) is None
+    last_day = offer(reply_by=date(2026, 11, 24))  # the reply-by date passes tonight
+    assert held_until(ME, [last_day], POLICY, tuesday_night) is None
+    sent_today = Person(True, False, False, emails_sent=(TUESDAY_10,))
+    assert held_until(sent_today, [offer(2)], POLICY, tuesday_night) == datetime(
+        2026, 11, 25, 8, 0, tzinfo=OSLO
+    )
+
+
+@given(minutes=st.integers(0, 60 * 24 * 400), days=st.sets(st.integers(0, 6), min_size=1))
+def test_the_next_working_hours_begin_after_now_with_nothing_working_between(minutes, days):
+    policy = Policy(tz=OSLO, days=frozenset(days))
+    now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    assume(not policy.working(now))
+    start = next_working_start(policy, now)
+    assert start is not None and start > now and policy.working(start)
+    assert start.astimezone(OSLO).time() == policy.start
+    step = now
+    while step < start:
+        assert not policy.working(step)
+        step += timedelta(minutes=30)
