@@ -499,6 +499,9 @@ def _confirm_cancel_screen(slot: Slot, tr: Translator) -> ui.Screen:
 
 async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
     assert turn.query is not None
+    if cb.action == "pn":
+        await _propose_now(turn, cb, scopes)
+        return
     tr = _tr(scopes)
     now = turn.svc.clock.now()
     slot_id = int(cb.value) if cb.value.isdigit() else 0
@@ -564,7 +567,20 @@ async def cmd_propose(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if not context.args:
         await turn.say(tr("coord.propose.usage"))
         return
-    reference_typed = context.args[0]
+    await _propose(turn, scopes, context.args[0])
+
+
+async def _propose_now(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
+    """The "propose now" button under a notice of a place given back: the same as /propose."""
+    assert turn.query is not None
+    async with turn.svc.db.session() as session:
+        slot = await slots.fresh_slot(session, int(cb.value) if cb.value.isdigit() else 0)
+    await turn.query.answer()
+    await _propose(turn, scopes, slot.reference if slot else cb.value)
+
+
+async def _propose(turn: Turn, scopes: list[Coordinator], reference_typed: str) -> None:
+    tr = _tr(scopes)
     now = turn.svc.clock.now()
     made = 0
     async with turn.svc.db.session() as session:
