@@ -5,12 +5,14 @@ who gave which place back, its reply-by date, and what really happens next."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
+from html import unescape
 
 import pytest
 from icalendar import Calendar
 
+from bot import digests
 from storage import coordinators
 from storage.models import Offer, Supervisor, Task, TaskStatus
 from tests.helpers import mails
@@ -197,3 +199,24 @@ async def test_a_question_without_accepted_places_says_nothing_about_them(
     await john.command("delete")
     assert "accepted these places" not in john.last().text
     assert date(2027, 3, 1).isoformat() not in john.last().text
+
+
+async def test_slots_show_who_took_each_place_and_for_which_task(app, services, fake, john, clock):
+    nora, _ = await _accepted(app, services, fake, john, clock)
+    await nora.command("slots")
+    lines = nora.last().text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("SCORE-2027-03-OSL-1"))
+    assert "1 places, 1 filled, 0 open" in lines[at]
+    assert lines[at + 1].strip() == "✔ John Smith: “John Smith's registry study”"
+
+
+async def test_the_digest_names_who_took_each_place(app, services, fake, john, clock, settings):
+    await _accepted(app, services, fake, john, clock)
+    clock.advance(timedelta(hours=1))  # the digest reports up to (not including) its moment
+    assert await digests.send_due_digests(services.db, settings, clock.now()) == 1
+    await services.sender.run_once()
+    [digest] = [m for m in mails(settings.mail_dir) if m["To"] == "nore@nmf.no"]
+    text = digest.get_body(("plain",)).get_content()
+    html = digest.get_body(("html",)).get_content()
+    assert "✔ John Smith: “John Smith's registry study”" in text
+    assert "✔ John Smith: “John Smith's registry study”" in unescape(html), html
