@@ -22,13 +22,13 @@ from telegram import Bot, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import links, notify, offer_mail, offers, placements, reference, ui
+from bot import answer_notices, links, notify, offer_mail, offers, placements, reference, ui
 from bot.i18n import Translator, language_from_telegram
 from bot.services import Services
 from bot.signing import Callback
 from bot.turn import Turn
+from storage import notices, reminders_repo, repository, slots
 from storage import placements as store_placements
-from storage import reminders_repo, repository, slots
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task
 from storage.placements import Placement
 
@@ -248,6 +248,7 @@ async def _apply(
                 await offers.decline(
                     session, svc.settings, offer_id, sid, now, not_this_month=action == "month"
                 )
+                await _record_no(session, offer_id, action == "month", now)
                 return "declined"
             case "reason" if value in (*REASONS, ""):
                 declined = await slots.get_offer(session, offer_id)
@@ -275,6 +276,17 @@ async def _apply(
     except offers.OfferClosed:
         return "closed"
     return None
+
+
+async def _record_no(
+    session: AsyncSession, offer_id: int, not_this_month: bool, now: datetime
+) -> None:
+    """The coordinators hear of it, bundled (`bot.answer_notices`)."""
+    offer = await slots.get_offer(session, offer_id)
+    slot = await session.get(Slot, offer.slot_id) if offer else None
+    if slot is not None:
+        kind = answer_notices.NOT_THIS_MONTH if not_this_month else answer_notices.DECLINED
+        await notices.record(session, offer_id, slot, kind, now)
 
 
 async def _just_taken(session: AsyncSession, offer_id: int) -> bool:
@@ -309,6 +321,7 @@ async def _show_outcome(
         case "declined":
             await turn.replace(reason_screen(offer, tr))
             turn.svc.wake_offers()
+            await answer_notices.deliver_due(turn.update.get_bot(), turn.svc)
         case "reason":
             await turn.close(tr("offer.thanks_for_reason"))
         case "confirm_giveback":
