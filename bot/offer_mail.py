@@ -268,15 +268,26 @@ async def queue_cancelled(
     task: Task,
     supervisor: Supervisor,
     now: datetime,
+    *,
+    slot_cancelled: bool = False,
 ) -> bool:
-    """A place given back: the calendar event of its confirmation is cancelled (same UID)."""
+    """A place given back, or its slot cancelled by the coordinators: the calendar event of its
+    confirmation is cancelled (same UID)."""
     if not may_email(supervisor, await reminders_repo.suppressed(session, supervisor.email)):
         return False
     tr = Translator(supervisor.language)
     key = f"calendar-cancel:{offer.id}"
     line = offer_line(svc, offer, slot, task, supervisor, followup=False)
     subject, message = await _render(
-        session, svc, "place_cancelled", key, supervisor, slot, now, line=line
+        session,
+        svc,
+        "place_cancelled",
+        key,
+        supervisor,
+        slot,
+        now,
+        line=line,
+        slot_cancelled=slot_cancelled,
     )
     organizer = await _organizer(session, svc, slot)
     ics = calendar(offer, slot, task, supervisor, tr, now, organizer=organizer, cancel=True)

@@ -74,13 +74,19 @@ async def given_back(session: AsyncSession, held: Sequence[Placement]) -> list[P
 
 
 async def queue_cancellations(
-    session: AsyncSession, svc: Services, released: Sequence[Placement], now: datetime
+    session: AsyncSession,
+    svc: Services,
+    released: Sequence[Placement],
+    now: datetime,
+    *,
+    slot_cancelled: bool = False,
 ) -> None:
-    """The calendar cancellations, in the transaction that gave the places back."""
+    """The calendar cancellations, in the transaction that gave the places back (or cancelled
+    their slot)."""
     queued = False
     for p in released:
         queued |= await offer_mail.queue_cancelled(
-            session, svc, p.offer, p.slot, p.task, p.supervisor, now
+            session, svc, p.offer, p.slot, p.task, p.supervisor, now, slot_cancelled=slot_cancelled
         )
     if queued:
         svc.sender.wake()  # after commit is fine: the sender reads committed rows

@@ -220,3 +220,18 @@ async def test_the_digest_names_who_took_each_place(app, services, fake, john, c
     html = digest.get_body(("html",)).get_content()
     assert "✔ John Smith: “John Smith's registry study”" in text
     assert "✔ John Smith: “John Smith's registry study”" in unescape(html), html
+
+
+async def test_a_slot_cancelled_by_the_coordinator_is_taken_out_of_the_calendar_too(
+    app, services, fake, john, clock, settings
+):
+    nora, _ = await _accepted(app, services, fake, john, clock)
+    await nora.command("slots")
+    await nora.press("Cancel SCORE-2027-03-OSL-1")
+    await nora.press("Yes, cancel the place")
+    await services.sender.run_once()
+    [cancellation] = [m for m in mails(settings.mail_dir) if m["Subject"].startswith("Cancelled")]
+    method, cal = _calendar(cancellation)
+    assert method == "CANCEL" and _event(cal)["SEQUENCE"] == 1
+    text = cancellation.get_body(("plain",)).get_content()
+    assert "The exchange coordinators have cancelled this place" in text

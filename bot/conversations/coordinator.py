@@ -68,7 +68,7 @@ from telegram.ext import (
 from telegram.ext.filters import BaseFilter
 
 from bot import coordinators as service
-from bot import digests, notify, offers, reference, season, slots_csv, ui
+from bot import digests, notify, offers, placements, reference, season, slots_csv, ui
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
 from bot.signing import Callback
@@ -537,7 +537,9 @@ async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
                 o.id: (o.status, o.delivered_at)
                 for o in await slots.offers_for_slot(session, slot_id)
             }
+            held = (await store_placements.of_slots(session, [slot_id])).get(slot_id, [])
             affected = await offers.cancel_slot(session, slot_id, now)
+            await placements.queue_cancellations(session, turn.svc, held, now, slot_cancelled=True)
             cancelled = True
             people = await store.supervisors_by_id(session, {o.supervisor_id for o in affected})
             for offer in affected:
