@@ -3,9 +3,9 @@
 A coordinator hears of every answer, but gets at most one such chat message an hour: a "no"
 is stored as a pending notice (`storage.notices`) in the transaction that records it, and a
 chat's pending notices go out together when `send_at` says so. Delivery happens on the next
-event (right after a decline, when the chat is due) and in a scheduler sweep every minute, so a
-notice that had to wait goes out within about a minute of its hour ending, also when nothing
-else happens. Declines are about the people the coordinators recruit, so they are worth a line;
+event (when the supervisor picks a reason, so it can be in the notice) and in a scheduler sweep
+every minute, so a notice goes out within about a minute of being due, also when nothing else
+happens. Declines are about the people the coordinators recruit, so they are worth a line;
 but a morning with ten refusals must not be ten pings.
 
 Choice: the first notice after a quiet hour goes out at once (a coordinator learns quickly);

@@ -82,7 +82,7 @@ async def test_declines_reach_the_coordinator_bundled_at_most_once_an_hour(
     await john.press("Not this time")
     await john.press("Too busy")
     [first] = nora.new_messages(before)
-    assert "John Smith declined for “John Smith's registry study”" in first.text
+    assert "John Smith declined for “John Smith's registry study” (Too busy)" in first.text
     assert "SCORE-2027-03-OSL-1" in first.text
 
     clock.advance(timedelta(minutes=10))

@@ -321,9 +321,10 @@ async def _show_outcome(
         case "declined":
             await turn.replace(reason_screen(offer, tr))
             turn.svc.wake_offers()
-            await answer_notices.deliver_due(turn.update.get_bot(), turn.svc)
         case "reason":
             await turn.close(tr("offer.thanks_for_reason"))
+            # Told after the reason, so it can be in the notice (without one: the next sweep).
+            await answer_notices.deliver_due(turn.update.get_bot(), turn.svc)
         case "confirm_giveback":
             value = str(offer.id)
             await turn.replace(
