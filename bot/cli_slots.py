@@ -5,6 +5,7 @@
     python -m bot slots export [--out FILE]
     python -m bot offers propose --slot REFERENCE
     python -m bot export tasks --format csv|xlsx [--out FILE]
+    python -m bot placements export --format csv|xlsx [--out FILE]
 
 The importer is all-or-nothing by default: a file with any bad row imports nothing, so a
 coordinator fixes the file and runs the same command again (re-importing is idempotent).
@@ -58,6 +59,16 @@ def add_commands(subparsers: Any) -> None:
     tasks = export_commands.add_parser("tasks", help="approved tasks, one row each")
     tasks.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     tasks.add_argument("--out", type=Path, metavar="FILE", help="write here, not stdout")
+
+    placements = subparsers.add_parser("placements", help="accepted places: who supervises what")
+    placement_commands = placements.add_subparsers(
+        dest="placements_command", metavar="ACTION", required=True
+    )
+    listing = placement_commands.add_parser(
+        "export", help="every accepted place: slot, dates, supervisor, workplace, email, task"
+    )
+    listing.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    listing.add_argument("--out", type=Path, metavar="FILE", help="write here, not stdout")
 
 
 def _say(message_id: str, /, *, error: bool = False, **values: Any) -> None:
@@ -170,12 +181,24 @@ async def _export_tasks(args: argparse.Namespace, db: Database) -> int:
     return 0
 
 
+async def _export_placements(args: argparse.Namespace, db: Database) -> int:
+    async with db.session() as session:
+        rows = await exports.placements_rows(session)
+    columns = exports.PLACEMENT_COLUMNS
+    if args.format == "xlsx":
+        data = exports.to_xlsx(rows, columns=columns, sheet_id="export.placements_sheet")
+    else:
+        data = exports.to_csv(rows, columns=columns)
+    _write(data, args.out)
+    return 0
+
+
 async def dispatch(
     args: argparse.Namespace, settings: Settings, clock: Clock | None = None
 ) -> int | None:
     """Run one of these commands and return its exit code; None when `args` is not ours."""
     command = getattr(args, "command", None)
-    if command not in ("slots", "offers", "export"):
+    if command not in ("slots", "offers", "export", "placements"):
         return None
     clock = clock or SystemClock()
     db = Database(settings.database)
@@ -190,6 +213,8 @@ async def dispatch(
             return await _propose(args, settings, db, clock)
         if command == "export" and args.export_command == "tasks":
             return await _export_tasks(args, db)
+        if command == "placements" and args.placements_command == "export":
+            return await _export_placements(args, db)
         return None
     finally:
         await db.close()

@@ -194,6 +194,7 @@ class SlotLine:
     reply_by: date
     at_risk: bool
     overdue: bool  # the reply-by date has passed with places still open
+    taken: tuple[tuple[str, str], ...] = ()  # who took a place: (supervisor, task title)
 
     @property
     def open(self) -> int:
@@ -277,7 +278,9 @@ class Digest:
         )
 
 
-def slot_line(slot: Slot, today: date, margin_weeks: int) -> SlotLine:
+def slot_line(
+    slot: Slot, today: date, margin_weeks: int, taken: Sequence[tuple[str, str]] = ()
+) -> SlotLine:
     deadline = reply_by(slot.start_date, margin_weeks)
     open_places = slot.filled < slot.places
     return SlotLine(
@@ -291,6 +294,7 @@ def slot_line(slot: Slot, today: date, margin_weeks: int) -> SlotLine:
         reply_by=deadline,
         at_risk=open_places and today >= deadline - RISK_AHEAD,
         overdue=open_places and today > deadline,
+        taken=tuple(taken),
     )
 
 
@@ -340,7 +344,9 @@ def build(
             )
             for task, supervisor in rows.awaiting
         ),
-        months=by_month([slot_line(s, today, margin_weeks) for s in rows.slots]),
+        months=by_month(
+            [slot_line(s, today, margin_weeks, rows.taken.get(s.id or 0, ())) for s in rows.slots]
+        ),
         offers=OfferCounts(**rows.offers),
         failures=tuple(
             Failure(

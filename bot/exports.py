@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+from collections.abc import Sequence
 from typing import Final
 
 from openpyxl import Workbook
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import reference
 from bot.i18n import Translator
 from storage.models import Supervisor, Task
+from storage.placements import all_accepted
 from storage.slots import approved_tasks
 
 COLUMNS: Final = (
@@ -52,6 +54,20 @@ COLUMNS: Final = (
     "ethics_status",
     "backup_contact",
     "season",
+)
+# `python -m bot placements export`: every accepted place, who supervises it and for which task.
+PLACEMENT_COLUMNS: Final = (
+    "reference",
+    "exchange_type",
+    "city",
+    "start_date",
+    "end_date",
+    "weeks",
+    "supervisor_name",
+    "workplace",
+    "supervisor_email",
+    "task",
+    "accepted_on",
 )
 Row = dict[str, str | int]
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -112,9 +128,34 @@ async def tasks_rows(session: AsyncSession, language: str = "en") -> list[Row]:
     return [_row(task, supervisor, tr) for task, supervisor in await approved_tasks(session)]
 
 
-def _headers(language: str) -> list[str]:
+async def placements_rows(session: AsyncSession, language: str = "en") -> list[Row]:
+    """One row per accepted place, by start date; dates as ISO dates (sortable in a sheet)."""
     tr = Translator(language)
-    return [html.unescape(tr(f"export.column.{name}")) for name in COLUMNS]
+    rows: list[Row] = []
+    for p in await all_accepted(session):
+        city = reference.city(p.slot.city)
+        answered = p.offer.answered_at
+        rows.append(
+            {
+                "reference": p.slot.reference,
+                "exchange_type": _label(tr, f"type.{p.slot.exchange_type}", p.slot.exchange_type),
+                "city": city.name(language) if city else p.slot.city,
+                "start_date": p.slot.start_date.isoformat(),
+                "end_date": p.end.isoformat(),
+                "weeks": p.slot.weeks,
+                "supervisor_name": p.supervisor.name,
+                "workplace": p.supervisor.workplace,
+                "supervisor_email": p.supervisor.email,
+                "task": p.task.title,
+                "accepted_on": answered.date().isoformat() if answered else "",
+            }
+        )
+    return rows
+
+
+def _headers(language: str, columns: Sequence[str] = COLUMNS) -> list[str]:
+    tr = Translator(language)
+    return [html.unescape(tr(f"export.column.{name}")) for name in columns]
 
 
 def _safe(value: str | int) -> str | int:
@@ -123,26 +164,31 @@ def _safe(value: str | int) -> str | int:
     return value
 
 
-def to_csv(rows: list[Row], language: str = "en") -> bytes:
+def to_csv(rows: list[Row], language: str = "en", columns: Sequence[str] = COLUMNS) -> bytes:
     """UTF-8 with BOM, `;`-separated, CRLF: what Excel with Norwegian settings opens cleanly."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(_headers(language))
+    writer.writerow(_headers(language, columns))
     for row in rows:
-        writer.writerow([_safe(row.get(name, "")) for name in COLUMNS])
+        writer.writerow([_safe(row.get(name, "")) for name in columns])
     return out.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(rows: list[Row], language: str = "en") -> bytes:
+def to_xlsx(
+    rows: list[Row],
+    language: str = "en",
+    columns: Sequence[str] = COLUMNS,
+    sheet_id: str = "export.sheet",
+) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None  # a new workbook always has one sheet
-    sheet.title = html.unescape(Translator(language)("export.sheet"))
-    sheet.append(_headers(language))
+    sheet.title = html.unescape(Translator(language)(sheet_id))
+    sheet.append(_headers(language, columns))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append([row.get(name, "") for name in COLUMNS])
+        sheet.append([row.get(name, "") for name in columns])
         for cell in sheet[sheet.max_row]:
             if cell.data_type == "f":  # openpyxl treats any "=..." string as a formula
                 cell.data_type = "s"

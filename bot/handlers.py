@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -25,7 +26,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import notify, ui, unsubscribe
+from bot import placements, ui, unsubscribe
 from bot.conversations import (
     campaign,
     coordinator,
@@ -44,9 +45,10 @@ from bot.services import services
 from bot.signing import Callback
 from bot.turn import Turn
 from bot.verification import LINK_PREFIX
+from storage import placements as store_placements
 from storage import repository
 from storage.coordinators import coordinators_of_user
-from storage.models import Slot
+from storage.placements import Placement
 from storage.slots import open_offers_of
 
 log = logging.getLogger(__name__)
@@ -156,10 +158,10 @@ async def cmd_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await _reprompt(turn, "mydata.sent")
 
 
-def _delete_screen(language: str) -> ui.Screen:
+def _delete_screen(language: str, held: Sequence[Placement] = ()) -> ui.Screen:
     tr = Translator(language)
     return ui.Screen(
-        tr("delete.confirm"),
+        tr("delete.confirm") + placements.held_notice(held, tr, "delete.held"),
         [
             [ui.Button(tr("delete.yes"), Callback(DELETE_SCOPE, "-", "yes"))],
             [ui.Button(tr("delete.no"), Callback(DELETE_SCOPE, "-", "no"))],
@@ -169,7 +171,14 @@ def _delete_screen(language: str) -> ui.Screen:
 
 async def cmd_delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if turn := Turn.of(update, context):
-        await turn.show(_delete_screen(await _language(turn)))
+        async with turn.svc.db.session() as session:
+            supervisor = await repository.get_supervisor(session, turn.user.id)
+            held = (
+                await store_placements.held(session, supervisor_id=supervisor.id or 0)
+                if supervisor
+                else []
+            )
+        await turn.show(_delete_screen(await _language(turn), held))
 
 
 async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -194,7 +203,11 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             if supervisor
             else []
         )
-        reopened = await release_supervisor(session, supervisor.id or 0, now) if supervisor else []
+        held = []
+        if supervisor is not None:
+            held = await store_placements.held(session, supervisor_id=supervisor.id or 0)
+            await release_supervisor(session, supervisor.id or 0, now)
+        released = await placements.given_back(session, held)
         stored_files = await repository.erase_person(session, turn.user.id)
     await asyncio.to_thread(_remove_files, stored_files)
     await turn.svc.db.compact_after_erase()
@@ -202,10 +215,10 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await turn.close(tr("delete.done"))
     # A coordinator's chat menu goes back to everyone's (their scope stays, unbound).
     await update.get_bot().delete_my_commands(scope=BotCommandScopeChat(turn.chat_id))
-    await _reopen(turn, asked, reopened)
+    await _reopen(turn, asked, released)
 
 
-async def _reopen(turn: Turn, asked: list[int], reopened: list[Slot]) -> None:
+async def _reopen(turn: Turn, asked: list[int], released: list[Placement]) -> None:
     """Slots an erased supervisor was asked for or had accepted: ask others now (after the
     erasure, so none of their own tasks is asked), and tell coordinators of freed places."""
     if not asked:
@@ -214,17 +227,7 @@ async def _reopen(turn: Turn, asked: list[int], reopened: list[Slot]) -> None:
         for slot_id in dict.fromkeys(asked):
             await propose(session, turn.svc.settings, slot_id, turn.svc.clock.now())
     turn.svc.wake_offers()
-    for slot in reopened:
-        await notify.tell_coordinators(
-            turn.update.get_bot(),
-            turn.svc,
-            exchange_type=slot.exchange_type,
-            city=slot.city,
-            message_id="coord.place_reopened",
-            reference=slot.reference,
-            filled=slot.filled,
-            places=slot.places,
-        )
+    await placements.announce(turn.update.get_bot(), turn.svc, released)
 
 
 async def _reachable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

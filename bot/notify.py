@@ -9,12 +9,14 @@ recipient's own language.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
 
+from bot import ui
 from bot.i18n import Translator
 from bot.services import Services
 
@@ -47,4 +49,40 @@ async def tell_coordinators(
     for coordinator in recipients:
         if coordinator.chat_id is not None:
             told += await tell(bot, coordinator.chat_id, coordinator.language, message_id, **values)
+    return told
+
+
+async def show_coordinators(
+    bot: Bot,
+    svc: Services,
+    *,
+    exchange_type: str,
+    city: str,
+    screen: Callable[[Translator], ui.Screen],
+) -> int:
+    """Like `tell_coordinators`, for a notice with buttons: each coordinator's are signed for
+    their own account. Returns how many were told."""
+    from storage import coordinators
+
+    async with svc.db.session() as session:
+        recipients = await coordinators.coordinators_for(session, exchange_type, city)
+    told = 0
+    for coordinator in recipients:
+        if coordinator.chat_id is None or coordinator.telegram_user_id is None:
+            continue
+        try:
+            await ui.send(
+                bot,
+                coordinator.chat_id,
+                screen(Translator(coordinator.language)),
+                secret=svc.secret,
+                user_id=coordinator.telegram_user_id,
+            )
+        except Forbidden:
+            log.info("chat %s has blocked the bot; a notice was skipped", coordinator.chat_id)
+            continue
+        except TelegramError:
+            log.exception("a notice to chat %s failed", coordinator.chat_id)
+            continue
+        told += 1
     return told

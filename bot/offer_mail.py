@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Any
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vCalAddress, vText
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import emails, links, reference, reminders, unsubscribe
@@ -191,22 +192,64 @@ def _outbox(
     )
 
 
+def calendar_uid(offer: Offer) -> str:
+    """One event per offer: the confirmation and any later cancellation share it."""
+    return f"veileder-offer-{offer.id}@veileder"
+
+
 def calendar(
-    slot: Slot, task: Task, supervisor: Supervisor, tr: Translator, now: datetime
+    offer: Offer,
+    slot: Slot,
+    task: Task,
+    supervisor: Supervisor,
+    tr: Translator,
+    now: datetime,
+    *,
+    organizer: str,
+    cancel: bool = False,
 ) -> bytes:
-    """An all-day event over the student's weeks, for the supervisor's own calendar."""
+    """An all-day event over the student's weeks, for the supervisor's own calendar.
+
+    A calendar program adds a `METHOD:REQUEST` with an ORGANIZER and an ATTENDEE as an
+    invitation and removes it on a `METHOD:CANCEL` with the same UID and a higher SEQUENCE;
+    without METHOD many only offer to import a copy that nothing can take back.
+    """
     cal = Calendar()
     cal.add("prodid", "-//Veileder//NMF exchange//EN")
     cal.add("version", "2.0")
+    cal.add("method", "CANCEL" if cancel else "REQUEST")
     event = Event()
-    event.add("uid", f"veileder-slot-{slot.id}-task-{task.id}@veileder")
+    event.add("uid", calendar_uid(offer))
+    event.add("sequence", 1 if cancel else 0)
     event.add("dtstamp", now)
     event.add("dtstart", slot.start_date)
     event.add("dtend", _end(slot) + timedelta(days=1))
     event.add("summary", tr("ics.summary", reference=slot.reference))
     event.add("description", tr("ics.description", task=task.title))
+    event.add("organizer", vCalAddress(f"mailto:{organizer}"))
+    attendee = vCalAddress(f"mailto:{supervisor.email}")
+    attendee.params["cn"] = vText(supervisor.name)
+    attendee.params["role"] = vText("REQ-PARTICIPANT")
+    attendee.params["partstat"] = vText("ACCEPTED")
+    event.add("attendee", attendee)
+    event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     cal.add_component(event)
     return bytes(cal.to_ical())
+
+
+async def _organizer(session: AsyncSession, svc: Services, slot: Slot) -> str:
+    """The responsible coordinator (the one a reply reaches), else the bot's own address."""
+    return parseaddr(await reply_to(session, svc, slot) or svc.settings.mail_from)[1]
+
+
+def _attach_calendar(message: EmailMessage, ics: bytes, method: str) -> None:
+    message.add_attachment(
+        ics,
+        maintype="text",
+        subtype="calendar",
+        filename="exchange.ics",
+        params={"method": method},
+    )
 
 
 async def queue_accepted(
@@ -227,14 +270,48 @@ async def queue_accepted(
     subject, message = await _render(
         session, svc, "accepted", key, supervisor, slot, now, line=line
     )
-    message.add_attachment(
-        calendar(slot, task, supervisor, tr, now),
-        maintype="text",
-        subtype="calendar",
-        filename="exchange.ics",
-    )
+    organizer = await _organizer(session, svc, slot)
+    ics = calendar(offer, slot, task, supervisor, tr, now, organizer=organizer)
+    _attach_calendar(message, ics, "REQUEST")
     return await repository.queue_email(
         session, _outbox(key, "accepted", supervisor, subject, message.as_string(), now)
+    )
+
+
+async def queue_cancelled(
+    session: AsyncSession,
+    svc: Services,
+    offer: Offer,
+    slot: Slot,
+    task: Task,
+    supervisor: Supervisor,
+    now: datetime,
+    *,
+    slot_cancelled: bool = False,
+) -> bool:
+    """A place given back, or its slot cancelled by the coordinators: the calendar event of its
+    confirmation is cancelled (same UID)."""
+    if not may_email(supervisor, await reminders_repo.suppressed(session, supervisor.email)):
+        return False
+    tr = Translator(supervisor.language)
+    key = f"calendar-cancel:{offer.id}"
+    line = offer_line(svc, offer, slot, task, supervisor, followup=False)
+    subject, message = await _render(
+        session,
+        svc,
+        "place_cancelled",
+        key,
+        supervisor,
+        slot,
+        now,
+        line=line,
+        slot_cancelled=slot_cancelled,
+    )
+    organizer = await _organizer(session, svc, slot)
+    ics = calendar(offer, slot, task, supervisor, tr, now, organizer=organizer, cancel=True)
+    _attach_calendar(message, ics, "CANCEL")
+    return await repository.queue_email(
+        session, _outbox(key, "place_cancelled", supervisor, subject, message.as_string(), now)
     )
 
 

@@ -46,12 +46,13 @@ async def expire_drafts(svc: Services) -> int:
 
 
 def sweeps(bot: Bot, svc: Services) -> list[Sweep]:
-    from bot import campaigns, digests
+    from bot import answer_notices, campaigns, digests
     from bot.conversations import offers
 
     return [
         Sweep("reminders", lambda: offers.reminder_sweep(bot, svc), 60),
         Sweep("thanks", lambda: offers.thanks_sweep(bot, svc), 300),
+        Sweep("declines", lambda: answer_notices.deliver_due(bot, svc), 60),
         Sweep(
             "digests", lambda: digests.send_due_digests(svc.db, svc.settings, svc.clock.now()), 60
         ),

@@ -16,6 +16,7 @@ from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from storage import placements
 from storage.coordinators import NATIONAL, covers, in_scopes, pending_tasks
 from storage.models import (
     Coordinator,
@@ -134,6 +135,7 @@ class DigestRows:
     slots: list[Slot] = field(default_factory=list)
     offers: dict[str, int] = field(default_factory=dict)  # sent/accepted/declined/expired
     failures: list[OutboxEmail] = field(default_factory=list)
+    taken: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # slot: (name, task)
 
 
 def supervisor_in_scopes(scopes: Sequence[Coordinator], supervisor: Supervisor) -> bool:
@@ -270,10 +272,16 @@ async def rows(
 ) -> DigestRows:
     """Everything a digest for these scopes reports, for the window [since, until)."""
     today = until.astimezone(tz).date()
+    slots = await places_to_fill(session, scopes, today)
+    placed = await placements.of_slots(session, [s.id or 0 for s in slots])
     return DigestRows(
         new_supervisors=await new_supervisors(session, scopes, since, until),
         awaiting=await pending_tasks(session, scopes),
-        slots=await places_to_fill(session, scopes, today),
+        slots=slots,
+        taken={
+            slot_id: [(p.supervisor.name, p.task.title) for p in found]
+            for slot_id, found in placed.items()
+        },
         offers=await offer_counts(
             session,
             scopes,

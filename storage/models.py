@@ -341,3 +341,23 @@ class SeasonCheck(SQLModel, table=True):
     asked_at: datetime = _utc()
     answer: str | None = Field(default=None, max_length=10)  # same | no
     answered_at: datetime | None = _utc(nullable=True)
+
+
+class CoordinatorNotice(SQLModel, table=True):
+    """A supervisor's "no" a coordinator hears about in chat, bundled: pending until sent, so
+    a coordinator gets at most one such message an hour (`bot.answer_notices`)."""
+
+    __tablename__ = "coordinator_notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    coordinator_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("coordinator.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    offer_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("offer.id", ondelete="CASCADE"), nullable=False)
+    )
+    kind: str = Field(max_length=20)  # declined | not_this_month
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)

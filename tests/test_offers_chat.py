@@ -221,7 +221,7 @@ async def test_deleting_a_supervisor_with_an_accepted_place_reopens_it(
         slot = await s.get(Slot, slot_id)
         assert await repository.get_supervisor(s, john.user.id) is None
     assert slot is not None and slot.filled == 0
-    assert "slettet dataene sine" in nora.last().text
+    assert "John Smith ga fra seg plassen" in nora.last().text
 
 
 async def test_a_paused_supervisor_gets_no_offers_until_they_resume(app, services, john, clock):

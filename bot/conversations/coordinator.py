@@ -48,7 +48,7 @@ import contextlib
 import csv
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from enum import StrEnum
 from itertools import groupby
@@ -68,7 +68,7 @@ from telegram.ext import (
 from telegram.ext.filters import BaseFilter
 
 from bot import coordinators as service
-from bot import digests, notify, offers, reference, season, slots_csv, ui
+from bot import digests, notify, offers, placements, reference, season, slots_csv, ui
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
 from bot.signing import Callback
@@ -76,8 +76,10 @@ from bot.turn import Turn
 from bot.validation import Invalid, clean_text
 from storage import coordinators as store
 from storage import digests as digest_store
+from storage import placements as store_placements
 from storage import repository, slots, tasks
 from storage.models import Conversation, Coordinator, OfferStatus, Slot, SlotStatus, TaskStatus
+from storage.placements import Placement
 
 log = logging.getLogger(__name__)
 _EN: Final = Translator("en")  # labels are not shown when only values matter
@@ -411,7 +413,14 @@ async def _drop_buttons(turn: Turn, message_id: object) -> None:
 # ---- /slots and cancelling a slot ----------------------------------------------------------------
 
 
-def _slot_line(slot: Slot, tr: Translator, today: date, margin_weeks: int) -> str:
+def _slot_line(
+    slot: Slot,
+    tr: Translator,
+    today: date,
+    margin_weeks: int,
+    taken: Sequence[Placement] = (),
+) -> str:
+    """One slot, with who took its places (supervisor and task) on lines of their own."""
     values = {
         "reference": slot.reference,
         "type": tr(f"type.{slot.exchange_type}"),
@@ -432,11 +441,19 @@ def _slot_line(slot: Slot, tr: Translator, today: date, margin_weeks: int) -> st
     if slot.filled < slot.places:
         key = "coord.slots.urgent" if reply_by < today else "coord.slots.reply_by"
         line += " " + tr(key, date=reply_by.isoformat())
+    for placement in taken:
+        line += "\n" + tr(
+            "coord.slots.taken", name=placement.supervisor.name, title=placement.task.title
+        )
     return line
 
 
 def month_screens(
-    slot_list: Sequence[Slot], tr: Translator, today: date, margin_weeks: int
+    slot_list: Sequence[Slot],
+    tr: Translator,
+    today: date,
+    margin_weeks: int,
+    taken: Mapping[int, Sequence[Placement]] | None = None,
 ) -> list[ui.Screen]:
     """One message per start month: a line per slot, a cancel button per open slot."""
     screens = []
@@ -444,7 +461,10 @@ def month_screens(
         slot_list, key=lambda s: (s.start_date.year, s.start_date.month)
     ):
         in_month = list(group)
-        lines = [_slot_line(s, tr, today, margin_weeks) for s in in_month]
+        lines = [
+            _slot_line(s, tr, today, margin_weeks, (taken or {}).get(s.id or 0, ()))
+            for s in in_month
+        ]
         heading = tr("coord.slots.month", month=tr(f"month.{month}"), year=year)
         buttons = [
             [
@@ -468,6 +488,7 @@ async def cmd_slots(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with turn.svc.db.session() as session:
         scopes = await store.coordinators_of_user(session, turn.user.id)
         slot_list = await store.slots_in_scopes(session, scopes, ending_after=today)
+        taken = await store_placements.of_slots(session, [s.id or 0 for s in slot_list])
     if not scopes:
         await _unknown(update, context)
         return
@@ -476,7 +497,7 @@ async def cmd_slots(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await turn.say(tr("coord.slots.none"))
         return
     margin = turn.svc.settings.coordinator_margin_weeks
-    for month in month_screens(slot_list, tr, today, margin):
+    for month in month_screens(slot_list, tr, today, margin, taken):
         await turn.show(month)
 
 
@@ -499,6 +520,9 @@ def _confirm_cancel_screen(slot: Slot, tr: Translator) -> ui.Screen:
 
 async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
     assert turn.query is not None
+    if cb.action == "pn":
+        await _propose_now(turn, cb, scopes)
+        return
     tr = _tr(scopes)
     now = turn.svc.clock.now()
     slot_id = int(cb.value) if cb.value.isdigit() else 0
@@ -513,7 +537,9 @@ async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
                 o.id: (o.status, o.delivered_at)
                 for o in await slots.offers_for_slot(session, slot_id)
             }
+            held = (await store_placements.of_slots(session, [slot_id])).get(slot_id, [])
             affected = await offers.cancel_slot(session, slot_id, now)
+            await placements.queue_cancellations(session, turn.svc, held, now, slot_cancelled=True)
             cancelled = True
             people = await store.supervisors_by_id(session, {o.supervisor_id for o in affected})
             for offer in affected:
@@ -564,7 +590,20 @@ async def cmd_propose(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if not context.args:
         await turn.say(tr("coord.propose.usage"))
         return
-    reference_typed = context.args[0]
+    await _propose(turn, scopes, context.args[0])
+
+
+async def _propose_now(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
+    """The "propose now" button under a notice of a place given back: the same as /propose."""
+    assert turn.query is not None
+    async with turn.svc.db.session() as session:
+        slot = await slots.fresh_slot(session, int(cb.value) if cb.value.isdigit() else 0)
+    await turn.query.answer()
+    await _propose(turn, scopes, slot.reference if slot else cb.value)
+
+
+async def _propose(turn: Turn, scopes: list[Coordinator], reference_typed: str) -> None:
+    tr = _tr(scopes)
     now = turn.svc.clock.now()
     made = 0
     async with turn.svc.db.session() as session:

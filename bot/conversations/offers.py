@@ -22,13 +22,15 @@ from telegram import Bot, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import links, notify, offer_mail, offers, reference, ui
+from bot import answer_notices, links, notify, offer_mail, offers, placements, reference, ui
 from bot.i18n import Translator, language_from_telegram
 from bot.services import Services
 from bot.signing import Callback
 from bot.turn import Turn
-from storage import reminders_repo, repository, slots
+from storage import notices, reminders_repo, repository, slots
+from storage import placements as store_placements
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task
+from storage.placements import Placement
 
 log = logging.getLogger(__name__)
 
@@ -178,13 +180,22 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     now = turn.svc.clock.now()
     outcome: str | None = None
     loaded = None
+    released: list[Placement] = []
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         if supervisor is not None and cb is not None and cb.scope == SCOPE and cb.step.isdigit():
             offer_id = int(cb.step)
+            held = (
+                await store_placements.held(session, offer_id=offer_id)
+                if cb.action == "giveback_yes"
+                else []
+            )
             outcome = await _apply(
                 session, turn.svc, supervisor, offer_id, cb.action, cb.value, now
             )
+            if outcome == "given_back":
+                released = await placements.given_back(session, held)
+                await placements.queue_cancellations(session, turn.svc, released, now)
             loaded = await load(session, offer_id)
     language = supervisor.language if supervisor else "en"
     tr = Translator(language)
@@ -192,8 +203,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await turn.query.answer(tr("btn.stale"))
         return
     await turn.query.answer()
-    offer, slot, task, _ = loaded
-    await _show_outcome(turn, outcome, offer, slot, task, tr)
+    offer, slot, task, person = loaded
+    await _show_outcome(turn, outcome, Placement(offer, slot, task, person), tr, released)
 
 
 async def _apply(
@@ -237,6 +248,7 @@ async def _apply(
                 await offers.decline(
                     session, svc.settings, offer_id, sid, now, not_this_month=action == "month"
                 )
+                await _record_no(session, offer_id, action == "month", now)
                 return "declined"
             case "reason" if value in (*REASONS, ""):
                 declined = await slots.get_offer(session, offer_id)
@@ -266,6 +278,17 @@ async def _apply(
     return None
 
 
+async def _record_no(
+    session: AsyncSession, offer_id: int, not_this_month: bool, now: datetime
+) -> None:
+    """The coordinators hear of it, bundled (`bot.answer_notices`)."""
+    offer = await slots.get_offer(session, offer_id)
+    slot = await session.get(Slot, offer.slot_id) if offer else None
+    if slot is not None:
+        kind = answer_notices.NOT_THIS_MONTH if not_this_month else answer_notices.DECLINED
+        await notices.record(session, offer_id, slot, kind, now)
+
+
 async def _just_taken(session: AsyncSession, offer_id: int) -> bool:
     """An offer cancelled because its slot filled up: the person was a moment too late."""
     offer = await slots.get_offer(session, offer_id)
@@ -280,12 +303,17 @@ async def _just_taken(session: AsyncSession, offer_id: int) -> bool:
 
 
 async def _show_outcome(
-    turn: Turn, outcome: str, offer: Offer, slot: Slot, task: Task, tr: Translator
+    turn: Turn,
+    outcome: str,
+    placement: Placement,
+    tr: Translator,
+    released: list[Placement],
 ) -> None:
+    offer, slot, task = placement.offer, placement.slot, placement.task
     match outcome:
         case "accepted":
             await turn.replace(accepted_screen(offer, slot, task, tr))
-            await _tell_coordinators(turn, slot, task, "coord.offer_accepted")
+            await _tell_coordinators(turn, slot, task, placement.supervisor.name)
         case "accepted_again":
             await turn.replace(accepted_screen(offer, slot, task, tr))
         case "taken":
@@ -295,11 +323,16 @@ async def _show_outcome(
             turn.svc.wake_offers()
         case "reason":
             await turn.close(tr("offer.thanks_for_reason"))
+            # Told after the reason, so it can be in the notice (without one: the next sweep).
+            await answer_notices.deliver_due(turn.update.get_bot(), turn.svc)
         case "confirm_giveback":
             value = str(offer.id)
             await turn.replace(
                 ui.Screen(
-                    tr("offer.give_back_confirm"),
+                    tr(
+                        "offer.give_back_confirm",
+                        places=Markup(placements.place_lines([placement], tr)),
+                    ),
                     [
                         [
                             ui.Button(
@@ -313,18 +346,20 @@ async def _show_outcome(
         case "given_back":
             await turn.close(tr("offer.given_back"))
             turn.svc.wake_offers()
-            await _tell_coordinators(turn, slot, task, "coord.place_given_back")
+            await placements.announce(turn.update.get_bot(), turn.svc, released)
         case _:
             await turn.close(tr("offer.closed"))
 
 
-async def _tell_coordinators(turn: Turn, slot: Slot, task: Task, message_id: str) -> None:
+async def _tell_coordinators(turn: Turn, slot: Slot, task: Task, name: str) -> None:
+    """Who took a place, for which task: coordinators see it without opening anything."""
     await notify.tell_coordinators(
         turn.update.get_bot(),
         turn.svc,
         exchange_type=slot.exchange_type,
         city=slot.city,
-        message_id=message_id,
+        message_id="coord.offer_accepted",
+        name=name,
         reference=slot.reference,
         title=task.title,
         filled=slot.filled,

@@ -11,20 +11,23 @@ task needs approval again), duplicated into the next season, or withdrawn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 from markupsafe import escape
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import notify, offers, ui
+from bot import notify, offers, placements, ui
 from bot.conversations import task_steps as ts
 from bot.conversations.task_steps import SCOPE, TStep
 from bot.i18n import Translator
 from bot.signing import Callback
 from bot.turn import Turn
+from storage import placements as store_placements
 from storage import repository, tasks
-from storage.models import Conversation, Slot, Supervisor, Task, TaskStatus
+from storage.models import Conversation, Supervisor, Task, TaskStatus
+from storage.placements import Placement
 
 FLOW: Final = "task"
 LIST_SCOPE: Final = "k"
@@ -233,10 +236,11 @@ def offer_screen(tr: Translator) -> ui.Screen:
     )
 
 
-def withdraw_screen(task: Task, tr: Translator) -> ui.Screen:
+def withdraw_screen(task: Task, tr: Translator, held: Sequence[Placement] = ()) -> ui.Screen:
     value = str(task.id)
     return ui.Screen(
-        tr("tasks.withdraw_confirm", title=task.title),
+        tr("tasks.withdraw_confirm", title=task.title)
+        + placements.held_notice(held, tr, "tasks.withdraw_held"),
         [
             [ui.Button(tr("tasks.withdraw_yes"), Callback(LIST_SCOPE, "-", "withdraw_yes", value))],
             [ui.Button(tr("btn.back"), Callback(LIST_SCOPE, "-", "view", value))],
@@ -272,21 +276,27 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     cb = turn.callback
     now = turn.svc.clock.now()
     draft: Conversation | None = None
-    reopened: list[Slot] = []
+    held: list[Placement] = []
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         task = None
         if supervisor is not None and cb is not None and cb.value.isdigit():
             task = await tasks.get_task(session, int(cb.value), supervisor.id or 0)
         if supervisor is not None and task is not None and cb is not None:
+            if cb.action in ("withdraw", "withdraw_yes"):
+                held = await store_placements.held(session, task_id=task.id or 0)
             if cb.action == "withdraw_yes" and task.status not in (
                 TaskStatus.WITHDRAWN,
                 TaskStatus.ARCHIVED,
             ):
                 await tasks.set_status(session, task, TaskStatus.WITHDRAWN, now)
-                reopened = await offers.release_task(
+                await offers.release_task(
                     session, turn.svc.settings, task.id or 0, now, keep_accepted=False
                 )
+                held = await placements.given_back(session, held)
+                await placements.queue_cancellations(session, turn.svc, held, now)
+            elif cb.action == "withdraw_yes":
+                held = []  # withdrawn already: nothing was given back now
             elif cb.action in ("edit", "dup"):
                 context_data = _context(
                     supervisor, now.astimezone(turn.svc.settings.tz).date()
@@ -323,16 +333,11 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         case "view" if task is not None:
             await turn.replace(task_screen(task, tr))
         case "withdraw" if task is not None:
-            await turn.replace(withdraw_screen(task, tr))
+            await turn.replace(withdraw_screen(task, tr, held))
         case "withdraw_yes" if task is not None:
             await turn.replace(task_screen(task, tr))
             turn.svc.wake_offers()
-            for slot in reopened:
-                await notify.tell_coordinators(
-                    turn.update.get_bot(), turn.svc, exchange_type=slot.exchange_type,
-                    city=slot.city, message_id="coord.place_given_back", reference=slot.reference,
-                    title=task.title, filled=slot.filled, places=slot.places,
-                )  # fmt: skip
+            await placements.announce(turn.update.get_bot(), turn.svc, held)
         case "edit" | "dup" if draft is not None:
             await turn.close(tr("tasks.editing"))
             await turn.show(ts.screen(TStep.SUMMARY, draft.data, tr))
