@@ -71,7 +71,7 @@ from bot import coordinators as service
 from bot import digests, notify, offers, reference, season, slots_csv, ui
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
-from bot.signing import Callback
+from bot.signing import Callback, parse_id
 from bot.turn import Turn
 from bot.validation import Invalid, clean_text
 from storage import coordinators as store
@@ -269,7 +269,7 @@ async def _on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
     assert turn.query is not None
     tr = _tr(scopes)
     now = turn.svc.clock.now()
-    task_id = int(cb.value) if cb.value.isdigit() else 0
+    task_id = parse_id(cb.value) or 0
     approved = busy = False
     conv: Conversation | None = None
     async with turn.svc.db.session() as session:
@@ -501,7 +501,7 @@ async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
     assert turn.query is not None
     tr = _tr(scopes)
     now = turn.svc.clock.now()
-    slot_id = int(cb.value) if cb.value.isdigit() else 0
+    slot_id = parse_id(cb.value) or 0
     told: list[tuple[int, str, str]] = []  # (chat, language, message id) of affected supervisors
     cancelled = False
     async with turn.svc.db.session() as session:

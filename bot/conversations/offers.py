@@ -23,9 +23,9 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import links, notify, offer_mail, offers, reference, ui
-from bot.i18n import Translator, language_from_telegram
+from bot.i18n import Translator
 from bot.services import Services
-from bot.signing import Callback
+from bot.signing import Callback, parse_id
 from bot.turn import Turn
 from storage import reminders_repo, repository, slots
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task
@@ -150,15 +150,15 @@ async def expire_and_deliver(bot: Bot, svc: Services) -> None:
 
 async def show_from_link(turn: Turn, payload: str) -> None:
     """`/start o_<offer>_<signature>`: the offer again, for its own supervisor only."""
-    offer_id = links.parse_offer(turn.svc.secret, payload, turn.user.id)
+    now = turn.svc.clock.now()
+    link = links.parse_offer(turn.svc.secret, payload, turn.user.id)
     loaded = None
-    if offer_id is not None:
+    if link is not None:
         async with turn.svc.db.session() as session:
-            loaded = await load(session, offer_id)
-    if loaded is None or loaded[3].telegram_user_id != turn.user.id:
-        await turn.say(
-            Translator(language_from_telegram(turn.user.language_code))("offer.link_invalid")
-        )
+            loaded = await load(session, link.id)
+    usable = link is not None and loaded is not None and link.usable(loaded[0].created_at, now)
+    if loaded is None or not usable or loaded[3].telegram_user_id != turn.user.id:
+        await turn.say(Translator(await turn.language())("offer.link_invalid"))
         return
     offer, slot, task, supervisor = loaded
     tr = Translator(supervisor.language)
@@ -180,8 +180,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     loaded = None
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
-        if supervisor is not None and cb is not None and cb.scope == SCOPE and cb.step.isdigit():
-            offer_id = int(cb.step)
+        offer_id = parse_id(cb.step) if cb is not None and cb.scope == SCOPE else None
+        if supervisor is not None and cb is not None and offer_id is not None:
             outcome = await _apply(
                 session, turn.svc, supervisor, offer_id, cb.action, cb.value, now
             )

@@ -187,7 +187,5 @@ async def unsubscribe_link(turn: Turn, payload: str) -> None:
             session.add(supervisor)
             await repository.suppress(session, supervisor.email, "unsubscribed", now)
             done = True
-    language = language_from_telegram(turn.user.language_code)
-    if done and supervisor is not None:
-        language = supervisor.language
+    language = supervisor.language if done and supervisor is not None else await turn.language()
     await turn.say(Translator(language)("unsubscribe.done" if done else "unsubscribe.invalid"))

@@ -21,7 +21,7 @@ from bot import notify, offers, ui
 from bot.conversations import task_steps as ts
 from bot.conversations.task_steps import SCOPE, TStep
 from bot.i18n import Translator
-from bot.signing import Callback
+from bot.signing import Callback, parse_id
 from bot.turn import Turn
 from storage import repository, tasks
 from storage.models import Conversation, Slot, Supervisor, Task, TaskStatus
@@ -276,8 +276,9 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         task = None
-        if supervisor is not None and cb is not None and cb.value.isdigit():
-            task = await tasks.get_task(session, int(cb.value), supervisor.id or 0)
+        task_id = parse_id(cb.value) if cb is not None else None
+        if supervisor is not None and task_id is not None:
+            task = await tasks.get_task(session, task_id, supervisor.id or 0)
         if supervisor is not None and task is not None and cb is not None:
             if cb.action == "withdraw_yes" and task.status not in (
                 TaskStatus.WITHDRAWN,
