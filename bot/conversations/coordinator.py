@@ -190,7 +190,7 @@ async def bind(turn: Turn, token: str) -> None:
         )
         scopes = await store.coordinators_of_user(session, turn.user.id) if bound else []
     if bound is None:
-        tr = Translator(language_from_telegram(turn.user.language_code))
+        tr = Translator(await turn.language())
         await turn.say(tr("coord.link_invalid", days=store.INVITE_VALIDITY.days))
         return
     log.info("coordinator %s bound to a Telegram account", bound.id)
@@ -991,9 +991,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     cb = turn.callback
     scopes = await _scopes(turn) if cb is not None and cb.scope == SCOPE else []
     if cb is None or not scopes:
-        await turn.query.answer(
-            Translator(language_from_telegram(turn.user.language_code))("btn.stale")
-        )
+        await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
     if cb.step == "t":
         await _on_task_button(turn, cb, scopes)

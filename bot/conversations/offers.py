@@ -186,7 +186,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 session, turn.svc, supervisor, offer_id, cb.action, cb.value, now
             )
             loaded = await load(session, offer_id)
-    language = supervisor.language if supervisor else "en"
+    language = supervisor.language if supervisor else await turn.language()
     tr = Translator(language)
     if outcome is None or loaded is None:
         await turn.query.answer(tr("btn.stale"))

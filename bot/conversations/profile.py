@@ -149,7 +149,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
     tr = Translator(language)
     if supervisor is None or cb is None or cb.scope != SCOPE:
-        await turn.query.answer(tr("btn.stale"))
+        await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
     await turn.query.answer()
     if cb.action == "fields":

@@ -76,9 +76,7 @@ async def start_new(turn: Turn) -> None:
 
 
 async def _language(turn: Turn) -> str:
-    from bot.i18n import language_from_telegram
-
-    return language_from_telegram(turn.user.language_code)
+    return await turn.language()
 
 
 async def cmd_newtask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -143,7 +141,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 conv.step = applied.step
                 await repository.save_conversation(session, conv, now)
     if not fresh or conv is None or cb is None:
-        await turn.query.answer(Translator(conv.language if conv else "en")("btn.stale"))
+        language = conv.language if conv else await turn.language()
+        await turn.query.answer(Translator(language)("btn.stale"))
         return
     notice = tr(applied.notice) if applied.notice else None
     await turn.query.answer(notice if applied.step == asked else None)
