@@ -633,13 +633,20 @@ def _is_csv(name: str | None, mime: str | None) -> bool:
 
 
 def out_of_scope(
-    rows: Sequence[slots_csv.SlotRow], scopes: Sequence[Coordinator]
+    rows: Sequence[slots_csv.SlotRow],
+    scopes: Sequence[Coordinator],
+    existing: Sequence[Slot] = (),
 ) -> list[slots_csv.RowError]:
-    """Rows for a type and city the coordinator does not hold: refused like any bad row."""
+    """Rows for a type and city the coordinator does not hold, and rows whose reference names
+    an existing slot outside their scope (which would move it into theirs): refused like any
+    bad row. The other slot's type and city are not shown."""
+    theirs = {s.reference for s in existing if _reviewer(scopes, s.exchange_type, s.city) is None}
     return [
-        slots_csv.RowError(row.line, "coord.csv.scope", f"{row.exchange_type} {row.city}")
+        slots_csv.RowError(row.line, "coord.csv.taken", row.reference)
+        if row.reference in theirs
+        else slots_csv.RowError(row.line, "coord.csv.scope", f"{row.exchange_type} {row.city}")
         for row in rows
-        if _reviewer(scopes, row.exchange_type, row.city) is None
+        if row.reference in theirs or _reviewer(scopes, row.exchange_type, row.city) is None
     ]
 
 
@@ -679,15 +686,23 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await turn.say(tr("coord.csv.download_failed"))
         return
     rows, errors = slots_csv.parse(content)
-    errors = [*errors, *out_of_scope(rows, scopes)]
-    if errors:
-        await turn.say(errors_text(errors, tr))
-        return
-    if not rows:
+    if not errors and not rows:
         await turn.say(tr("coord.csv.empty"))
         return
+    report = None
     async with turn.svc.db.session() as session:
-        report = await slots.import_slots(session, rows, turn.svc.clock.now())
+        existing = await slots.slots_by_reference(session, [row.reference for row in rows])
+        errors = [*errors, *out_of_scope(rows, scopes, existing)]
+        if not errors:  # checked again in the import, in case a slot was added meanwhile
+            report = await slots.import_slots(
+                session,
+                rows,
+                turn.svc.clock.now(),
+                may_change=lambda s: _reviewer(scopes, s.exchange_type, s.city) is not None,
+            )
+    if errors or report is None:
+        await turn.say(errors_text(errors, tr))
+        return
     summary = tr(
         "coord.csv.done",
         created=len(report.created),
