@@ -52,6 +52,12 @@ def en(message_id: str, **values: Any) -> str:
 
 
 @pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """Chat stories (45 of them); the scope queries are tested on both databases elsewhere."""
+    return sqlite_url
+
+
+@pytest.fixture
 def fake() -> FilesTelegram:
     return FilesTelegram()
 
