@@ -53,7 +53,7 @@ from bot.reminders import Policy
 from bot.season import FIRST_MONTH, season_of
 from bot.services import Services
 from bot.settings import Settings
-from bot.signing import Callback, sign_payload, verify_payload
+from bot.signing import Callback, Link, Purpose, link_payload, parse_link, verify_link
 from bot.slots_csv import RowError
 from bot.validation import Valid, validate_email, validate_name
 from storage import campaigns as store
@@ -180,36 +180,42 @@ def parse_invitations(data: bytes | str) -> tuple[list[InviteRow], list[RowError
 
 
 def invite_payload(secret: bytes, invitation_id: int) -> str:
-    return f"{INVITE_PREFIX}{invitation_id}_{sign_payload(secret, 'invite', invitation_id)}"
+    ids = (invitation_id,)
+    return link_payload(secret, Purpose.INVITATION, INVITE_PREFIX, ids, invitation_id, "invite")
 
 
 def decline_payload(secret: bytes, invitation_id: int) -> str:
-    return f"{DECLINE_PREFIX}{invitation_id}_{sign_payload(secret, 'invite-no', invitation_id)}"
+    ids = (invitation_id,)
+    return link_payload(secret, Purpose.INVITATION, DECLINE_PREFIX, ids, invitation_id, "invite-no")
 
 
 def season_payload(secret: bytes, supervisor_id: int, season: int) -> str:
-    signature = sign_payload(secret, f"season:{season}", supervisor_id)
-    return f"{SEASON_PREFIX}{supervisor_id}_{season}_{signature}"
+    ids = (supervisor_id, season)
+    return link_payload(
+        secret, Purpose.SEASON, SEASON_PREFIX, ids, supervisor_id, f"season:{season}"
+    )
 
 
-def parse_invite(secret: bytes, payload: str, *, decline: bool = False) -> int | None:
-    """The invitation id a valid `i_` (or, with `decline`, `n_`) payload names, else None."""
+def parse_invite(secret: bytes, payload: str, *, decline: bool = False) -> Link | None:
+    """The invitation a valid `i_` (or, with `decline`, `n_`) payload names, else None."""
     prefix, subject = (DECLINE_PREFIX, "invite-no") if decline else (INVITE_PREFIX, "invite")
-    head, _, signature = payload.removeprefix(prefix).partition("_")
-    if not head.isdigit() or not verify_payload(secret, subject, int(head), signature):
+    parsed = parse_link(payload, prefix, 1)
+    if parsed is None:
         return None
-    return int(head)
+    ids, signature = parsed
+    return verify_link(secret, Purpose.INVITATION, signature, ids, ids[0], subject)
 
 
-def parse_season(secret: bytes, payload: str) -> tuple[int, int] | None:
-    """(supervisor id, season) of a valid `s_` payload, else None."""
-    parts = payload.removeprefix(SEASON_PREFIX).split("_", 2)
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+def parse_season(secret: bytes, payload: str) -> Link | None:
+    """(supervisor id, season) as `ids` of a valid `s_` payload, else None."""
+    parsed = parse_link(payload, SEASON_PREFIX, 2)
+    if parsed is None:
         return None
-    supervisor_id, season = int(parts[0]), int(parts[1])
-    if not verify_payload(secret, f"season:{season}", supervisor_id, parts[2]):
-        return None
-    return supervisor_id, season
+    (supervisor_id, season), signature = parsed
+    subject = f"season:{season}"
+    return verify_link(
+        secret, Purpose.SEASON, signature, (supervisor_id, season), supervisor_id, subject
+    )
 
 
 def link(bot_username: str, payload: str) -> str:
@@ -375,6 +381,12 @@ async def invite(
 
 
 # ---- the invitation's answers --------------------------------------------------------------------
+
+
+async def invitation_link_usable(session: AsyncSession, link: Link, now: datetime) -> bool:
+    """An invitation link may act: current, or legacy within 90 days of the invitation."""
+    invitation = await store.get_invitation(session, link.id)
+    return invitation is not None and link.usable(invitation.created_at, now)
 
 
 async def accept_invitation(session: AsyncSession, invitation_id: int) -> Invitation | None:

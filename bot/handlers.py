@@ -39,7 +39,7 @@ from bot.conversations import (
 )
 from bot.conversations.registration import Flow
 from bot.coordinators import INVITE_PREFIX
-from bot.i18n import SUPPORTED, Translator, language_from_telegram
+from bot.i18n import SUPPORTED, Translator
 from bot.offers import propose, release_supervisor
 from bot.services import services
 from bot.signing import Callback
@@ -59,14 +59,7 @@ COMMANDS: Final = ("start", "newtask", "tasks", "help", "cancel", "mydata", "del
 
 async def _language(turn: Turn) -> str:
     """The person's language: profile, then draft, then Telegram's setting."""
-    async with turn.svc.db.session() as session:
-        supervisor = await repository.get_supervisor(session, turn.user.id)
-        conv = await repository.get_conversation(session, turn.user.id)
-    if supervisor is not None:
-        return supervisor.language
-    if conv is not None:
-        return conv.language
-    return language_from_telegram(turn.user.language_code)
+    return await turn.language()
 
 
 async def _reprompt(turn: Turn, message_id: str) -> None:

@@ -7,18 +7,22 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.signing import sign_payload, verify_payload
+from bot.signing import Link, Purpose, link_payload, parse_link, verify_link
 
 OFFER_PREFIX: Final = "o_"
 
 
 def offer_payload(secret: bytes, offer_id: int, telegram_user_id: int) -> str:
-    return f"{OFFER_PREFIX}{offer_id}_{sign_payload(secret, f'offer:{offer_id}', telegram_user_id)}"
+    subject = f"offer:{offer_id}"
+    return link_payload(secret, Purpose.OFFER, OFFER_PREFIX, (offer_id,), telegram_user_id, subject)
 
 
-def parse_offer(secret: bytes, payload: str, telegram_user_id: int) -> int | None:
-    """The offer id, if the payload was made for this Telegram user."""
-    head, _, signature = payload.removeprefix(OFFER_PREFIX).partition("_")
-    if head.isdigit() and verify_payload(secret, f"offer:{head}", telegram_user_id, signature):
-        return int(head)
-    return None
+def parse_offer(secret: bytes, payload: str, telegram_user_id: int) -> Link | None:
+    """The offer the payload names, if it was made for this Telegram user (legacy or not)."""
+    parsed = parse_link(payload, OFFER_PREFIX, 1)
+    if parsed is None:
+        return None
+    (offer_id,), signature = parsed
+    return verify_link(
+        secret, Purpose.OFFER, signature, (offer_id,), telegram_user_id, f"offer:{offer_id}"
+    )

@@ -8,14 +8,17 @@ parse mode and the person's id are never repeated.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from telegram import CallbackQuery, Message, Update, User
 from telegram.ext import CallbackContext
 
 from bot import ui
+from bot.i18n import language_from_telegram
 from bot.services import Services, services
-from bot.signing import Callback, decode_callback
+from bot.signing import Callback, decode_callback, within_legacy_window
+from storage import repository
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,31 @@ class Turn:
         """The pressed button, if its signed data was made for this person."""
         if self.query is None:
             return None
-        return decode_callback(self.query.data or "", secret=self.svc.secret, user_id=self.user.id)
+        return decode_callback(
+            self.query.data or "",
+            secret=self.svc.secret,
+            user_id=self.user.id,
+            accept_legacy=within_legacy_window(self._buttons_drawn_at(), self.svc.clock.now()),
+        )
+
+    def _buttons_drawn_at(self) -> datetime | None:
+        """When the pressed message's buttons were last drawn (sent, or edited), per Telegram;
+        None for a message too old for Telegram to show (its date is then 0)."""
+        message = self.query.message if self.query else None
+        if not isinstance(message, Message):
+            return None
+        return max(message.date, message.edit_date or message.date)
+
+    async def language(self) -> str:
+        """The person's language: their profile's, their draft's, else their Telegram app's."""
+        async with self.svc.db.session() as session:
+            supervisor = await repository.get_supervisor(session, self.user.id)
+            conv = await repository.get_conversation(session, self.user.id)
+        if supervisor is not None:
+            return supervisor.language
+        if conv is not None:
+            return conv.language
+        return language_from_telegram(self.user.language_code)
 
     def pressed_html(self) -> str:
         """The text of the message whose button was pressed, as HTML."""

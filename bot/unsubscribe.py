@@ -13,21 +13,31 @@ from typing import Final
 
 from bot.emails import Unsubscribe
 from bot.services import Services
-from bot.signing import sign_payload, verify_payload
+from bot.signing import Purpose, link_payload, parse_link, verify_link
 
 PREFIX: Final = "u_"
 
 
 def payload(secret: bytes, supervisor_id: int) -> str:
-    return f"{PREFIX}{supervisor_id}_{sign_payload(secret, 'unsubscribe', supervisor_id)}"
+    return link_payload(
+        secret, Purpose.UNSUBSCRIBE, PREFIX, (supervisor_id,), supervisor_id, "unsubscribe"
+    )
 
 
 def parse(secret: bytes, value: str) -> int | None:
-    """The supervisor id a valid payload names, else None."""
-    head, _, signature = value.removeprefix(PREFIX).partition("_")
-    if not head.isdigit() or not verify_payload(secret, "unsubscribe", int(head), signature):
+    """The supervisor id a valid payload names, else None.
+
+    A legacy signature (before per-purpose keys) is accepted forever: stopping email must work
+    from any email ever sent.
+    """
+    parsed = parse_link(value, PREFIX, 1)
+    if parsed is None:
         return None
-    return int(head)
+    (supervisor_id,), signature = parsed
+    link = verify_link(
+        secret, Purpose.UNSUBSCRIBE, signature, (supervisor_id,), supervisor_id, "unsubscribe"
+    )
+    return None if link is None else link.id
 
 
 def for_supervisor(svc: Services, supervisor_id: int) -> Unsubscribe:

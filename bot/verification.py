@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import emails
 from bot.services import Services
-from bot.signing import hash_secret
+from bot.signing import hash_secret, is_token
 from storage import outbox, repository
 from storage.models import EmailVerification, OutboxEmail
 
@@ -130,6 +130,8 @@ async def check_link(
     session: AsyncSession, services: Services, *, user_id: int, token: str
 ) -> EmailVerification | None:
     """The verification a one-tap link confirms, if it is this person's and still valid."""
+    if not is_token(token):
+        return None
     verification = await repository.verification_by_link(session, _link_hash(services, token))
     now = services.clock.now()
     if (

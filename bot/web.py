@@ -5,6 +5,12 @@ who opens the link in a browser gets a page with one button that does the same. 
 signed `u_<supervisor>_<signature>` of the email footer, so the link works without Telegram.
 This is a deliberately tiny HTTP/1.1 server on asyncio streams (two routes, no framework): it
 listens on `WEB_HOST:WEB_PORT` behind the deployment's TLS proxy, and only when `WEB_PORT` is set.
+
+Every connection that sends anything gets an HTTP answer, never just a closed socket: a request
+line or header that is not strict ASCII HTTP/1.x is a 400 (505 for another HTTP version), an
+unknown path a 404, another method a 405 with `Allow`, an unreadable or huge length a 400/411/413,
+an endless head a 431, a client that stops sending a 408, and a failure of ours a 500. The page
+says what went wrong in bokmål and English (a browser tells us nothing about the person).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import contextlib
 import html
 import logging
+import re
 from typing import Final
 
 from bot import unsubscribe
@@ -24,6 +31,16 @@ from storage.models import Supervisor
 log = logging.getLogger(__name__)
 
 MAX_REQUEST: Final = 16 * 1024
+TIMEOUT: Final = 10.0  # seconds for a client to send its whole request
+LINGER: Final = 2.0  # seconds to wait for the client to close after the answer
+ALLOWED: Final = frozenset({"GET", "HEAD", "POST"})
+_ALLOW: Final = "Allow: GET, HEAD, POST\r\n"
+_TOKEN_CHARS: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_REQUEST_LINE: Final = re.compile(rb"(" + _TOKEN_CHARS.pattern + rb") ([!-~]+) HTTP/([0-9])\.[0-9]")
+_TARGET: Final = re.compile(
+    r"(?:https?://[^/?#]*)?/unsubscribe/([A-Za-z0-9_-]{1,64})/?(?:\?[!-~]*)?", re.ASCII
+)
+_DIGITS: Final = re.compile(rb"[0-9]{1,9}")
 PAGE: Final = (
     '<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Veileder</title>'
@@ -48,43 +65,117 @@ async def unsubscribe_by_token(svc: Services, token: str) -> Supervisor | None:
     return supervisor
 
 
-def _response(status: str, body: str, language: str = "en") -> bytes:
+class Problem(Exception):
+    """A request we answer with an error status (and a page saying why, in both languages)."""
+
+    def __init__(self, status: str, message_id: str, headers: str = "") -> None:
+        super().__init__(status)
+        self.status = status
+        self.message_id = message_id
+        self.headers = headers
+
+
+def _response(
+    status: str, body: str, language: str = "en", *, headers: str = "", head_only: bool = False
+) -> bytes:
     page = PAGE.format(lang=language, body=body).encode()
     head = (
         f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
-        f"Content-Length: {len(page)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(page)}\r\nCache-Control: no-store\r\n{headers}"
+        "Connection: close\r\n\r\n"
     )
-    return head.encode() + page
+    return head.encode() + (b"" if head_only else page)
+
+
+def _both(message_id: str) -> str:
+    """A message in bokmål and English: a browser tells us nothing about the person."""
+    return "".join(f"<p>{html.escape(Translator(lang)(message_id))}</p>" for lang in ("nb", "en"))
+
+
+def problem_response(problem: Problem, *, head_only: bool = False) -> bytes:
+    return _response(
+        problem.status,
+        _both(problem.message_id),
+        "nb",
+        headers=problem.headers,
+        head_only=head_only,
+    )
+
+
+def _token(target: str) -> str:
+    """The token of `/unsubscribe/<token>` (a query string is ignored), else a 404."""
+    match = _TARGET.fullmatch(target)
+    if match is None:
+        raise Problem("404 Not Found", "web.not_found")
+    return match.group(1)
 
 
 async def handle(svc: Services, method: str, path: str) -> bytes:
-    parts = path.split("?")[0].strip("/").split("/")
-    if len(parts) != 2 or parts[0] != "unsubscribe":
-        return _response("404 Not Found", "<p>Not found.</p>")
-    token = parts[1]
-    if method == "POST":
-        supervisor = await unsubscribe_by_token(svc, token)
-        if supervisor is None:
+    """The response to one well-formed request."""
+    head_only = method == "HEAD"
+    try:
+        if method not in ALLOWED:
+            raise Problem("405 Method Not Allowed", "web.method_not_allowed", _ALLOW)
+        token = _token(path)
+        if method == "POST":
+            supervisor = await unsubscribe_by_token(svc, token)
+            if supervisor is None:
+                raise Problem("404 Not Found", "unsubscribe.invalid")
+            tr = Translator(supervisor.language)
             return _response(
-                "404 Not Found", f"<p>{html.escape(Translator('en')('unsubscribe.invalid'))}</p>"
+                "200 OK", f"<p>{html.escape(tr('web.unsubscribed'))}</p>", supervisor.language
             )
-        tr = Translator(supervisor.language)
-        return _response(
-            "200 OK", f"<p>{html.escape(tr('web.unsubscribed'))}</p>", supervisor.language
-        )
-    if method == "GET":
-        valid = unsubscribe.parse(svc.secret, token) is not None
-        tr = Translator("nb")
-        en = Translator("en")
-        if not valid:
-            return _response("404 Not Found", f"<p>{html.escape(en('unsubscribe.invalid'))}</p>")
+        if unsubscribe.parse(svc.secret, token) is None:
+            raise Problem("404 Not Found", "unsubscribe.invalid")
         button = '<form method="post"><button type="submit">{}</button></form>'
         body = "".join(
             f"<p>{html.escape(t('web.confirm'))}</p>" + button.format(html.escape(t("web.button")))
-            for t in (tr, en)
+            for t in (Translator("nb"), Translator("en"))
         )
-        return _response("200 OK", body, "nb")
-    return _response("405 Method Not Allowed", "<p>Method not allowed.</p>")
+        return _response("200 OK", body, "nb", head_only=head_only)
+    except Problem as problem:
+        return problem_response(problem, head_only=head_only)
+
+
+def parse_head(head: bytes) -> tuple[str, str, int]:
+    """(method, target, body length) of a request head, or the Problem that makes it bad.
+
+    Strict: an HTTP/1.x request line in ASCII, a Content-Length of digits (at most one value),
+    no chunked bodies (mail clients send the one-click form with a length).
+    """
+    lines = head.removesuffix(b"\r\n\r\n").split(b"\r\n")
+    match = _REQUEST_LINE.fullmatch(lines[0])
+    if match is None:
+        raise Problem("400 Bad Request", "web.bad_request")
+    if match.group(3) != b"1":
+        raise Problem("505 HTTP Version Not Supported", "web.bad_request")
+    method, target = match.group(1).decode("ascii"), match.group(2).decode("ascii")
+    lengths: set[bytes] = set()
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not _TOKEN_CHARS.fullmatch(name):
+            raise Problem("400 Bad Request", "web.bad_request")
+        if name.lower() == b"content-length":
+            lengths.add(value.strip())
+        elif name.lower() == b"transfer-encoding":
+            raise Problem("411 Length Required", "web.bad_request")
+    if len(lengths) > 1 or (lengths and not _DIGITS.fullmatch(next(iter(lengths)))):
+        raise Problem("400 Bad Request", "web.bad_request")
+    length = int(next(iter(lengths))) if lengths else 0
+    if length > MAX_REQUEST:
+        raise Problem("413 Content Too Large", "web.too_large")
+    return method, target, length
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Half-close, then read what the client still sends (briefly): closing a socket with
+    unread input resets the connection, and the client could lose the answer (RFC 9112 9.6)."""
+    if writer.can_write_eof():
+        writer.write_eof()
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(LINGER):
+            while await reader.read(MAX_REQUEST):
+                pass
 
 
 class WebServer:
@@ -94,30 +185,40 @@ class WebServer:
         self.port = port
         self._server: asyncio.Server | None = None
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _respond(self, reader: asyncio.StreamReader) -> bytes:
+        """The response to whatever arrived: every request gets one, however odd."""
         try:
-            async with asyncio.timeout(10):
-                head = await reader.readuntil(b"\r\n\r\n")
-                if len(head) > MAX_REQUEST:
-                    return
-                request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-                method, path, _ = [*request_line.split(" "), "", ""][:3]
-                length = _content_length(head)
-                if 0 < length <= MAX_REQUEST:
-                    await reader.readexactly(
-                        length
-                    )  # the one-click form body; nothing in it matters
-                writer.write(await handle(self.svc, method.upper(), path))
-                await writer.drain()
-        except (
-            TimeoutError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ConnectionError,
-        ):
-            pass
+            async with asyncio.timeout(TIMEOUT):
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.LimitOverrunError as exc:
+                    raise Problem("431 Request Header Fields Too Large", "web.too_large") from exc
+                except asyncio.IncompleteReadError as exc:
+                    raise Problem("400 Bad Request", "web.bad_request") from exc
+                method, target, length = parse_head(head)
+                if length:
+                    try:
+                        await reader.readexactly(length)  # the one-click form: ignored
+                    except asyncio.IncompleteReadError as exc:
+                        raise Problem("400 Bad Request", "web.bad_request") from exc
+        except TimeoutError:
+            return problem_response(Problem("408 Request Timeout", "web.timeout"))
+        except Problem as problem:
+            return problem_response(problem)
+        try:
+            return await handle(self.svc, method, target)
         except Exception:
             log.exception("unsubscribe request failed")
+            return problem_response(Problem("500 Internal Server Error", "web.error"))
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            response = await self._respond(reader)
+            writer.write(response)
+            await writer.drain()
+            await _linger(reader, writer)
+        except ConnectionError:
+            pass  # the client went away before the answer
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -135,12 +236,3 @@ class WebServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-
-
-def _content_length(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            with contextlib.suppress(ValueError):
-                return int(value.strip())
-    return 0

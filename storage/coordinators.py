@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
-from bot.signing import hash_secret
+from bot.signing import hash_secret, is_token
 from storage.models import Coordinator, Slot, Supervisor, Task, TaskStatus
 
 NATIONAL: Final = "national"
@@ -140,6 +140,8 @@ async def bind_by_token(
     The link works once and for `INVITE_VALIDITY`. It proves the person reads that mailbox, so
     the same person's other scopes that still wait for a binding are bound with it.
     """
+    if not is_token(token):
+        return None
     result = await session.execute(
         select(Coordinator).where(col(Coordinator.invite_hash) == _invite_hash(secret, token))
     )

@@ -11,7 +11,7 @@ several slots are locked in id order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -58,21 +58,41 @@ class ImportReport:
     refused: list[RowError] = field(default_factory=list)
 
 
+async def slots_by_reference(session: AsyncSession, references: Sequence[str]) -> list[Slot]:
+    """The slots that already have one of these references (as the database has them now)."""
+    result = await session.execute(
+        select(Slot)
+        .where(col(Slot.reference).in_(list(references)))
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
 async def import_slots(
-    session: AsyncSession, rows: Sequence[SlotRow], now: datetime
+    session: AsyncSession,
+    rows: Sequence[SlotRow],
+    now: datetime,
+    *,
+    may_change: Callable[[Slot], bool] | None = None,
 ) -> ImportReport:
     """Create or update slots by reference, so importing the same file twice changes nothing.
 
     `filled` and `status` are the bot's, not the file's: a re-import never touches them, and a
-    row that would leave fewer places than accepted supervisors is refused, not applied.
+    row that would leave fewer places than accepted supervisors is refused, not applied. A row
+    for an existing slot that `may_change` refuses (another coordinator's) is refused too: a
+    reference is not a way into someone else's area.
     """
     report = ImportReport()
-    refs = [row.reference for row in rows]
-    result = await session.execute(select(Slot).where(col(Slot.reference).in_(refs)))
-    existing = {slot.reference: slot for slot in result.scalars()}
+    existing = {
+        slot.reference: slot
+        for slot in await slots_by_reference(session, [row.reference for row in rows])
+    }
     for row in rows:
         values = {name: getattr(row, name) for name in (*_IMPORTED, *_OPTIONAL)}
         slot = existing.get(row.reference)
+        if slot is not None and may_change is not None and not may_change(slot):
+            report.refused.append(RowError(row.line, "coord.csv.taken", row.reference))
+            continue
         if slot is None:
             session.add(Slot(reference=row.reference, created_at=now, updated_at=now, **values))
             report.created.append(row.reference)

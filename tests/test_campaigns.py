@@ -17,6 +17,7 @@ from sqlmodel import select
 from bot import campaigns
 from bot.cli_supervisors import add_commands, dispatch
 from bot.season import season_months
+from bot.signing import Link
 from storage import campaigns as store
 from storage.models import Invitation, OutboxEmail, Supervisor, Suppression, Task, TaskStatus
 from tests.helpers import mails
@@ -138,14 +139,16 @@ def test_links_are_short_signed_and_not_interchangeable(some_id, season):
         campaigns.season_payload(SECRET, some_id, season),
     ):
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", payload)
-    assert campaigns.parse_invite(SECRET, campaigns.invite_payload(SECRET, some_id)) == some_id
+    assert campaigns.parse_invite(SECRET, campaigns.invite_payload(SECRET, some_id)) == Link(
+        (some_id,), legacy=False
+    )
     no = campaigns.decline_payload(SECRET, some_id)
-    assert campaigns.parse_invite(SECRET, no, decline=True) == some_id
+    assert campaigns.parse_invite(SECRET, no, decline=True) == Link((some_id,), legacy=False)
     forged_no = "n_" + campaigns.invite_payload(SECRET, some_id).removeprefix("i_")
     assert campaigns.parse_invite(SECRET, forged_no, decline=True) is None
     assert campaigns.parse_invite(b"other", campaigns.invite_payload(SECRET, some_id)) is None
     payload = campaigns.season_payload(SECRET, some_id, season)
-    assert campaigns.parse_season(SECRET, payload) == (some_id, season)
+    assert campaigns.parse_season(SECRET, payload) == Link((some_id, season), legacy=False)
     other_season = payload.replace(f"_{season}_", f"_{season + 1}_", 1)
     assert campaigns.parse_season(SECRET, other_season) is None
 
@@ -260,8 +263,10 @@ async def test_the_invitation_is_personal_bokmal_first_with_both_links(
     yes = re.search(r"https://t\.me/veileder_test_bot\?start=(i_[A-Za-z0-9_-]+)", text)
     no = re.search(r"https://t\.me/veileder_test_bot\?start=(n_[A-Za-z0-9_-]+)", text)
     assert yes and no
-    assert campaigns.parse_invite(services.secret, yes.group(1)) == invitation.id
-    assert campaigns.parse_invite(services.secret, no.group(1), decline=True) == invitation.id
+    assert campaigns.parse_invite(services.secret, yes.group(1)) == Link((invitation.id,), False)
+    assert campaigns.parse_invite(services.secret, no.group(1), decline=True) == Link(
+        (invitation.id,), False
+    )
     assert yes.group(0) in html and no.group(0) in html
     assert "<style" not in html  # CSS inlined
     assert no.group(1) in message["List-Unsubscribe"]

@@ -39,6 +39,7 @@ from bot import campaigns, notify
 from bot.campaigns import SCOPE, Answer, Outcome
 from bot.conversations import profile, registration
 from bot.i18n import Translator, language_from_telegram
+from bot.signing import parse_id
 from bot.turn import Turn
 from storage import campaigns as store
 from storage import repository
@@ -77,11 +78,12 @@ async def _language(turn: Turn, supervisor: Supervisor | None = None) -> str:
 
 async def open_invitation(turn: Turn, payload: str) -> None:
     """`/start i_...`: "yes" to the invitation, then registration as anyone starts it."""
-    invitation_id = campaigns.parse_invite(turn.svc.secret, payload)
+    link = campaigns.parse_invite(turn.svc.secret, payload)
     invitation = None
     async with turn.svc.db.session() as session:
-        if invitation_id is not None:
-            invitation = await campaigns.accept_invitation(session, invitation_id)
+        now = turn.svc.clock.now()
+        if link is not None and await campaigns.invitation_link_usable(session, link, now):
+            invitation = await campaigns.accept_invitation(session, link.id)
         supervisor = await repository.get_supervisor(session, turn.user.id)
         conv = await repository.get_conversation(session, turn.user.id)
     tr = Translator(await _language(turn, supervisor))
@@ -97,13 +99,13 @@ async def open_invitation(turn: Turn, payload: str) -> None:
 
 async def decline_invitation(turn: Turn, payload: str) -> None:
     """`/start n_...`: "no thanks", remembered for good."""
-    invitation_id = campaigns.parse_invite(turn.svc.secret, payload, decline=True)
+    link = campaigns.parse_invite(turn.svc.secret, payload, decline=True)
     invitation = None
-    if invitation_id is not None:
+    now = turn.svc.clock.now()
+    if link is not None:
         async with turn.svc.db.session() as session:
-            invitation = await campaigns.decline_invitation(
-                session, invitation_id, turn.svc.clock.now()
-            )
+            if await campaigns.invitation_link_usable(session, link, now):
+                invitation = await campaigns.decline_invitation(session, link.id, now)
     tr = Translator(await _language(turn))
     await turn.say(tr("campaign.invite.declined" if invitation else "campaign.link_invalid"))
 
@@ -113,17 +115,20 @@ async def decline_invitation(turn: Turn, payload: str) -> None:
 
 async def show_season_check(turn: Turn, payload: str) -> None:
     """`/start s_...`: the season question again, for its own supervisor only."""
-    parsed = campaigns.parse_season(turn.svc.secret, payload)
+    link = campaigns.parse_season(turn.svc.secret, payload)
     supervisor = check = None
     previous = []
+    now = turn.svc.clock.now()
     async with turn.svc.db.session() as session:
-        if parsed is not None:
-            supervisor_id, season = parsed
+        if link is not None:
+            supervisor_id, season = link.ids
             supervisor = await session.get(Supervisor, supervisor_id)
             if supervisor is not None and supervisor.telegram_user_id == turn.user.id:
                 check = await store.get_season_check(session, supervisor_id, season)
                 previous = await store.last_season_tasks(session, supervisor_id, season)
-    if parsed is None or supervisor is None or check is None:
+    if check is not None and link is not None and not link.usable(check.asked_at, now):
+        check = None  # a legacy link older than the window
+    if link is None or supervisor is None or check is None:
         await turn.say(Translator(await _language(turn))("campaign.link_invalid"))
         return
     tr = Translator(supervisor.language)
@@ -148,7 +153,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         valid = (
             cb is not None
             and cb.scope == SCOPE
-            and cb.step.isdigit()
+            and parse_id(cb.step) is not None
             and cb.action in tuple(Answer)
         )
         if supervisor is not None and valid and cb is not None:

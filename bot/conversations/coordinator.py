@@ -71,7 +71,7 @@ from bot import coordinators as service
 from bot import digests, notify, offers, placements, reference, season, slots_csv, ui
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
-from bot.signing import Callback
+from bot.signing import Callback, parse_id
 from bot.turn import Turn
 from bot.validation import Invalid, clean_text
 from storage import coordinators as store
@@ -192,7 +192,7 @@ async def bind(turn: Turn, token: str) -> None:
         )
         scopes = await store.coordinators_of_user(session, turn.user.id) if bound else []
     if bound is None:
-        tr = Translator(language_from_telegram(turn.user.language_code))
+        tr = Translator(await turn.language())
         await turn.say(tr("coord.link_invalid", days=store.INVITE_VALIDITY.days))
         return
     log.info("coordinator %s bound to a Telegram account", bound.id)
@@ -271,7 +271,7 @@ async def _on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
     assert turn.query is not None
     tr = _tr(scopes)
     now = turn.svc.clock.now()
-    task_id = int(cb.value) if cb.value.isdigit() else 0
+    task_id = parse_id(cb.value) or 0
     approved = busy = False
     conv: Conversation | None = None
     async with turn.svc.db.session() as session:
@@ -525,7 +525,7 @@ async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
         return
     tr = _tr(scopes)
     now = turn.svc.clock.now()
-    slot_id = int(cb.value) if cb.value.isdigit() else 0
+    slot_id = parse_id(cb.value) or 0
     told: list[tuple[int, str, str]] = []  # (chat, language, message id) of affected supervisors
     cancelled = False
     async with turn.svc.db.session() as session:
@@ -672,13 +672,20 @@ def _is_csv(name: str | None, mime: str | None) -> bool:
 
 
 def out_of_scope(
-    rows: Sequence[slots_csv.SlotRow], scopes: Sequence[Coordinator]
+    rows: Sequence[slots_csv.SlotRow],
+    scopes: Sequence[Coordinator],
+    existing: Sequence[Slot] = (),
 ) -> list[slots_csv.RowError]:
-    """Rows for a type and city the coordinator does not hold: refused like any bad row."""
+    """Rows for a type and city the coordinator does not hold, and rows whose reference names
+    an existing slot outside their scope (which would move it into theirs): refused like any
+    bad row. The other slot's type and city are not shown."""
+    theirs = {s.reference for s in existing if _reviewer(scopes, s.exchange_type, s.city) is None}
     return [
-        slots_csv.RowError(row.line, "coord.csv.scope", f"{row.exchange_type} {row.city}")
+        slots_csv.RowError(row.line, "coord.csv.taken", row.reference)
+        if row.reference in theirs
+        else slots_csv.RowError(row.line, "coord.csv.scope", f"{row.exchange_type} {row.city}")
         for row in rows
-        if _reviewer(scopes, row.exchange_type, row.city) is None
+        if row.reference in theirs or _reviewer(scopes, row.exchange_type, row.city) is None
     ]
 
 
@@ -718,15 +725,23 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await turn.say(tr("coord.csv.download_failed"))
         return
     rows, errors = slots_csv.parse(content)
-    errors = [*errors, *out_of_scope(rows, scopes)]
-    if errors:
-        await turn.say(errors_text(errors, tr))
-        return
-    if not rows:
+    if not errors and not rows:
         await turn.say(tr("coord.csv.empty"))
         return
+    report = None
     async with turn.svc.db.session() as session:
-        report = await slots.import_slots(session, rows, turn.svc.clock.now())
+        existing = await slots.slots_by_reference(session, [row.reference for row in rows])
+        errors = [*errors, *out_of_scope(rows, scopes, existing)]
+        if not errors:  # checked again in the import, in case a slot was added meanwhile
+            report = await slots.import_slots(
+                session,
+                rows,
+                turn.svc.clock.now(),
+                may_change=lambda s: _reviewer(scopes, s.exchange_type, s.city) is not None,
+            )
+    if errors or report is None:
+        await turn.say(errors_text(errors, tr))
+        return
     summary = tr(
         "coord.csv.done",
         created=len(report.created),
@@ -1030,9 +1045,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     cb = turn.callback
     scopes = await _scopes(turn) if cb is not None and cb.scope == SCOPE else []
     if cb is None or not scopes:
-        await turn.query.answer(
-            Translator(language_from_telegram(turn.user.language_code))("btn.stale")
-        )
+        await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
     if cb.step == "t":
         await _on_task_button(turn, cb, scopes)

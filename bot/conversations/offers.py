@@ -25,7 +25,7 @@ from telegram.ext import ContextTypes
 from bot import answer_notices, links, notify, offer_mail, offers, placements, reference, ui
 from bot.i18n import Translator, language_from_telegram
 from bot.services import Services
-from bot.signing import Callback
+from bot.signing import Callback, parse_id
 from bot.turn import Turn
 from storage import notices, reminders_repo, repository, slots
 from storage import placements as store_placements
@@ -152,15 +152,15 @@ async def expire_and_deliver(bot: Bot, svc: Services) -> None:
 
 async def show_from_link(turn: Turn, payload: str) -> None:
     """`/start o_<offer>_<signature>`: the offer again, for its own supervisor only."""
-    offer_id = links.parse_offer(turn.svc.secret, payload, turn.user.id)
+    now = turn.svc.clock.now()
+    link = links.parse_offer(turn.svc.secret, payload, turn.user.id)
     loaded = None
-    if offer_id is not None:
+    if link is not None:
         async with turn.svc.db.session() as session:
-            loaded = await load(session, offer_id)
-    if loaded is None or loaded[3].telegram_user_id != turn.user.id:
-        await turn.say(
-            Translator(language_from_telegram(turn.user.language_code))("offer.link_invalid")
-        )
+            loaded = await load(session, link.id)
+    usable = link is not None and loaded is not None and link.usable(loaded[0].created_at, now)
+    if loaded is None or not usable or loaded[3].telegram_user_id != turn.user.id:
+        await turn.say(Translator(await turn.language())("offer.link_invalid"))
         return
     offer, slot, task, supervisor = loaded
     tr = Translator(supervisor.language)
@@ -183,8 +183,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     released: list[Placement] = []
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
-        if supervisor is not None and cb is not None and cb.scope == SCOPE and cb.step.isdigit():
-            offer_id = int(cb.step)
+        offer_id = parse_id(cb.step) if cb is not None and cb.scope == SCOPE else None
+        if supervisor is not None and cb is not None and offer_id is not None:
             held = (
                 await store_placements.held(session, offer_id=offer_id)
                 if cb.action == "giveback_yes"
@@ -197,7 +197,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 released = await placements.given_back(session, held)
                 await placements.queue_cancellations(session, turn.svc, released, now)
             loaded = await load(session, offer_id)
-    language = supervisor.language if supervisor else "en"
+    language = supervisor.language if supervisor else await turn.language()
     tr = Translator(language)
     if outcome is None or loaded is None:
         await turn.query.answer(tr("btn.stale"))

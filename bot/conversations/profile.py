@@ -149,7 +149,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
     tr = Translator(language)
     if supervisor is None or cb is None or cb.scope != SCOPE:
-        await turn.query.answer(tr("btn.stale"))
+        await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
     await turn.query.answer()
     if cb.action == "fields":
@@ -187,7 +187,5 @@ async def unsubscribe_link(turn: Turn, payload: str) -> None:
             session.add(supervisor)
             await repository.suppress(session, supervisor.email, "unsubscribed", now)
             done = True
-    language = language_from_telegram(turn.user.language_code)
-    if done and supervisor is not None:
-        language = supervisor.language
+    language = supervisor.language if done and supervisor is not None else await turn.language()
     await turn.say(Translator(language)("unsubscribe.done" if done else "unsubscribe.invalid"))

@@ -144,7 +144,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             conv.last_update_id = update.update_id
             await _store(session, turn.svc, conv, outcome)
     if not fresh or conv is None:
-        language = conv.language if conv else language_from_telegram(turn.user.language_code)
+        language = conv.language if conv else await turn.language()
         await turn.query.answer(Translator(language)("btn.stale"))
         return
     await turn.query.answer(outcome.toast)
@@ -226,7 +226,7 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     language = cb.value if cb and cb.value in ("nb", "en") else fallback
     tr = Translator(language)
     if cb is None or cb.scope != CONSENT_SCOPE:
-        await turn.query.answer(tr("btn.stale"))
+        await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
     await turn.query.answer()
     if cb.action == "lang":
@@ -276,7 +276,7 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     language = conv.language if conv else language_from_telegram(turn.user.language_code)
     tr = Translator(language)
     if not valid or conv is None or cb is None:
-        await turn.query.answer(tr("btn.stale"))
+        await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
     await turn.query.answer()
     if cb.action == "over":

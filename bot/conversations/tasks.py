@@ -22,7 +22,7 @@ from bot import notify, offers, placements, ui
 from bot.conversations import task_steps as ts
 from bot.conversations.task_steps import SCOPE, TStep
 from bot.i18n import Translator
-from bot.signing import Callback
+from bot.signing import Callback, parse_id
 from bot.turn import Turn
 from storage import placements as store_placements
 from storage import repository, tasks
@@ -79,9 +79,7 @@ async def start_new(turn: Turn) -> None:
 
 
 async def _language(turn: Turn) -> str:
-    from bot.i18n import language_from_telegram
-
-    return language_from_telegram(turn.user.language_code)
+    return await turn.language()
 
 
 async def cmd_newtask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -146,7 +144,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 conv.step = applied.step
                 await repository.save_conversation(session, conv, now)
     if not fresh or conv is None or cb is None:
-        await turn.query.answer(Translator(conv.language if conv else "en")("btn.stale"))
+        language = conv.language if conv else await turn.language()
+        await turn.query.answer(Translator(language)("btn.stale"))
         return
     notice = tr(applied.notice) if applied.notice else None
     await turn.query.answer(notice if applied.step == asked else None)
@@ -280,8 +279,9 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         task = None
-        if supervisor is not None and cb is not None and cb.value.isdigit():
-            task = await tasks.get_task(session, int(cb.value), supervisor.id or 0)
+        task_id = parse_id(cb.value) if cb is not None else None
+        if supervisor is not None and task_id is not None:
+            task = await tasks.get_task(session, task_id, supervisor.id or 0)
         if supervisor is not None and task is not None and cb is not None:
             if cb.action in ("withdraw", "withdraw_yes"):
                 held = await store_placements.held(session, task_id=task.id or 0)
