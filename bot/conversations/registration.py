@@ -56,7 +56,11 @@ def consent_screen(language: str) -> ui.Screen:
     tr = Translator(language)
     other = "en" if language == "nb" else "nb"
     return ui.Screen(
-        tr("welcome.intro") + "\n\n" + tr("privacy.notice", version=CONSENT_VERSION),
+        tr("welcome.intro")
+        + "\n\n"
+        + tr("privacy.notice", version=CONSENT_VERSION)
+        + "\n"
+        + tr("privacy.opt_out"),
         [
             [ui.Button(tr("consent.yes"), Callback(CONSENT_SCOPE, "-", "yes", language))],
             [ui.Button(tr("consent.no"), Callback(CONSENT_SCOPE, "-", "no", language))],

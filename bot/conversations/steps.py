@@ -39,7 +39,9 @@ from bot.ui import Button, KeyButton, Screen
 from bot.validation import Result, validate_email, validate_name, validate_short_text
 
 SCOPE: Final = "r"
-CONSENT_VERSION: Final = "2026-11"
+# The privacy notice's version, stored with each consent: change it whenever the notice changes
+# (2026-11-30: the do-not-email list that outlives /delete).
+CONSENT_VERSION: Final = "2026-11-30"
 MAIN_STEPS: Final = 8
 
 
