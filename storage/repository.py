@@ -41,6 +41,19 @@ async def save_conversation(
     flag_modified(conversation, "data")
 
 
+async def mark_handled(session: AsyncSession, user_id: int, update_id: int) -> None:
+    """Remember an update that changed nothing in the draft, so that Telegram delivering it again
+    after a restart is recognised as a repeat (the draft's expiry clock is left alone)."""
+    await session.execute(
+        update(Conversation)
+        .where(
+            col(Conversation.telegram_user_id) == user_id,
+            col(Conversation.last_update_id) < update_id,
+        )
+        .values(last_update_id=update_id)
+    )
+
+
 async def delete_conversation(session: AsyncSession, user_id: int) -> None:
     await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
 

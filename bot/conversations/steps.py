@@ -280,6 +280,13 @@ def screen(
     return result
 
 
+def reprompt_id(step: Step, data: dict[str, Any]) -> str:
+    """The step's short re-prompt; the name step offers "Yes" only when there is a suggestion."""
+    if step == Step.NAME and not data.get("name_suggestion"):
+        return "reg.name.reprompt_typed"
+    return QUESTIONS[step].reprompt
+
+
 def _prompt_text(step: Step, data: dict[str, Any], tr: Translator) -> str:
     question = QUESTIONS[step]
     if step == Step.NAME and data.get("name_suggestion"):
