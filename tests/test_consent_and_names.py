@@ -176,3 +176,21 @@ async def test_start_and_continue_delivered_again_after_a_restart_answer_once(jo
     await john.press("Yes, that's right")
     conv, _ = await stored(services, john.user.id)
     assert conv is not None and conv.step == Step.TITLE
+
+
+@pytest.mark.slow
+def test_the_demo_stopped_mid_registration_goes_on_after_a_restart(tmp_path):
+    """The demo makes its own update ids: a restart must not reuse ones its draft remembers,
+    or /start and every answer after it would be taken for a repeat and ignored."""
+    from tests.test_cli import DemoSession
+
+    first = DemoSession(tmp_path)
+    first.press("I agree")
+    first.press("Research")
+    assert first.close() == 0
+
+    again = DemoSession(tmp_path)
+    assert "Continue where you left" in again.screen
+    assert "Is this your name" in again.press("Continue")
+    assert "Step 3 of 8" in again.press("Yes")
+    assert again.close() == 0
