@@ -423,7 +423,9 @@ class DemoChat:
         request.view(SUPERVISOR_ID).name = name
         request.view(COORDINATOR_ID).name = COORDINATOR_NAME
         self.user = self.people["supervisor"]
-        self.update_ids = itertools.count(1)
+        # Above every update id an earlier run stored (a draft remembers its last one, and a
+        # repeated id is taken for Telegram delivering an update again): milliseconds since 1970.
+        self.update_ids = itertools.count(time.time_ns() // 1_000_000)
         self.message_ids = itertools.count(1_000_000)
 
     @property

@@ -36,6 +36,55 @@ _PHONE_CHARS = re.compile(r"^\+?[0-9 ()-]+$")
 _CODE = re.compile(r"^[0-9]{6}$")
 
 
+_REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+_ZWJ: Final = "\u200d"
+_EMOJI_TAILS: Final = frozenset("\ufe0e\ufe0f") | {chr(c) for c in range(0x1F3FB, 0x1F400)}
+_BLACK_FLAG: Final = "\U0001f3f4"
+_CANCEL_TAG: Final = "\U000e007f"
+
+
+def _joins_emoji(text: str, at: int) -> bool:
+    """A zero-width joiner inside an emoji sequence (👩‍⚕️, 🏳️‍🌈): a symbol, optionally with a
+    presentation selector or skin tone, on its left, and a symbol on its right."""
+    before = at - 1
+    while before >= 0 and text[before] in _EMOJI_TAILS:
+        before -= 1
+    return (
+        before >= 0
+        and at + 1 < len(text)
+        and unicodedata.category(text[before]) == "So"
+        and unicodedata.category(text[at + 1]) == "So"
+    )
+
+
+def _flag_tags_end(text: str, start: int) -> int:
+    """After a black flag: the end of its tag sequence (🏴 + tag letters + cancel tag, as in the
+    flags of England, Scotland and Wales), or `start` when there is none."""
+    end = start
+    while end < len(text) and "\U000e0020" <= text[end] <= "\U000e007e":
+        end += 1
+    if end > start and end < len(text) and text[end] == _CANCEL_TAG:
+        return end + 1
+    return start
+
+
+def has_hidden_characters(text: str) -> bool:
+    """Control, invisible or direction-changing characters (U+202E and the like), except the
+    joiners that hold emoji together: a name like "👩‍⚕️ Kari" is an ordinary name, but "Kari"
+    with a zero-width space or a right-to-left override is not what it looks like."""
+    at = 0
+    while at < len(text):
+        ch = text[at]
+        if ch == _BLACK_FLAG:
+            at = _flag_tags_end(text, at + 1)
+            continue
+        refused = unicodedata.category(ch) in _REFUSED_CATEGORIES and ch not in "\t\n"
+        if refused and not (ch == _ZWJ and _joins_emoji(text, at)):
+            return True
+        at += 1
+    return False
+
+
 def clean_text(raw: str, *, max_length: int, min_length: int = 1) -> Result:
     """Free text: trimmed, inner whitespace folded, no control or invisible format characters.
 
@@ -43,10 +92,7 @@ def clean_text(raw: str, *, max_length: int, min_length: int = 1) -> Result:
     the person meant; it also keeps them out of emails and exports.
     """
     text = unicodedata.normalize("NFC", raw)
-    if any(
-        unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} and ch not in "\t\n"
-        for ch in text
-    ):
+    if has_hidden_characters(text):
         return Invalid("invalid.characters")
     text = " ".join(text.split())
     if len(text) < min_length or not any(ch.isalnum() for ch in text):
@@ -57,6 +103,9 @@ def clean_text(raw: str, *, max_length: int, min_length: int = 1) -> Result:
 
 
 def validate_name(raw: str) -> Result:
+    """A name as typed, or as Telegram's profile suggests it: one line, with letters."""
+    if "\n" in raw or "\r" in raw:
+        return Invalid("invalid.characters")  # a name is one line, never folded into one
     result = clean_text(raw, max_length=MAX_NAME, min_length=2)
     if isinstance(result, Valid) and not any(ch.isalpha() for ch in result.value):
         return Invalid("invalid.name")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import ColumnElement, delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import col, select
@@ -39,6 +39,19 @@ async def save_conversation(
     session.add(conversation)
     # Handlers change the JSON answers in place, which SQLAlchemy cannot see: say so explicitly.
     flag_modified(conversation, "data")
+
+
+async def mark_handled(session: AsyncSession, user_id: int, update_id: int) -> None:
+    """Remember an update that changed nothing in the draft, so that Telegram delivering it again
+    after a restart is recognised as a repeat (the draft's expiry clock is left alone)."""
+    await session.execute(
+        update(Conversation)
+        .where(
+            col(Conversation.telegram_user_id) == user_id,
+            col(Conversation.last_update_id) < update_id,
+        )
+        .values(last_update_id=update_id)
+    )
 
 
 async def delete_conversation(session: AsyncSession, user_id: int) -> None:
@@ -103,49 +116,71 @@ async def verification_by_link(session: AsyncSession, link_hash: str) -> EmailVe
 
 
 # ---- privacy -----------------------------------------------------------------------------
+#
+# A person's data is what is keyed to their Telegram account, plus what is keyed to an address
+# they proved they read (a code or link from that mailbox). An address that was only typed is not
+# theirs: anyone can type a colleague's address, and /mydata or /delete must never reach the
+# colleague's pending verification, invitation or emails through it.
 
 
-async def emails_of_person(session: AsyncSession, user_id: int) -> set[str]:
+async def verified_addresses(session: AsyncSession, user_id: int) -> set[str]:
+    """The addresses (lower case) this person verified: their profile's, if verified, and every
+    address a code or link of theirs confirmed."""
     addresses: set[str] = set()
     supervisor = await get_supervisor(session, user_id)
-    if supervisor:
-        addresses.add(supervisor.email)
-    conversation = await get_conversation(session, user_id)
-    if conversation and conversation.data.get("email"):
-        addresses.add(str(conversation.data["email"]))
+    if supervisor is not None and supervisor.email_verified_at is not None:
+        addresses.add(supervisor.email.lower())
     result = await session.execute(
         select(col(EmailVerification.email)).where(
-            col(EmailVerification.telegram_user_id) == user_id
+            col(EmailVerification.telegram_user_id) == user_id,
+            col(EmailVerification.verified_at).is_not(None),
         )
     )
-    addresses.update(result.scalars())
+    addresses.update(address.lower() for address in result.scalars())
     return addresses
 
 
-async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
-    """Erase everything held about one person; returns the mail files to remove from disk."""
-    addresses = await emails_of_person(session, user_id)
-    outbox_filter = col(OutboxEmail.telegram_user_id) == user_id
+def _keyed_to(
+    user_column: Any, address_column: Any, user_id: int, addresses: set[str]
+) -> ColumnElement[bool]:
+    """Rows keyed to the account, or to one of its verified addresses (in any case)."""
+    condition: ColumnElement[bool] = col(user_column) == user_id
     if addresses:
-        outbox_filter = or_(outbox_filter, col(OutboxEmail.recipient).in_(addresses))
+        condition = or_(condition, func.lower(col(address_column)).in_(sorted(addresses)))
+    return condition
+
+
+def _outbox_of(user_id: int, addresses: set[str]) -> ColumnElement[bool]:
+    return _keyed_to(OutboxEmail.telegram_user_id, OutboxEmail.recipient, user_id, addresses)
+
+
+def _verifications_of(user_id: int, addresses: set[str]) -> ColumnElement[bool]:
+    return _keyed_to(
+        EmailVerification.telegram_user_id, EmailVerification.email, user_id, addresses
+    )
+
+
+def _at(column: Any, addresses: set[str]) -> ColumnElement[bool]:
+    return func.lower(col(column)).in_(sorted(addresses))
+
+
+async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
+    """Erase everything held about one person; returns the mail files to remove from disk.
+
+    An unsubscribe (or a declined invitation) stays on the suppression list, address, reason and
+    date only, so that the opt-out is still honoured after the erasure (the privacy notice says
+    so, and /mydata shows the entry while the person is known).
+    """
+    addresses = await verified_addresses(session, user_id)
+    outbox_filter = _outbox_of(user_id, addresses)
     files = await session.execute(select(col(OutboxEmail.stored_as)).where(outbox_filter))
     stored = [path for path in files.scalars() if path]
     await session.execute(delete(OutboxEmail).where(outbox_filter))
-    await session.execute(
-        delete(EmailVerification).where(col(EmailVerification.telegram_user_id) == user_id)
-    )
-    if addresses:
-        await session.execute(
-            delete(EmailVerification).where(col(EmailVerification.email).in_(addresses))
-        )
+    await session.execute(delete(EmailVerification).where(_verifications_of(user_id, addresses)))
     await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
     await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
     if addresses:  # an invitation named them: forget it (a "no" stays as a suppression)
-        await session.execute(
-            delete(Invitation).where(
-                func.lower(col(Invitation.email)).in_([a.lower() for a in addresses])
-            )
-        )
+        await session.execute(delete(Invitation).where(_at(Invitation.email, addresses)))
     from storage.coordinators import unbind_user  # a coordinator keeps the scope, not the account
 
     await unbind_user(session, user_id)
@@ -156,20 +191,31 @@ async def _all(session: AsyncSession, query: Any) -> list[Any]:
     return list((await session.execute(query)).scalars())
 
 
+# What /mydata shows of an email: never its subject or body, which may carry a code or a link.
+EMAIL_FIELDS = {"kind", "recipient", "status", "created_at", "sent_at"}
+# Of a verification: never the hashes, nor whose account asked (someone else may have typed
+# this person's verified address).
+VERIFICATION_FIELDS = {"email", "attempts", "created_at", "expires_at", "verified_at"}
+
+
 async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
-    """Everything stored about one person, for /mydata. Secrets (code hashes) are left out."""
+    """Everything stored about one person, for /mydata. No secret is in it: no code or link
+    hashes, no email subjects or bodies."""
     supervisor = await get_supervisor(session, user_id)
     conversation = await get_conversation(session, user_id)
-    verifications = await session.execute(
-        select(EmailVerification).where(col(EmailVerification.telegram_user_id) == user_id)
+    addresses = await verified_addresses(session, user_id)
+    verifications = await _all(
+        session,
+        select(EmailVerification)
+        .where(_verifications_of(user_id, addresses))
+        .order_by(col(EmailVerification.id)),
     )
-    addresses = await emails_of_person(session, user_id)
-    outbox_filter = col(OutboxEmail.telegram_user_id) == user_id
-    if addresses:
-        outbox_filter = or_(outbox_filter, col(OutboxEmail.recipient).in_(addresses))
-    emails = await session.execute(select(OutboxEmail).where(outbox_filter))
-    scopes = await session.execute(
-        select(Coordinator).where(col(Coordinator.telegram_user_id) == user_id)
+    emails = await _all(
+        session,
+        select(OutboxEmail).where(_outbox_of(user_id, addresses)).order_by(col(OutboxEmail.id)),
+    )
+    scopes = await _all(
+        session, select(Coordinator).where(col(Coordinator.telegram_user_id) == user_id)
     )
     by_supervisor = supervisor.id if supervisor is not None else -1
     tasks = await _all(session, select(Task).where(col(Task.supervisor_id) == by_supervisor))
@@ -177,35 +223,37 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
     checks = await _all(
         session, select(SeasonCheck).where(col(SeasonCheck.supervisor_id) == by_supervisor)
     )
-    lowered = [a.lower() for a in addresses]
-    invitations = await _all(
-        session, select(Invitation).where(func.lower(col(Invitation.email)).in_(lowered))
-    )
+    invitations: list[Invitation] = []
+    suppressions: list[Suppression] = []
+    if addresses:
+        invitations = await _all(
+            session, select(Invitation).where(_at(Invitation.email, addresses))
+        )
+        suppressions = await _all(
+            session, select(Suppression).where(_at(Suppression.email, addresses))
+        )
     return {
         "tasks": [t.model_dump(mode="json") for t in tasks],
         "offers": [o.model_dump(mode="json") for o in offers],
         "season_checks": [c.model_dump(mode="json") for c in checks],
         "invitations": [i.model_dump(mode="json") for i in invitations],
+        "do_not_email": [
+            s.model_dump(mode="json", include={"email", "reason", "created_at"})
+            for s in suppressions
+        ],
         "coordinator_scopes": [
             c.model_dump(
                 mode="json", include={"email", "role", "exchange_type", "city", "bound_at"}
             )
-            for c in scopes.scalars()
+            for c in scopes
         ],
         "telegram_user_id": user_id,
         "profile": supervisor.model_dump(mode="json") if supervisor else None,
         "registration_in_progress": conversation.model_dump(mode="json") if conversation else None,
         "email_verifications": [
-            v.model_dump(mode="json", exclude={"code_hash", "link_hash"})
-            for v in verifications.scalars()
+            v.model_dump(mode="json", include=VERIFICATION_FIELDS) for v in verifications
         ],
-        "emails": [
-            e.model_dump(
-                mode="json",
-                include={"kind", "recipient", "subject", "status", "created_at", "sent_at"},
-            )
-            for e in emails.scalars()
-        ],
+        "emails": [e.model_dump(mode="json", include=EMAIL_FIELDS) for e in emails],
     }
 
 

@@ -92,8 +92,8 @@ def test_a_whole_registration_in_the_terminal_demo(tmp_path):
     demo.press("Epidemiology")
     demo.press("Done")
     screen = demo.type("demo@ous-hf.no")
-    assert "📧 Email to demo@ous-hf.no: Your Veileder code" in screen
-    code = re.search(r"Your Veileder code: (\d{6})", screen).group(1)
+    assert "📧 Email to demo@ous-hf.no: Your Veileder verification code" in screen
+    code = re.search(r"^   \|\s+(\d{6})$", screen, re.MULTILINE).group(1)  # the echoed body
     assert "Step 8 of 8" in demo.type(code)
     demo.press("Skip")
     assert "Please check your details" in demo.screen

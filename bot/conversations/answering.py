@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reference, verification
-from bot.conversations.answers import missing_step, profile_values
+from bot.conversations.answers import missing_step, name_suggestion, profile_values
 from bot.conversations.steps import QUESTIONS, SUB_STEPS, Flow, Step, advance, previous
 from bot.i18n import Translator
 from bot.services import Services
@@ -191,7 +191,13 @@ async def apply_button(
             data["exchange_types"] = ["clinical", "research"] if cb.value == "both" else [cb.value]
             return await _accept(session, svc, conv, step)
         case "yes" if step == Step.NAME and data.get("name_suggestion"):
-            data["name"] = data.get("name") or data["name_suggestion"]
+            if data.get("name"):
+                return await _accept(session, svc, conv, step)
+            suggestion = name_suggestion(str(data["name_suggestion"]))
+            if suggestion is None:  # a draft begun before suggestions were checked
+                del data["name_suggestion"]
+                return Outcome(Kind.STAY, notice=tr("reg.name.suggestion_refused"))
+            data["name"] = suggestion
             return await _accept(session, svc, conv, step)
         case "pick" if step == Step.TITLE and cb.value in (*reference.TITLES, "other"):
             data["title"] = cb.value

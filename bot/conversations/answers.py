@@ -11,21 +11,28 @@ from typing import Any
 
 from bot.conversations.steps import CONSENT_VERSION, Flow, Step
 from bot.reference import TITLES, city
+from bot.validation import Valid, validate_name
 from storage.models import Conversation, Supervisor
 
 
+def name_suggestion(profile_name: str) -> str | None:
+    """The Telegram profile's name as a suggestion, if it would pass as a typed name: a profile
+    name is typed by anyone, and tapping "yes" must not store what typing it would refuse."""
+    checked = validate_name(profile_name)
+    return checked.value if isinstance(checked, Valid) else None
+
+
 def new_draft(user_id: int, chat_id: int, language: str, name: str, now: datetime) -> Conversation:
+    data: dict[str, Any] = {"consent_version": CONSENT_VERSION, "consent_at": now.isoformat()}
+    if suggestion := name_suggestion(name):
+        data["name_suggestion"] = suggestion
     return Conversation(
         telegram_user_id=user_id,
         chat_id=chat_id,
         flow=Flow.REGISTRATION,
         step=Step.TYPES,
         language=language,
-        data={
-            "consent_version": CONSENT_VERSION,
-            "consent_at": now.isoformat(),
-            "name_suggestion": name,
-        },
+        data=data,
         created_at=now,
         updated_at=now,
     )

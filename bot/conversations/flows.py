@@ -28,7 +28,7 @@ def _task_screen(conv: Conversation, notice: str | None) -> ui.Screen:
 
 
 def _registration_reprompt(conv: Conversation) -> str:
-    return steps.QUESTIONS[steps.Step(conv.step)].reprompt
+    return steps.reprompt_id(steps.Step(conv.step), conv.data)
 
 
 def _task_reprompt(conv: Conversation) -> str:

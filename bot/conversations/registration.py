@@ -56,7 +56,11 @@ def consent_screen(language: str) -> ui.Screen:
     tr = Translator(language)
     other = "en" if language == "nb" else "nb"
     return ui.Screen(
-        tr("welcome.intro") + "\n\n" + tr("privacy.notice", version=CONSENT_VERSION),
+        tr("welcome.intro")
+        + "\n\n"
+        + tr("privacy.notice", version=CONSENT_VERSION)
+        + "\n"
+        + tr("privacy.opt_out"),
         [
             [ui.Button(tr("consent.yes"), Callback(CONSENT_SCOPE, "-", "yes", language))],
             [ui.Button(tr("consent.no"), Callback(CONSENT_SCOPE, "-", "no", language))],
@@ -216,8 +220,24 @@ async def _close_question(turn: Turn, conv: Conversation, outcome: Outcome) -> N
 # ---- consent, resume, start ----------------------------------------------------------------------
 
 
+def _repeated(conv: Conversation | None, update: Update) -> bool:
+    """The update was handled already (Telegram delivers it again when the process stopped
+    before confirming it): the draft's stored update id is at least this one."""
+    return conv is not None and update.update_id <= conv.last_update_id
+
+
+async def _registration_draft(turn: Turn) -> Conversation | None:
+    async with turn.svc.db.session() as session:
+        existing = await repository.get_conversation(session, turn.user.id)
+    return existing if existing is not None and existing.flow == Flow.REGISTRATION else None
+
+
 async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The consent screen's buttons. Stateless until "I agree": the language rides in the button."""
+    """The consent screen's buttons. Stateless until "I agree": the language rides in the button.
+
+    A draft exists only once someone agreed, so with a draft this is an older consent message:
+    "I agree" goes on with the draft, "No thanks" changes nothing (it says so, and how to erase).
+    """
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
         return
@@ -228,6 +248,8 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if cb is None or cb.scope != CONSENT_SCOPE:
         await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
+    if cb.action != "lang" and _repeated(await _registration_draft(turn), update):
+        return  # answered before this was stored, the first time round
     await turn.query.answer()
     if cb.action == "lang":
         await turn.replace(consent_screen(language))
@@ -239,8 +261,9 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         existing = await repository.get_conversation(session, turn.user.id)
         draft = existing if existing is not None and existing.flow == Flow.REGISTRATION else None
         if cb.action == "no":
+            conv = draft
             if draft is not None:
-                await repository.delete_conversation(session, turn.user.id)
+                await repository.mark_handled(session, turn.user.id, update.update_id)
         elif not registered:
             if existing is not None and draft is None:  # e.g. a coordinator's unfinished flow
                 await repository.delete_conversation(session, turn.user.id)
@@ -249,9 +272,14 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 turn.user.id, turn.chat_id, language, turn.user.full_name, now
             )
             conv.active, conv.language = True, language
+            conv.last_update_id = update.update_id
             await repository.save_conversation(session, conv, now)
     if registered:
         await profile.show_menu(turn)
+    elif cb.action == "no" and conv is not None:
+        await turn.close(Translator(conv.language)("consent.kept"))
+        if conv.active:
+            await turn.show(step_screen(conv))
     elif conv is None:
         await turn.close(tr("consent.declined"))
     else:
@@ -266,12 +294,15 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     cb = turn.callback
     async with turn.svc.db.session() as session:
         conv = await repository.get_conversation(session, turn.user.id)
+        if _repeated(conv, update):
+            return  # delivered again after a restart: answered the first time
         valid = cb is not None and conv is not None and conv.flow == Flow.REGISTRATION
         if valid and conv is not None and cb is not None:
             if cb.action == "over":
                 await repository.delete_conversation(session, turn.user.id)
             else:
                 conv.active = True
+                conv.last_update_id = update.update_id
                 await repository.save_conversation(session, conv, turn.svc.clock.now())
     language = conv.language if conv else language_from_telegram(turn.user.language_code)
     tr = Translator(language)

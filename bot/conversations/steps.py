@@ -39,7 +39,9 @@ from bot.ui import Button, KeyButton, Screen
 from bot.validation import Result, validate_email, validate_name, validate_short_text
 
 SCOPE: Final = "r"
-CONSENT_VERSION: Final = "2026-11"
+# The privacy notice's version, stored with each consent: change it whenever the notice changes
+# (2026-11-30: the do-not-email list that outlives /delete).
+CONSENT_VERSION: Final = "2026-11-30"
 MAIN_STEPS: Final = 8
 
 
@@ -276,6 +278,13 @@ def screen(
     if step not in (Step.PHONE, Step.SUMMARY):
         result.buttons.append(_nav_row(tr, step, data))
     return result
+
+
+def reprompt_id(step: Step, data: dict[str, Any]) -> str:
+    """The step's short re-prompt; the name step offers "Yes" only when there is a suggestion."""
+    if step == Step.NAME and not data.get("name_suggestion"):
+        return "reg.name.reprompt_typed"
+    return QUESTIONS[step].reprompt
 
 
 def _prompt_text(step: Step, data: dict[str, Any], tr: Translator) -> str:

@@ -96,7 +96,7 @@ def register(demo: DemoSession, *, name: str | None = None) -> None:
     demo.press("Epidemiology")
     demo.press("Done")
     screen = demo.type("demo@ous-hf.no")
-    found = re.search(r"Your Veileder code: (\d{6})", screen)
+    found = re.search(r"^   \|\s+(\d{6})$", screen, re.MULTILINE)  # the echoed body
     assert found, screen
     demo.type(found.group(1))
     demo.press("Skip")
