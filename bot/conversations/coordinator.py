@@ -174,11 +174,12 @@ def _tr(scopes: Sequence[Coordinator]) -> Translator:
 # ---- binding -------------------------------------------------------------------------------------
 
 
-def commands_text(scopes: Sequence[Coordinator], tr: Translator) -> str:
+def commands_text(scopes: Sequence[Coordinator], tr: Translator, heading: str) -> str:
+    """`heading` says why this is shown: just connected, already connected, or /help."""
     lines = "\n".join(
         tr("coord.scope_line", scope=service.scope_label(s, tr.language)) for s in scopes
     )
-    return tr("coord.bound", scopes=Markup(lines)) + "\n\n" + tr("coord.commands")
+    return tr(heading, scopes=Markup(lines)) + "\n\n" + tr("coord.commands")
 
 
 async def bind(turn: Turn, token: str) -> None:
@@ -190,12 +191,23 @@ async def bind(turn: Turn, token: str) -> None:
         )
         scopes = await store.coordinators_of_user(session, turn.user.id) if bound else []
     if bound is None:
-        tr = Translator(language_from_telegram(turn.user.language_code))
-        await turn.say(tr("coord.link_invalid", days=store.INVITE_VALIDITY.days))
+        await _not_bound(turn)
         return
     log.info("coordinator %s bound to a Telegram account", bound.id)
-    await turn.say(commands_text(scopes, Translator(bound.language)))
+    await turn.say(commands_text(scopes, Translator(bound.language), "coord.bound"))
     await set_menu(turn, bound.language)
+
+
+async def _not_bound(turn: Turn) -> None:
+    """A link that binds nothing: a coordinator tapping their used invitation again is told
+    they are connected already; anyone else that the link does not work."""
+    async with turn.svc.db.session() as session:
+        scopes = await store.coordinators_of_user(session, turn.user.id)
+    if scopes:
+        await turn.say(commands_text(scopes, _tr(scopes), "coord.already_bound"))
+        return
+    tr = Translator(language_from_telegram(turn.user.language_code))
+    await turn.say(tr("coord.link_invalid", days=store.INVITE_VALIDITY.days))
 
 
 async def set_menu(turn: Turn, language: str) -> None:
