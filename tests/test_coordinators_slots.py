@@ -80,7 +80,7 @@ async def test_slots_of_the_scope_by_month_with_places_filled_and_open(services,
         "Sep 2027",
         "SCOPE-2027-09-OSL-1 Clinical, Oslo, from 2027-09-06, 4 weeks: 2 places, 1 filled, "
         "1 open (reply by 2027-06-28)",
-        "SCOPE-2027-09-OSL-2 Clinical, Oslo, from 2027-09-20, 4 weeks: 1 places, 0 filled, "
+        "SCOPE-2027-09-OSL-2 Clinical, Oslo, from 2027-09-20, 4 weeks: 1 place, 0 filled, "
         "1 open (reply by 2027-07-12)",
     ]
     assert september.button_texts == ["Cancel SCOPE-2027-09-OSL-1", "Cancel SCOPE-2027-09-OSL-2"]

@@ -67,8 +67,8 @@ from telegram.ext import (
 )
 from telegram.ext.filters import BaseFilter
 
+from bot import chunks, digests, notify, offers, reference, season, slots_csv, ui
 from bot import coordinators as service
-from bot import digests, notify, offers, reference, season, slots_csv, ui
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
 from bot.signing import Callback
@@ -450,26 +450,24 @@ def _slot_line(slot: Slot, tr: Translator, today: date, margin_weeks: int) -> st
 def month_screens(
     slot_list: Sequence[Slot], tr: Translator, today: date, margin_weeks: int
 ) -> list[ui.Screen]:
-    """One message per start month: a line per slot, a cancel button per open slot."""
+    """A message per start month: a line per slot, a cancel button per open slot. A month too
+    big for one message (Telegram: 4096 characters, 100 buttons) continues in more messages
+    under the same heading, each slot's line with its own button."""
     screens = []
     for (year, month), group in groupby(
         slot_list, key=lambda s: (s.start_date.year, s.start_date.month)
     ):
-        in_month = list(group)
-        lines = [_slot_line(s, tr, today, margin_weeks) for s in in_month]
         heading = tr("coord.slots.month", month=tr(f"month.{month}"), year=year)
-        buttons = [
-            [
-                ui.Button(
-                    tr("coord.btn.cancel_slot", reference=s.reference),
-                    Callback(SCOPE, "s", "cx", str(s.id)),
-                )
-            ]
-            for s in in_month
-            if s.status == SlotStatus.OPEN
-        ]
-        screens.append(ui.Screen("\n".join([heading, *lines]), buttons))
+        entries = [(_slot_line(s, tr, today, margin_weeks), _cancel_rows(s, tr)) for s in group]
+        screens += [ui.Screen(part.text, part.rows) for part in chunks.pack(heading, entries)]
     return screens
+
+
+def _cancel_rows(slot: Slot, tr: Translator) -> list[list[ui.Button]]:
+    if slot.status != SlotStatus.OPEN:
+        return []
+    label = tr("coord.btn.cancel_slot", reference=slot.reference)
+    return [[ui.Button(label, Callback(SCOPE, "s", "cx", str(slot.id)))]]
 
 
 async def cmd_slots(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
