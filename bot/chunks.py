@@ -145,10 +145,9 @@ def pack(
     for text, entry_rows in entries:
         size = visible_length(text)
         count = sum(len(row) for row in entry_rows)
-        extra = size + (1 if lines else 0)
-        if lines and (used + extra > room or sum(len(r) for r in rows) + count > max_buttons):
+        grows = size + (1 if lines else 0)  # the line and the newline before it
+        if lines and (used + grows > room or sum(len(r) for r in rows) + count > max_buttons):
             close()
-            extra = size
         pieces = [text] if size <= room else _cut_line(text, room)
         for piece in pieces[:-1]:
             lines.append(piece)
