@@ -138,3 +138,41 @@ async def test_a_supervisor_with_many_tasks_pages_through_them(services, kari):
     assert kari.last().text.endswith(f"Side {pages} av {pages}")
     await kari.press("Forrige side")
     assert kari.last().text.endswith(f"Side {pages - 1} av {pages}")
+
+
+async def test_a_coordinator_with_25_pending_tasks_sees_them_ten_at_a_time(services, nora, kari):
+    first = await supervisor_with_task(services, kari, title="Pending 00")
+    now = services.clock.now()
+    async with services.db.session() as session:
+        for n in range(1, 25):
+            session.add(
+                Task(
+                    supervisor_id=first.supervisor_id, season=2027, exchange_type="clinical",
+                    title=f"Pending {n:02}", field="cardiology", city="oslo", site="Ullevål",
+                    weeks=4, months=["2027-09"], capacity=1, backup_contact="Dr. B",
+                    status=TaskStatus.SUBMITTED, created_at=now, updated_at=now,
+                    submitted_at=now,
+                )
+            )  # fmt: skip
+    await bound_coordinator(services, nora)
+    mark = nora.mark()
+    await nora.command("pending")
+    shown = nora.new_messages(mark)
+    assert shown[0].text == "Tasks waiting for approval: 25"
+    assert len(shown) == 12 and shown[-1].text == "There are 15 more tasks waiting after these."
+    await nora.press("Approve", shown[1])  # handled meanwhile: the next ones still follow on
+
+    mark = nora.mark()
+    await nora.press("Show the next ones", shown[-1])
+    more = nora.new_messages(mark)
+    assert shown[-1].button_texts == []
+    assert more[-1].text == "There are 5 more tasks waiting after these."
+    mark = nora.mark()
+    await nora.press("Show the next ones")
+    last = nora.new_messages(mark)
+    assert last[0].button_texts == [] and len(last) == 6  # no more after these five
+    assert all(m.button_texts == ["✅ Approve", "↩️ Return with a note"] for m in last[1:])
+    cards = {m.message_id: m for m in [*shown, *more, *last] if "Field: Cardiology" in m.text}
+    assert len(cards) == 25  # every pending task, once
+    approve = {m.buttons[0][0].callback_data for m in cards.values() if m.buttons}
+    assert len(approve) == 24  # each its own; the one approved has no buttons left

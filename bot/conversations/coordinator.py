@@ -77,7 +77,15 @@ from bot.validation import Invalid, clean_text
 from storage import coordinators as store
 from storage import digests as digest_store
 from storage import repository, slots, tasks
-from storage.models import Conversation, Coordinator, OfferStatus, Slot, SlotStatus, TaskStatus
+from storage.models import (
+    Conversation,
+    Coordinator,
+    OfferStatus,
+    Slot,
+    SlotStatus,
+    Task,
+    TaskStatus,
+)
 
 log = logging.getLogger(__name__)
 _EN: Final = Translator("en")  # labels are not shown when only values matter
@@ -90,6 +98,7 @@ RETURN_STEP: Final = "r_reason"
 MAX_REASON: Final = 500
 MAX_CSV_BYTES: Final = 512 * 1024
 MAX_ERRORS_SHOWN: Final = 25
+PENDING_PAGE: Final = 10  # task cards /pending shows at once
 COMMANDS: Final = ("pending", "slots", "addslot", "propose", "digest")
 NONE: Final = "-"  # the button value for "no field preference" / "skip"
 
@@ -273,8 +282,40 @@ async def cmd_pending(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await turn.say(tr("coord.pending.none"))
         return
     await turn.say(tr("coord.pending.header", count=len(pending)))
-    for task, supervisor in pending:
+    await _show_pending(turn, pending, tr)
+
+
+async def _show_pending(turn: Turn, pending: Sequence[tuple[Task, Any]], tr: Translator) -> None:
+    """A card per task, `PENDING_PAGE` at a time: hundreds of messages at once would run into
+    Telegram's flood limits. A button shows the next ones, after the last card shown."""
+    for task, supervisor in pending[:PENDING_PAGE]:
         await turn.show(task_screen(task, supervisor, tr))
+    left = len(pending) - PENDING_PAGE
+    if left > 0:
+        last = str(pending[PENDING_PAGE - 1][0].id)
+        more = ui.Button(tr("coord.btn.more_pending"), Callback(SCOPE, "p", "more", last))
+        await turn.show(ui.Screen(tr("coord.pending.more", left=left), [[more]]))
+
+
+async def _on_more_pending(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
+    """The next pending tasks after the last one shown (submitted later, or at the same time
+    with a higher id), whatever was reviewed in the meantime."""
+    assert turn.query is not None
+    tr = _tr(scopes)
+    async with turn.svc.db.session() as session:
+        pending = await store.pending_tasks(session, scopes)
+        shown = await session.get(Task, int(cb.value)) if cb.value.isdigit() else None
+    if cb.action != "more" or shown is None:
+        await turn.query.answer(tr("btn.stale"))
+        return
+    await turn.query.answer()
+    cursor = (shown.submitted_at or shown.updated_at, shown.id or 0)
+    after = [p for p in pending if (p[0].submitted_at or p[0].updated_at, p[0].id or 0) > cursor]
+    await turn.close(turn.pressed_html())
+    if not after:
+        await turn.say(tr("coord.pending.none"))
+        return
+    await _show_pending(turn, after, tr)
 
 
 async def _on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
@@ -1009,6 +1050,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _on_task_button(turn, cb, scopes)
     elif cb.step == "s":
         await _on_slot_button(turn, cb, scopes)
+    elif cb.step == "p":
+        await _on_more_pending(turn, cb, scopes)
     elif cb.step == "d":
         await _on_digest_button(turn, cb, scopes)
     elif cb.action == "stop":
