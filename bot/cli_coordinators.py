@@ -30,7 +30,7 @@ DEFAULT_BOT_USERNAME = "veileder_bot"
 
 def _say(message_id: str, **values: Any) -> None:
     """A catalog text for the terminal: English, nothing escaped (it is not HTML)."""
-    print(i18n.gettext("en", message_id).format(**values))
+    print(i18n.plain("en", message_id, **values))
 
 
 def add_commands(subparsers: Any) -> None:

@@ -112,9 +112,11 @@ async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     async with turn.svc.db.session() as session:
         scopes = await coordinators_of_user(session, turn.user.id)
-    if scopes:  # a coordinator also learns their own commands
-        await turn.say(coordinator.commands_text(scopes, Translator(scopes[0].language)))
-    await _reprompt(turn, "help.text")
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+    if scopes:  # a coordinator learns their own commands; the supervisors' only if one too
+        tr = Translator(scopes[0].language)
+        await turn.say(coordinator.commands_text(scopes, tr, "coord.help"))
+    await _reprompt(turn, "help.general" if scopes and supervisor is None else "help.text")
 
 
 async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -16,7 +16,7 @@ from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
 
-from bot import ui
+from bot import chunks, ui
 from bot.i18n import Translator
 from bot.services import Services
 
@@ -25,9 +25,8 @@ log = logging.getLogger(__name__)
 
 async def tell(bot: Bot, chat_id: int, language: str, message_id: str, **values: Any) -> bool:
     try:
-        await bot.send_message(
-            chat_id, Translator(language)(message_id, **values), parse_mode=ParseMode.HTML
-        )
+        for part in chunks.split_text(Translator(language)(message_id, **values)):
+            await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
     except Forbidden:
         log.info("chat %s has blocked the bot; notification %s skipped", chat_id, message_id)
         return False

@@ -363,8 +363,8 @@ async def test_same_as_last_season_copies_the_tasks_and_tells_the_coordinators(
     assert "✔️ ✅ Ja, som forrige sesong" in kari.messages()[-2].text
     assert not kari.messages()[-2].has_inline_keyboard
     assert kari.last().text == (
-        "✅ Tusen takk! 1 oppgave(r) er kopiert inn i sesongen 2027/28 og sendt til "
-        "koordinatorene for godkjenning. Du finner dem under /tasks."
+        "✅ Tusen takk! 1 oppgave er kopiert inn i sesongen 2027/28 og sendt til "
+        "koordinatorene for godkjenning. Du finner den under /tasks."
     )
     [copy] = await _get(services, Task, col(Task.season) == 2027)
     [last] = await _get(services, Task, col(Task.season) == 2026)

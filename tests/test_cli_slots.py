@@ -157,7 +157,7 @@ async def test_propose_from_the_command_line(settings, capsys):
         await make.slot(s, "SCORE-X")
     await db.close()
     assert await run(settings, "offers", "propose", "--slot", "SCORE-X") == 0
-    assert "1 offers sent for SCORE-X." in capsys.readouterr().out
+    assert "1 offer sent for SCORE-X." in capsys.readouterr().out
     assert await run(settings, "offers", "propose", "--slot", "SCORE-X") == 0
     assert "0 offers sent" in capsys.readouterr().out
     assert await run(settings, "offers", "propose", "--slot", "NOPE") == 1

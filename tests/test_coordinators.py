@@ -155,7 +155,7 @@ async def test_the_yearly_handover_add_list_and_remove_from_the_command_line(
 
     remove = cli("remove", "--email", "NORA@nmf.example")
     assert await dispatch(remove, settings, clock=clock) == 0
-    assert "Removed 1 scope(s) of NORA@nmf.example" in capsys.readouterr().out
+    assert "Removed 1 scope of NORA@nmf.example" in capsys.readouterr().out
     assert await dispatch(remove, settings, clock=clock) == 1
     assert "No coordinator matches" in capsys.readouterr().out
 

@@ -80,7 +80,7 @@ async def test_slots_of_the_scope_by_month_with_places_filled_and_open(services,
         "Sep 2027",
         "SCOPE-2027-09-OSL-1 Clinical, Oslo, from 2027-09-06, 4 weeks: 2 places, 1 filled, "
         "1 open (reply by 2027-06-28)",
-        "SCOPE-2027-09-OSL-2 Clinical, Oslo, from 2027-09-20, 4 weeks: 1 places, 0 filled, "
+        "SCOPE-2027-09-OSL-2 Clinical, Oslo, from 2027-09-20, 4 weeks: 1 place, 0 filled, "
         "1 open (reply by 2027-07-12)",
     ]
     assert september.button_texts == ["Cancel SCOPE-2027-09-OSL-1", "Cancel SCOPE-2027-09-OSL-2"]
@@ -309,7 +309,7 @@ async def test_a_csv_file_with_a_bad_row_imports_nothing_and_names_the_lines(ser
     ).encode()
     await send_file(nora, fake, "slots.csv", content)
     report = nora.last().text
-    assert report.startswith("Nothing was imported: the file has 2 problem(s).")
+    assert report.startswith("Nothing was imported: the file has 2 problems.")
     assert "Line 3: Unknown city “osl”" in report
     assert "Line 4: The place is outside your area (clinical bergen)." in report
     assert await _slot(services, "SCOPE-2027-01-OSL-1") is None
@@ -360,7 +360,7 @@ async def test_propose_asks_the_matching_supervisors_now(services, nora, kari):
     await nora.command("propose")
     assert "Send /propose followed by the place's reference" in nora.last().text
     await nora.command("propose", "scope-2027-09-osl-1")  # any case
-    assert nora.last().text.startswith("Asked about SCOPE-2027-09-OSL-1: 1 supervisor(s).")
+    assert nora.last().text.startswith("Asked about SCOPE-2027-09-OSL-1: 1 supervisor.")
     async with services.db.session() as session:
         [offer] = (await session.execute(select(Offer))).scalars().all()
     assert (offer.task_id, offer.status) == (task.id, OfferStatus.SENT)

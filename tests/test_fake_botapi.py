@@ -118,6 +118,9 @@ def test_length_limits_count_visible_text(fake: FakeTelegram) -> None:
     assert send(fake, " \n ")[1]["description"] == "Bad Request: message text is empty"
     assert send(fake, "<b></b>", parse_mode="HTML")[0] == 400
     assert len(fake.violations) == 5
+    # Telegram counts UTF-16 code units: 2048 emoji fit, one more does not.
+    assert send(fake, "😀" * 2048)[0] == 200
+    assert send(fake, "😀" * 2048 + "x")[1]["description"] == "Bad Request: message is too long"
 
 
 def test_text_is_trimmed_like_telegram(fake: FakeTelegram) -> None:

@@ -79,6 +79,7 @@ def _dynamic_ids() -> set[str]:
     task_ids |= {f"task.{k}.{v}" for k in ("lang", "conf") for v in ("yes", "no")}
     task_ids |= {f"task.status.{s.value}" for s in TaskStatus}
     ids = {f"type.{t}" for t in (*reference.EXCHANGE_TYPES, "both")}
+    ids |= {f"offer.exchange.{t}" for t in reference.EXCHANGE_TYPES}
     ids |= {f"title.{t}" for t in (*reference.TITLES, "other")}
     ids |= {f"edit.{step.value}" for step in EDITABLE}
     ids |= {f"command.{name}" for name in COMMANDS}
@@ -115,3 +116,34 @@ def test_values_are_escaped_but_markup_values_are_not():
 )
 def test_telegram_language_codes_map_to_bokmal_or_english(code, language):
     assert i18n.language_from_telegram(code) == language
+
+
+@pytest.mark.parametrize("language", i18n.SUPPORTED)
+def test_every_plural_form_is_valid_html_with_the_same_placeholders(language):
+    english = i18n.plurals("en")
+    forms = i18n.plurals(language)
+    assert set(forms) == set(english)
+    for key, (count, texts) in forms.items():
+        assert count == english[key][0], key
+        placeholders = set(re.findall(r"\{(\w+)\}", english[key][1][-1]))
+        assert count in placeholders, key
+        for text in texts:
+            assert set(re.findall(r"\{(\w+)\}", text)) == placeholders, key
+            if not key.startswith("email."):
+                parse_html(re.sub(r"\{\w+\}", "x", text))
+
+
+@pytest.mark.parametrize(
+    ("language", "places", "expected"),
+    [("nb", 1, "1 plass,"), ("nb", 2, "2 plasser,"), ("en", 1, "1 place,"), ("en", 3, "3 places,")],
+)
+def test_a_count_takes_the_grammar_of_its_number(language, places, expected):
+    line = i18n._(language, "coord.slots.line", reference="R", type="t", city="c", start="s",
+                  weeks=4, places=places, filled=0, open=places)  # fmt: skip
+    assert expected in line
+
+
+def test_no_message_hedges_its_plural_with_brackets():
+    for language in i18n.SUPPORTED:
+        for key, text in i18n.catalog(language).items():
+            assert not re.search(r"\w\((s|r|e|er)\)", text), (language, key, text)

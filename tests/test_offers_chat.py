@@ -124,7 +124,7 @@ async def test_an_offer_arrives_in_chat_and_one_tap_accepts_it(app, services, fa
     assert "John Smith's registry study" in shown.text and "answer by" in shown.text
     await john.press("Yes, I'll supervise")
     assert "the place is yours" in john.last().text
-    assert "SCORE-2027-03-OSL-1" in nora.last().text and "1 av 1 plasser fylt" in nora.last().text
+    assert "SCORE-2027-03-OSL-1" in nora.last().text and "1 av 1 plass fylt" in nora.last().text
     async with services.db.session() as s:
         slot = await s.get(Slot, slot_id)
         stored = await s.get(Offer, offer.id)

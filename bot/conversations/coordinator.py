@@ -67,8 +67,8 @@ from telegram.ext import (
 )
 from telegram.ext.filters import BaseFilter
 
+from bot import chunks, digests, notify, offers, placements, reference, season, slots_csv, ui
 from bot import coordinators as service
-from bot import digests, notify, offers, placements, reference, season, slots_csv, ui
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
 from bot.signing import Callback, parse_id
@@ -78,7 +78,15 @@ from storage import coordinators as store
 from storage import digests as digest_store
 from storage import placements as store_placements
 from storage import repository, slots, tasks
-from storage.models import Conversation, Coordinator, OfferStatus, Slot, SlotStatus, TaskStatus
+from storage.models import (
+    Conversation,
+    Coordinator,
+    OfferStatus,
+    Slot,
+    SlotStatus,
+    Task,
+    TaskStatus,
+)
 from storage.placements import Placement
 
 log = logging.getLogger(__name__)
@@ -92,6 +100,7 @@ RETURN_STEP: Final = "r_reason"
 MAX_REASON: Final = 500
 MAX_CSV_BYTES: Final = 512 * 1024
 MAX_ERRORS_SHOWN: Final = 25
+PENDING_PAGE: Final = 10  # task cards /pending shows at once
 COMMANDS: Final = ("pending", "slots", "addslot", "propose", "digest")
 NONE: Final = "-"  # the button value for "no field preference" / "skip"
 
@@ -176,11 +185,12 @@ def _tr(scopes: Sequence[Coordinator]) -> Translator:
 # ---- binding -------------------------------------------------------------------------------------
 
 
-def commands_text(scopes: Sequence[Coordinator], tr: Translator) -> str:
+def commands_text(scopes: Sequence[Coordinator], tr: Translator, heading: str) -> str:
+    """`heading` says why this is shown: just connected, already connected, or /help."""
     lines = "\n".join(
         tr("coord.scope_line", scope=service.scope_label(s, tr.language)) for s in scopes
     )
-    return tr("coord.bound", scopes=Markup(lines)) + "\n\n" + tr("coord.commands")
+    return tr(heading, scopes=Markup(lines)) + "\n\n" + tr("coord.commands")
 
 
 async def bind(turn: Turn, token: str) -> None:
@@ -192,12 +202,23 @@ async def bind(turn: Turn, token: str) -> None:
         )
         scopes = await store.coordinators_of_user(session, turn.user.id) if bound else []
     if bound is None:
-        tr = Translator(await turn.language())
-        await turn.say(tr("coord.link_invalid", days=store.INVITE_VALIDITY.days))
+        await _not_bound(turn)
         return
     log.info("coordinator %s bound to a Telegram account", bound.id)
-    await turn.say(commands_text(scopes, Translator(bound.language)))
+    await turn.say(commands_text(scopes, Translator(bound.language), "coord.bound"))
     await set_menu(turn, bound.language)
+
+
+async def _not_bound(turn: Turn) -> None:
+    """A link that binds nothing: a coordinator tapping their used invitation again is told
+    they are connected already; anyone else that the link does not work."""
+    async with turn.svc.db.session() as session:
+        scopes = await store.coordinators_of_user(session, turn.user.id)
+    if scopes:
+        await turn.say(commands_text(scopes, _tr(scopes), "coord.already_bound"))
+        return
+    tr = Translator(await turn.language())
+    await turn.say(tr("coord.link_invalid", days=store.INVITE_VALIDITY.days))
 
 
 async def set_menu(turn: Turn, language: str) -> None:
@@ -263,8 +284,40 @@ async def cmd_pending(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await turn.say(tr("coord.pending.none"))
         return
     await turn.say(tr("coord.pending.header", count=len(pending)))
-    for task, supervisor in pending:
+    await _show_pending(turn, pending, tr)
+
+
+async def _show_pending(turn: Turn, pending: Sequence[tuple[Task, Any]], tr: Translator) -> None:
+    """A card per task, `PENDING_PAGE` at a time: hundreds of messages at once would run into
+    Telegram's flood limits. A button shows the next ones, after the last card shown."""
+    for task, supervisor in pending[:PENDING_PAGE]:
         await turn.show(task_screen(task, supervisor, tr))
+    left = len(pending) - PENDING_PAGE
+    if left > 0:
+        last = str(pending[PENDING_PAGE - 1][0].id)
+        more = ui.Button(tr("coord.btn.more_pending"), Callback(SCOPE, "p", "more", last))
+        await turn.show(ui.Screen(tr("coord.pending.more", left=left), [[more]]))
+
+
+async def _on_more_pending(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
+    """The next pending tasks after the last one shown (submitted later, or at the same time
+    with a higher id), whatever was reviewed in the meantime."""
+    assert turn.query is not None
+    tr = _tr(scopes)
+    async with turn.svc.db.session() as session:
+        pending = await store.pending_tasks(session, scopes)
+        shown = await session.get(Task, int(cb.value)) if cb.value.isdigit() else None
+    if cb.action != "more" or shown is None:
+        await turn.query.answer(tr("btn.stale"))
+        return
+    await turn.query.answer()
+    cursor = (shown.submitted_at or shown.updated_at, shown.id or 0)
+    after = [p for p in pending if (p[0].submitted_at or p[0].updated_at, p[0].id or 0) > cursor]
+    await turn.close(turn.pressed_html())
+    if not after:
+        await turn.say(tr("coord.pending.none"))
+        return
+    await _show_pending(turn, after, tr)
 
 
 async def _on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
@@ -455,29 +508,30 @@ def month_screens(
     margin_weeks: int,
     taken: Mapping[int, Sequence[Placement]] | None = None,
 ) -> list[ui.Screen]:
-    """One message per start month: a line per slot, a cancel button per open slot."""
+    """A message per start month: a line per slot, a cancel button per open slot. A month too
+    big for one message (Telegram: 4096 characters, 100 buttons) continues in more messages
+    under the same heading, each slot's line with its own button."""
     screens = []
     for (year, month), group in groupby(
         slot_list, key=lambda s: (s.start_date.year, s.start_date.month)
     ):
-        in_month = list(group)
-        lines = [
-            _slot_line(s, tr, today, margin_weeks, (taken or {}).get(s.id or 0, ()))
-            for s in in_month
-        ]
         heading = tr("coord.slots.month", month=tr(f"month.{month}"), year=year)
-        buttons = [
-            [
-                ui.Button(
-                    tr("coord.btn.cancel_slot", reference=s.reference),
-                    Callback(SCOPE, "s", "cx", str(s.id)),
-                )
-            ]
-            for s in in_month
-            if s.status == SlotStatus.OPEN
+        entries = [
+            (
+                _slot_line(s, tr, today, margin_weeks, (taken or {}).get(s.id or 0, ())),
+                _cancel_rows(s, tr),
+            )
+            for s in group
         ]
-        screens.append(ui.Screen("\n".join([heading, *lines]), buttons))
+        screens += [ui.Screen(part.text, part.rows) for part in chunks.pack(heading, entries)]
     return screens
+
+
+def _cancel_rows(slot: Slot, tr: Translator) -> list[list[ui.Button]]:
+    if slot.status != SlotStatus.OPEN:
+        return []
+    label = tr("coord.btn.cancel_slot", reference=slot.reference)
+    return [[ui.Button(label, Callback(SCOPE, "s", "cx", str(slot.id)))]]
 
 
 async def cmd_slots(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1051,6 +1105,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _on_task_button(turn, cb, scopes)
     elif cb.step == "s":
         await _on_slot_button(turn, cb, scopes)
+    elif cb.step == "p":
+        await _on_more_pending(turn, cb, scopes)
     elif cb.step == "d":
         await _on_digest_button(turn, cb, scopes)
     elif cb.action == "stop":

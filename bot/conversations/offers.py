@@ -49,7 +49,7 @@ def offer_text(offer: Offer, slot: Slot, task: Task, tr: Translator) -> str:
     end = slot.start_date + timedelta(weeks=slot.weeks) - timedelta(days=1)
     return tr(
         "offer.text",
-        type=tr(f"type.{slot.exchange_type}"),
+        type=tr(f"offer.exchange.{slot.exchange_type}"),
         weeks=slot.weeks,
         start=_date(slot.start_date, tr.language),
         end=_date(end, tr.language),

@@ -6,6 +6,7 @@ is asked, validated and re-prompted exactly as during registration.
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, time
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -64,15 +65,21 @@ def pause_screen(tr: Translator) -> ui.Screen:
     )
 
 
+def add_months(day: date, months: int) -> date:
+    """The same day `months` calendar months later, or that month's last day when it is shorter
+    (31 January + 1 month = 28 or 29 February): "a month" from the 30th is never one day."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
 def pause_end(choice: str, today: date, tz: ZoneInfo) -> datetime:
     """Local midnight at the end of the pause, in UTC. "Not this season": until 1 April."""
     if choice == "season":
         year = today.year if today.month < 4 else today.year + 1
         end = date(year, 4, 1)
     else:
-        months = {"month": 1, "three": 3}[choice]
-        index = today.month - 1 + months
-        end = date(today.year + index // 12, index % 12 + 1, 1)
+        end = add_months(today, {"month": 1, "three": 3}[choice])
     return datetime.combine(end, time(), tzinfo=tz).astimezone(UTC)
 
 

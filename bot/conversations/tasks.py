@@ -18,7 +18,7 @@ from markupsafe import escape
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import notify, offers, placements, ui
+from bot import chunks, notify, offers, placements, ui
 from bot.conversations import task_steps as ts
 from bot.conversations.task_steps import SCOPE, TStep
 from bot.i18n import Translator
@@ -31,6 +31,7 @@ from storage.placements import Placement
 
 FLOW: Final = "task"
 LIST_SCOPE: Final = "k"
+PAGE_NOTE_ROOM: Final = 40  # visible characters kept free for "Page 2 of 3"
 
 
 def _context(supervisor: Supervisor, today: Any) -> ts.Context:
@@ -185,25 +186,41 @@ def _status(task: Task, tr: Translator) -> str:
     return tr(f"task.status.{task.status.value}")
 
 
-def list_screen(task_list: list[Task], tr: Translator) -> ui.Screen:
+def list_screen(task_list: list[Task], tr: Translator, page: int = 0) -> ui.Screen:
+    """The tasks, a line and a button each, in pages that fit one message (a supervisor who
+    copies tasks season after season can have more than Telegram shows at once)."""
+    new_task = [ui.Button(tr("tasks.new"), Callback(LIST_SCOPE, "-", "new"))]
     if not task_list:
-        return ui.Screen(
-            tr("tasks.none"), [[ui.Button(tr("tasks.new"), Callback(LIST_SCOPE, "-", "new"))]]
-        )
-    lines = [
-        tr(
-            "tasks.line",
-            title=t.title,
-            status=_status(t, tr),
-            season=f"{t.season}/{(t.season + 1) % 100:02d}",
+        return ui.Screen(tr("tasks.none"), [new_task])
+    entries = [
+        (
+            tr(
+                "tasks.line",
+                title=t.title,
+                status=_status(t, tr),
+                season=f"{t.season}/{(t.season + 1) % 100:02d}",
+            ),
+            [[ui.Button(t.title[:40], Callback(LIST_SCOPE, "-", "view", str(t.id)))]],
         )
         for t in task_list
     ]
-    rows = [
-        [ui.Button(t.title[:40], Callback(LIST_SCOPE, "-", "view", str(t.id)))] for t in task_list
+    pages = chunks.pack(
+        tr("tasks.title") + "\n",
+        entries,
+        limit=chunks.LIMIT - PAGE_NOTE_ROOM,
+        max_buttons=chunks.MAX_BUTTONS - 3,  # "new task" and the two page buttons
+    )
+    page = min(max(page, 0), len(pages) - 1)
+    shown = pages[page]
+    if len(pages) == 1:
+        return ui.Screen(shown.text, [*shown.rows, new_task])
+    turn_pages = [
+        ui.Button(tr(key), Callback(LIST_SCOPE, "-", "page", str(to)))
+        for key, to in (("tasks.page.prev", page - 1), ("tasks.page.next", page + 1))
+        if 0 <= to < len(pages)
     ]
-    rows.append([ui.Button(tr("tasks.new"), Callback(LIST_SCOPE, "-", "new"))])
-    return ui.Screen(tr("tasks.title") + "\n\n" + "\n".join(lines), rows)
+    note = tr("tasks.page", page=page + 1, pages=len(pages))
+    return ui.Screen(f"{shown.text}\n\n{note}", [*shown.rows, turn_pages, new_task])
 
 
 def task_screen(task: Task, tr: Translator) -> ui.Screen:
@@ -330,6 +347,8 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await turn.close(tr("tasks.later"))
         case "list":
             await turn.replace(list_screen(task_list, tr))
+        case "page" if cb.value.isdigit():
+            await turn.replace(list_screen(task_list, tr, int(cb.value)))
         case "view" if task is not None:
             await turn.replace(task_screen(task, tr))
         case "withdraw" if task is not None:

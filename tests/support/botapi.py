@@ -589,10 +589,10 @@ class FakeTelegram:
         visible, parsed = trim(visible, parsed)
         if not caption and not visible:
             raise _ApiError(ERR_TEXT_EMPTY)
-        if len(visible) > limit:
+        if utf16_len(visible) > limit:  # Telegram counts UTF-16 code units, as for entities
             raise _ApiError(
                 ERR_CAPTION_TOO_LONG if caption else ERR_TOO_LONG,
-                detail=f"{len(visible)} visible characters, limit {limit}",
+                detail=f"{utf16_len(visible)} visible UTF-16 units, limit {limit}",
             )
         return visible, parsed
 
