@@ -209,9 +209,9 @@ async def queue_accepted(
     subject, message = await _render(
         session, svc, "accepted", key, supervisor, slot, now, line=line
     )
-    message.add_attachment(
+    emails.attach(
+        message,
         calendar(slot, task, supervisor, tr, now),
-        maintype="text",
         subtype="calendar",
         filename="exchange.ics",
     )

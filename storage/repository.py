@@ -125,9 +125,10 @@ async def emails_of_person(session: AsyncSession, user_id: int) -> set[str]:
 async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
     """Erase everything held about one person; returns the mail files to remove from disk."""
     addresses = await emails_of_person(session, user_id)
+    lowered = sorted({a.lower() for a in addresses})  # as suppressions do: Kari@ is kari@
     outbox_filter = col(OutboxEmail.telegram_user_id) == user_id
     if addresses:
-        outbox_filter = or_(outbox_filter, col(OutboxEmail.recipient).in_(addresses))
+        outbox_filter = or_(outbox_filter, func.lower(col(OutboxEmail.recipient)).in_(lowered))
     files = await session.execute(select(col(OutboxEmail.stored_as)).where(outbox_filter))
     stored = [path for path in files.scalars() if path]
     await session.execute(delete(OutboxEmail).where(outbox_filter))
@@ -136,15 +137,13 @@ async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
     )
     if addresses:
         await session.execute(
-            delete(EmailVerification).where(col(EmailVerification.email).in_(addresses))
+            delete(EmailVerification).where(func.lower(col(EmailVerification.email)).in_(lowered))
         )
     await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
     await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
     if addresses:  # an invitation named them: forget it (a "no" stays as a suppression)
         await session.execute(
-            delete(Invitation).where(
-                func.lower(col(Invitation.email)).in_([a.lower() for a in addresses])
-            )
+            delete(Invitation).where(func.lower(col(Invitation.email)).in_(lowered))
         )
     from storage.coordinators import unbind_user  # a coordinator keeps the scope, not the account
 
@@ -166,7 +165,10 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
     addresses = await emails_of_person(session, user_id)
     outbox_filter = col(OutboxEmail.telegram_user_id) == user_id
     if addresses:
-        outbox_filter = or_(outbox_filter, col(OutboxEmail.recipient).in_(addresses))
+        outbox_filter = or_(
+            outbox_filter,
+            func.lower(col(OutboxEmail.recipient)).in_([a.lower() for a in addresses]),
+        )
     emails = await session.execute(select(OutboxEmail).where(outbox_filter))
     scopes = await session.execute(
         select(Coordinator).where(col(Coordinator.telegram_user_id) == user_id)
@@ -209,23 +211,41 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
     }
 
 
-async def suppress(session: AsyncSession, email: str, reason: str, now: datetime) -> None:
-    """Never email this address again (but verification codes the person asks for)."""
+async def suppress(
+    session: AsyncSession, email: str, reason: str, now: datetime, *, detail: str | None = None
+) -> None:
+    """Never email this address again (but verification codes the person asks for). `detail`:
+    what the mail server said, for a bounce."""
     found = await session.execute(
         select(Suppression).where(func.lower(col(Suppression.email)) == email.lower())
     )
     if found.scalar_one_or_none() is None:
-        session.add(Suppression(email=email, reason=reason, created_at=now))
+        session.add(Suppression(email=email, reason=reason, detail=detail, created_at=now))
     # Mail already queued to the address stops too (a code the person asks for still goes).
+    # Nothing failed in delivery, so there is nothing to report to a coordinator.
     await session.execute(
         update(OutboxEmail)
         .where(
             func.lower(col(OutboxEmail.recipient)) == email.lower(),
-            col(OutboxEmail.status) == OutboxStatus.PENDING,
+            col(OutboxEmail.status).in_([OutboxStatus.PENDING, OutboxStatus.HELD]),
             col(OutboxEmail.kind) != "verify",
         )
-        .values(status=OutboxStatus.FAILED, last_error=f"not sent: {reason}")
+        .values(
+            status=OutboxStatus.FAILED,
+            last_error=f"not sent: {reason}",
+            next_attempt_at=now,
+            reported_at=now,
+            subject="",
+            message="",
+        )
     )
+
+
+async def is_coordinator_address(session: AsyncSession, email: str) -> bool:
+    found = await session.scalar(
+        select(col(Coordinator.id)).where(func.lower(col(Coordinator.email)) == email.lower())
+    )
+    return found is not None
 
 
 async def mark_reachable(session: AsyncSession, user_id: int) -> None:
