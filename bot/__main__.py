@@ -48,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         "--no-migrate", action="store_true", help="do not migrate the database first"
     )
     commands.add_parser("migrate", help="bring the database schema up to date")
-    from bot import cli_coordinators, cli_digest, cli_slots, cli_supervisors
+    from bot import cli_coordinators, cli_digest, cli_mail, cli_slots, cli_supervisors
 
+    cli_mail.add_commands(commands)
     cli_coordinators.add_commands(commands)
     cli_slots.add_commands(commands)
     cli_digest.add_commands(commands)
@@ -117,10 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _tool(args: argparse.Namespace, settings: Settings) -> int:
     """The coordinators' command-line tools (coordinators, slots, offers, export)."""
-    from bot import cli_coordinators, cli_digest, cli_slots, cli_supervisors
+    from bot import cli_coordinators, cli_digest, cli_mail, cli_slots, cli_supervisors
 
     _migrate(settings)
-    tools = (cli_coordinators, cli_slots, cli_digest, cli_supervisors)
+    tools = (cli_coordinators, cli_slots, cli_digest, cli_supervisors, cli_mail)
 
     async def run() -> int:
         for dispatch in (tool.dispatch for tool in tools):
