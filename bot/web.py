@@ -2,7 +2,9 @@
 
 Mail clients POST `List-Unsubscribe=One-Click` to `<PUBLIC_URL>/unsubscribe/<token>`; a person
 who opens the link in a browser gets a page with one button that does the same. The token is the
-signed `u_<supervisor>_<signature>` of the email footer, so the link works without Telegram.
+signed `u_<supervisor>_<signature>` of the email footer, so the link works without Telegram; for
+an invitation (a person with no account) it is the invitation's "no thanks" token
+`n_<invitation>_<signature>`, which declines it as the link in the email does.
 This is a deliberately tiny HTTP/1.1 server on asyncio streams (two routes, no framework): it
 listens on `WEB_HOST:WEB_PORT` behind the deployment's TLS proxy, and only when `WEB_PORT` is set.
 """
@@ -48,6 +50,24 @@ async def unsubscribe_by_token(svc: Services, token: str) -> Supervisor | None:
     return supervisor
 
 
+async def decline_by_token(svc: Services, token: str) -> bool:
+    """One-click "no thanks" to an invitation: never invited or emailed again."""
+    from bot import campaigns
+
+    invitation_id = campaigns.parse_invite(svc.secret, token, decline=True)
+    if invitation_id is None:
+        return False
+    async with svc.db.session() as session:
+        found = await campaigns.decline_invitation(session, invitation_id, svc.clock.now())
+    return found is not None
+
+
+def _is_decline(token: str) -> bool:
+    from bot.campaigns import DECLINE_PREFIX
+
+    return token.startswith(DECLINE_PREFIX)
+
+
 def _response(status: str, body: str, language: str = "en") -> bytes:
     page = PAGE.format(lang=language, body=body).encode()
     head = (
@@ -62,6 +82,15 @@ async def handle(svc: Services, method: str, path: str) -> bytes:
     if len(parts) != 2 or parts[0] != "unsubscribe":
         return _response("404 Not Found", "<p>Not found.</p>")
     token = parts[1]
+    if method == "POST" and _is_decline(token):
+        if not await decline_by_token(svc, token):
+            return _response(
+                "404 Not Found", f"<p>{html.escape(Translator('en')('unsubscribe.invalid'))}</p>"
+            )
+        body = "".join(
+            f"<p>{html.escape(Translator(lang)('web.declined'))}</p>" for lang in ("nb", "en")
+        )
+        return _response("200 OK", body, "nb")
     if method == "POST":
         supervisor = await unsubscribe_by_token(svc, token)
         if supervisor is None:
@@ -74,6 +103,10 @@ async def handle(svc: Services, method: str, path: str) -> bytes:
         )
     if method == "GET":
         valid = unsubscribe.parse(svc.secret, token) is not None
+        if _is_decline(token):
+            from bot.campaigns import parse_invite
+
+            valid = parse_invite(svc.secret, token, decline=True) is not None
         tr = Translator("nb")
         en = Translator("en")
         if not valid:
