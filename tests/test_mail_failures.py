@@ -255,3 +255,32 @@ async def test_erasing_a_person_finds_their_mail_whatever_the_case_of_the_addres
     async with db.session() as session:
         await repository.erase_person(session, 77)
     assert await rows(db) == []
+
+
+async def test_a_database_error_does_not_carry_the_address_into_the_log(db, clock):
+    """Bound values (addresses, names, whole emails) are hidden from SQLAlchemy's errors; what
+    PostgreSQL itself repeats (a unique key's DETAIL) the log formatter redacts."""
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.logs import LogfmtFormatter
+
+    for attempt in range(2):
+        try:
+            async with db.session() as session:
+                session.add(
+                    Suppression(
+                        email="kari.nordmann@uio.no",
+                        reason="bounced",
+                        detail="Kari Nordmann",
+                        created_at=clock.now(),
+                    )
+                )
+        except IntegrityError as exc:
+            assert attempt == 1
+            assert "hidden due to hide_parameters" in str(exc) and "Kari Nordmann" not in str(exc)
+            record = logging.LogRecord(
+                "bot", logging.ERROR, __file__, 1, "failed", None, (type(exc), exc, None)
+            )
+            assert "kari.nordmann" not in LogfmtFormatter().format(record)
+            return
+    raise AssertionError("the second row should have broken the unique key")
