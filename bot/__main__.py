@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         "--no-scheduler", action="store_true", help="with a token: as `run --no-scheduler`"
     )
     commands.add_parser("migrate", help="bring the database schema up to date")
-    from bot import cli_coordinators, cli_digest, cli_slots, cli_supervisors
+    from bot import cli_coordinators, cli_digest, cli_mail, cli_slots, cli_supervisors
 
+    cli_mail.add_commands(commands)
     cli_coordinators.add_commands(commands)
     cli_slots.add_commands(commands)
     cli_digest.add_commands(commands)
@@ -173,10 +174,10 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 
 def _tool(args: argparse.Namespace, settings: Settings) -> int:
     """The coordinators' command-line tools (coordinators, slots, offers, export)."""
-    from bot import cli_coordinators, cli_digest, cli_slots, cli_supervisors
+    from bot import cli_coordinators, cli_digest, cli_mail, cli_slots, cli_supervisors
 
     _prepare(settings, migrate=True)
-    tools = (cli_coordinators, cli_slots, cli_digest, cli_supervisors)
+    tools = (cli_coordinators, cli_slots, cli_digest, cli_supervisors, cli_mail)
 
     async def run() -> int:
         for dispatch in (tool.dispatch for tool in tools):

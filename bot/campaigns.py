@@ -289,9 +289,13 @@ async def reply_to(
 
 def _invitation_unsubscribe(settings: Settings, bot_username: str, token: str) -> Unsubscribe:
     address = parseaddr(settings.mail_from)[1] or "veileder@localhost"
+    https = (
+        f"{settings.public_url.rstrip('/')}/unsubscribe/{token}" if settings.public_url else None
+    )
     return Unsubscribe(
         deep_link=link(bot_username, token),
         mailto=f"mailto:{address}?subject=unsubscribe%20{token}",
+        https=https,  # one click (RFC 8058) declines it: bot.web
     )
 
 

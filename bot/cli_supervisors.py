@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from bot import campaigns
+from bot.cli_mail import reason
 from bot.clock import Clock, SystemClock
 from bot.i18n import Translator
 from bot.settings import Settings
 from bot.slots_csv import RowError, describe
+from storage.campaigns import suppression_for
 from storage.db import Database
 
 COMMAND: Final = "supervisors"
@@ -101,11 +103,32 @@ async def _invite(args: argparse.Namespace, settings: Settings, clock: Clock) ->
     finally:
         await db.close()
     _say(
-        "invite.cli.summary",
+        "invite.cli.report",
         invited=len(report.invited),
         already=len(report.already),
         suppressed=len(report.suppressed),
         registered=len(report.registered),
         bad=bad,
     )
+    await _show_suppressed(settings, report.suppressed)
     return 1 if bad and not report.invited else 0
+
+
+async def _show_suppressed(settings: Settings, addresses: list[str]) -> None:
+    """Each address not invited because of the suppression list, with the true reason."""
+    if not addresses:
+        return
+    db = Database(settings.database)
+    try:
+        async with db.session() as session:
+            found = [await suppression_for(session, a) for a in addresses]
+    finally:
+        await db.close()
+    for row in found:
+        if row is not None:
+            _say(
+                "invite.cli.suppressed",
+                email=row.email,
+                reason=reason(row),
+                date=row.created_at.date().isoformat(),
+            )

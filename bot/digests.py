@@ -28,7 +28,10 @@ Switching frequency starts the new kind of period at once: a person who switches
 weekly on a Wednesday gets the week's digest at the next minute (reporting since their last
 daily one), then on Mondays. Daily means every day, weekends included.
 
-An address on the suppression list (it bounced, or the person asked) gets no digest.
+Only coordinators who bound their Telegram account with the invitation's link (which proves the
+address reached them) get a digest: an address typed wrong in `coordinators add` is never sent
+a digest. An address on the suppression list gets none either; coordinators' addresses are never
+put there by a bounce (`bot.mailer`), so only `python -m bot suppressions` history can.
 
 An empty digest - no new supervisors, no tasks awaiting, no open place, no offer activity and no
 failures - is not sent; its run is recorded (`empty`) so it is not evaluated again that period.
@@ -499,7 +502,7 @@ async def due(
         done = await store.runs(session, keys)
     found = []
     for rows in people:
-        if rows[0].email.lower() in blocked:
+        if rows[0].email.lower() in blocked or not any(row.bound_at for row in rows):
             continue
         frequency = frequency_of(rows)
         made = {period for row in rows for period in done.get(row.id or 0, ())}

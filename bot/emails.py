@@ -2,13 +2,17 @@
 
 HTML is written with a `<style>` block where convenient and inlined with css-inline, since many
 mail clients drop `<style>`. Every email is multipart/alternative (plain text first, then HTML)
-with a `Message-ID` derived from its idempotency key, so a message that is retried after a crash
-carries the same id and a mail server or client can recognise the duplicate.
+with a fresh random `Message-ID` (after a short hash of its idempotency key, for tracing). The id
+is made once, when the email is rendered and queued, and stored with the row, so a message that
+is sent again after a crash carries the same id and a mail server or client can recognise the
+duplicate, while two different emails never share one: not after `/delete` lets SQLite reuse a
+row id, and not between two databases.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -47,10 +51,29 @@ def environment(language: str) -> Environment:
     return env
 
 
-def message_id_for(idempotency_key: str, mail_from: str) -> str:
+def new_message_id(idempotency_key: str, mail_from: str) -> str:
+    """A Message-ID no other email has: 128 random bits, after 48 bits naming the logical email."""
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "veileder.invalid"
-    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
-    return f"<{digest}@{domain}>"
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
+    return f"<{digest}.{secrets.token_hex(16)}@{domain}>"
+
+
+def attach(
+    message: EmailMessage,
+    data: bytes,
+    *,
+    subtype: str,
+    filename: str,
+    params: dict[str, str] | None = None,
+) -> None:
+    """Add a text attachment (making the message multipart/mixed) and keep the
+    `Content-Language` on the top level, where `add_attachment` would move it from."""
+    language = message["Content-Language"]
+    message.add_attachment(
+        data, maintype="text", subtype=subtype, filename=filename, params=params or {}
+    )
+    if language and message["Content-Language"] is None:
+        message["Content-Language"] = language
 
 
 @dataclass(frozen=True)
@@ -95,7 +118,7 @@ def render(
     message["From"] = mail_from
     message["To"] = recipient
     message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id_for(idempotency_key, mail_from)
+    message["Message-ID"] = new_message_id(idempotency_key, mail_from)
     message["Auto-Submitted"] = "auto-generated"
     if reply_to:
         message["Reply-To"] = reply_to

@@ -6,16 +6,32 @@ connection (one SMTP session: connect, a message per row, quit) and records each
 right after its send. A slow or failing SMTP server therefore never blocks a chat, and a crash
 loses nothing: a row whose outcome was not recorded is still `sending` and is claimed again when
 its lease runs out. Only the one message in flight when a sender died may arrive twice, and it
-carries the same `Message-ID` both times.
+carries the same `Message-ID` both times (made when the email was queued, stored with it).
 
-What happens to a row:
+What happens to a row (`classify` reads the reply's enhanced status code, RFC 3463):
 
 - accepted: `sent`;
-- 5xx reply, refused recipient, an address the server can never take: `failed` with the server's
-  reason, never retried;
+- refused because of the recipient's address (5.1.x but the sender's 5.1.7/5.1.8, 5.2.1
+  "mailbox disabled"; a 550/551/553 to RCPT from a server without enhanced codes): `failed`,
+  and the address is suppressed as `bounced` with the server's reply, so nothing but
+  verification codes goes there again - unless it is a coordinator's address: coordinators are
+  never suppressed (their digests are how failures are reported);
+- an address this server can never take (SMTPUTF8 unsupported, unparseable): `failed`;
+- refused for a reason the operator must fix - any other 5xx: relaying denied and policy
+  (5.7.x, e.g. `554 5.7.1 Relay access denied`), protocol (5.5.x), the login (`535 5.7.8`) or
+  the server refusing us at the greeting: `held`. A held row keeps its message and is neither
+  failed nor suppressed; it is tried again after `HOLD_RETRY` (an hour) for as long as the
+  problem lasts, and at once after `python -m bot outbox retry`. It is reported loudly: an
+  ERROR log line (ids, kinds and the reply, addresses redacted) each time, and, in working
+  hours, a chat message to the national coordinators (`bot.delivery`);
 - connection error, timeout, 4xx reply: `pending` again, due after an exponential backoff with
-  jitter (`backoff`), and `failed` once `max_attempts` claims were used up;
+  jitter (`backoff`), and `failed` once `max_attempts` claims (since the row was last held)
+  were used up;
 - the rows of the batch after a broken connection: `pending` at once, the attempt not counted.
+
+`failed` and `held` rows reach the responsible coordinators in chat within the working day, with
+the person's name (`bot.delivery`), and in their digest. A `sent` or `failed` row keeps no
+subject or body (`storage.outbox`).
 """
 
 from __future__ import annotations
@@ -25,19 +41,22 @@ import contextlib
 import logging
 import os
 import random
+import re
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosmtplib
 
 from bot.clock import Clock
-from bot.emails import message_id_for
+from bot.emails import new_message_id
+from bot.logs import redact
 from bot.settings import Settings, SmtpSecurity
 from storage import outbox, repository
 from storage.db import Database
@@ -51,10 +70,51 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10  # with `backoff`: about four and a half hours of retrying before giving up
 LEASE = timedelta(minutes=2)  # longer than one message takes at the SMTP timeout (4 commands)
 BATCH = 50
+HOLD_RETRY = timedelta(hours=1)  # a held email is tried again this often until it goes
+
+
+class Verdict(StrEnum):
+    TEMPORARY = "temporary"  # try again later
+    BOUNCED = "bounced"  # the recipient's address: failed and suppressed
+    HELD = "held"  # our setup: kept until the operator fixes it
+
+
+_ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+_SENDER_ADDRESS = {7, 8}  # 5.1.7 / 5.1.8: our sender address, not theirs
+
+
+def classify(code: int, message: str, *, at_recipient: bool = False) -> Verdict:
+    """What an SMTP reply means for the email (pure). `at_recipient`: the reply to RCPT TO."""
+    if 400 <= code < 500:
+        return Verdict.TEMPORARY
+    if not 500 <= code < 600:
+        return Verdict.HELD  # not an SMTP reply code: nothing to suppress on
+    found = _ENHANCED.search(message)
+    if found is None or found.group(1) != "5":
+        bounced = at_recipient and code in (550, 551, 553)
+        return Verdict.BOUNCED if bounced else Verdict.HELD
+    subject, detail = int(found.group(2)), int(found.group(3))
+    if (subject == 1 and detail not in _SENDER_ADDRESS) or (subject, detail) == (2, 1):
+        return Verdict.BOUNCED
+    return Verdict.HELD
 
 
 class PermanentFailure(Exception):
-    """The server refused the message for good (5xx, unknown recipient): never retried."""
+    """The message can never be delivered: never retried. `bounced` when the recipient's
+    address was refused (then it is suppressed)."""
+
+    def __init__(self, reason: str, *, bounced: bool = False) -> None:
+        super().__init__(reason)
+        self.bounced = bounced
+
+
+class OperatorProblem(Exception):
+    """The server refused us for a reason only the operator can fix: hold, do not fail.
+    `connection_usable` is False when it came from connecting or logging in."""
+
+    def __init__(self, reason: str, *, connection_usable: bool = True) -> None:
+        super().__init__(reason)
+        self.connection_usable = connection_usable
 
 
 class TemporaryFailure(Exception):
@@ -130,18 +190,24 @@ class SmtpConnection:
             await self.client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             reason = "; ".join(f"{r.code} {r.message} <{r.recipient}>" for r in exc.recipients)
-            if exc.recipients and all(400 <= r.code < 500 for r in exc.recipients):
+            verdicts = {classify(r.code, r.message, at_recipient=True) for r in exc.recipients}
+            if not verdicts or verdicts == {Verdict.TEMPORARY}:
                 raise TemporaryFailure(reason) from exc
-            raise PermanentFailure(reason) from exc
+            if Verdict.HELD in verdicts:
+                raise OperatorProblem(reason) from exc
+            raise PermanentFailure(reason, bounced=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             reason = f"{exc.code} {exc.message}"
             if exc.code == 421:  # "service not available, closing transmission channel"
                 raise TemporaryFailure(reason, connection_usable=False) from exc
-            if 400 <= exc.code < 500:
+            if not 400 <= exc.code < 600:
+                raise TemporaryFailure(reason, connection_usable=False) from exc
+            verdict = classify(exc.code, exc.message)
+            if verdict == Verdict.TEMPORARY:
                 raise TemporaryFailure(reason) from exc
-            if 500 <= exc.code < 600:
-                raise PermanentFailure(reason) from exc
-            raise TemporaryFailure(reason, connection_usable=False) from exc
+            if verdict == Verdict.BOUNCED:
+                raise PermanentFailure(reason, bounced=True) from exc
+            raise OperatorProblem(reason) from exc
         except (aiosmtplib.SMTPNotSupported, ValueError) as exc:
             # An address this server can never take (SMTPUTF8 unsupported, unparseable).
             raise PermanentFailure(_describe(exc)) from exc
@@ -170,9 +236,16 @@ class SmtpBackend:
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[SmtpConnection]:
         """Connect, say EHLO, STARTTLS and log in as configured; QUIT when the batch is done.
-        Raises what aiosmtplib raises when the server cannot be reached or refuses us."""
+        Raises `OperatorProblem` when the server refuses us for good (a 5xx to the greeting,
+        EHLO or the login, e.g. `535 5.7.8`), else what aiosmtplib raises when the server cannot
+        be reached or asks us to come back later."""
         client = self.client()
-        await client.connect()
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                raise OperatorProblem(f"{exc.code} {exc.message}", connection_usable=False) from exc
+            raise
         try:
             yield SmtpConnection(client)
         finally:
@@ -205,6 +278,8 @@ class _Claim:
     message: str
     lease_until: datetime
     recipient: str = ""
+    attempts_before_hold: int = 0
+    message_id: str | None = None
 
     @classmethod
     def of(cls, email: OutboxEmail) -> _Claim:
@@ -217,13 +292,22 @@ class _Claim:
             email.message,
             email.lease_until,
             email.recipient,
+            email.attempts_before_hold,
+            email.message_id,
         )
+
+    @property
+    def tries(self) -> int:
+        """Claims since the row was last released from `held`: what giving up counts."""
+        return self.attempts - self.attempts_before_hold
 
     def as_message(self) -> EmailMessage:
         message = message_from_string(self.message, _class=EmailMessage, policy=policy.default)
         assert isinstance(message, EmailMessage)
         if message["Message-ID"] is None:  # rendered emails have one; anything else gets one
-            message["Message-ID"] = message_id_for(self.idempotency_key, str(message["From"] or ""))
+            message["Message-ID"] = self.message_id or new_message_id(
+                f"{self.idempotency_key}:{self.id}", str(message["From"] or "")
+            )
         return message
 
 
@@ -266,6 +350,8 @@ class OutboxSender:
         """Send everything due now, `batch` rows per connection. Returns how many were sent."""
         limit = batch or self.batch
         delivered = 0
+        async with self.db.session() as session:  # held ones whose hour is up: try again
+            await outbox.release_held(session, self.clock.now())
         while True:
             result = await self._send_batch(limit)
             delivered += result.delivered
@@ -284,6 +370,11 @@ class OutboxSender:
             async with AsyncExitStack() as stack:
                 try:
                     connection = await stack.enter_async_context(self.backend.connect())
+                except OperatorProblem as exc:
+                    await self._hold(claims, str(exc))
+                    waiting.clear()
+                    result.interrupted = True
+                    return result
                 except Exception as exc:
                     log.warning("mail server unreachable, %d emails wait: %s", len(claims), exc)
                     await self._retry(claims, _describe(exc))
@@ -318,12 +409,11 @@ class OutboxSender:
         try:
             stored = await connection.send(claim.as_message(), outbox_id=claim.id)
         except PermanentFailure as exc:
-            await self._record(claim, OutboxStatus.FAILED, error=str(exc)[:1000])
-            if claim.kind != "verify":  # a refused address is not emailed again (bounced)
-                async with self.db.session() as session:
-                    await repository.suppress(session, claim.recipient, "bounced", self.clock.now())
-            log.warning("outbox email %s (%s) failed for good: %s", claim.id, claim.kind, exc)
+            await self._fail(claim, exc)
             return None
+        except OperatorProblem as exc:
+            await self._hold([claim], str(exc))
+            return None if exc.connection_usable else False
         except TemporaryFailure as exc:
             await self._retry([claim], str(exc)[:1000])
             return None if exc.connection_usable else False
@@ -333,6 +423,46 @@ class OutboxSender:
         await self._record(claim, OutboxStatus.SENT, stored_as=stored)
         log.info("outbox email %s (%s): sent", claim.id, claim.kind)
         return True
+
+    async def _fail(self, claim: _Claim, exc: PermanentFailure) -> None:
+        reason = str(exc)[:1000]
+        await self._record(claim, OutboxStatus.FAILED, error=reason)
+        log.warning(
+            "outbox email %s (%s) failed for good: %s", claim.id, claim.kind, redact(reason)
+        )
+        # A refused address is not emailed again (but codes the person asks for), unless it is
+        # a coordinator's: their failures must keep reaching someone.
+        if not exc.bounced or claim.kind == "verify":
+            return
+        async with self.db.session() as session:
+            if not await repository.is_coordinator_address(session, claim.recipient):
+                await repository.suppress(
+                    session, claim.recipient, "bounced", self.clock.now(), detail=reason
+                )
+
+    async def _hold(self, claims: list[_Claim], reason: str) -> None:
+        """Keep these until the operator fixes what the server refuses; say so loudly."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            for claim in claims:
+                await outbox.record_email_result(
+                    session,
+                    claim.id,
+                    status=OutboxStatus.HELD,
+                    now=now,
+                    attempts=claim.attempts,
+                    error=reason[:1000],
+                    next_attempt_at=now + HOLD_RETRY,
+                )
+        log.error(
+            "%d email(s) held (ids %s): the mail server refuses them for a reason the operator "
+            "must fix: %s; they are tried again every %d minutes, or now with "
+            "`python -m bot outbox retry`",
+            len(claims),
+            ",".join(str(c.id) for c in claims[:20]),
+            redact(reason),
+            HOLD_RETRY.total_seconds() // 60,
+        )
 
     async def _still_ours(self, claim: _Claim) -> bool:
         """Renew the lease when less than half of it is left (a long batch, a slow server)."""
@@ -359,15 +489,15 @@ class OutboxSender:
         now = self.clock.now()
         async with self.db.session() as session:
             for claim in claims:
-                if claim.attempts >= self.max_attempts:
-                    log.warning("outbox email %s: giving up: %s", claim.id, reason)
+                if claim.tries >= self.max_attempts:
+                    log.warning("outbox email %s: giving up: %s", claim.id, redact(reason))
                     await outbox.record_email_result(
                         session,
                         claim.id,
                         status=OutboxStatus.FAILED,
                         now=now,
                         attempts=claim.attempts,
-                        error=f"gave up after {claim.attempts} attempts: {reason}"[:1000],
+                        error=f"gave up after {claim.tries} attempts: {reason}"[:1000],
                     )
                 else:
                     await outbox.record_email_result(

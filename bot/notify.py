@@ -24,14 +24,19 @@ log = logging.getLogger(__name__)
 
 
 async def tell(bot: Bot, chat_id: int, language: str, message_id: str, **values: Any) -> bool:
+    return await send_text(bot, chat_id, Translator(language)(message_id, **values), message_id)
+
+
+async def send_text(bot: Bot, chat_id: int, text: str, what: str = "notice") -> bool:
+    """Send an HTML text built from the catalogs (values escaped); False when it did not go."""
     try:
-        for part in chunks.split_text(Translator(language)(message_id, **values)):
+        for part in chunks.split_text(text):
             await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
     except Forbidden:
-        log.info("chat %s has blocked the bot; notification %s skipped", chat_id, message_id)
+        log.info("chat %s has blocked the bot; notification %s skipped", chat_id, what)
         return False
     except TelegramError:
-        log.exception("notification %s to chat %s failed", message_id, chat_id)
+        log.exception("notification %s to chat %s failed", what, chat_id)
         return False
     return True
 

@@ -243,12 +243,8 @@ async def _organizer(session: AsyncSession, svc: Services, slot: Slot) -> str:
 
 
 def _attach_calendar(message: EmailMessage, ics: bytes, method: str) -> None:
-    message.add_attachment(
-        ics,
-        maintype="text",
-        subtype="calendar",
-        filename="exchange.ics",
-        params={"method": method},
+    emails.attach(
+        message, ics, subtype="calendar", filename="exchange.ics", params={"method": method}
     )
 
 

@@ -46,7 +46,7 @@ async def expire_drafts(svc: Services) -> int:
 
 
 def sweeps(bot: Bot, svc: Services) -> list[Sweep]:
-    from bot import answer_notices, campaigns, digests
+    from bot import answer_notices, campaigns, delivery, digests
     from bot.conversations import offers
 
     return [
@@ -57,6 +57,7 @@ def sweeps(bot: Bot, svc: Services) -> list[Sweep]:
             "digests", lambda: digests.send_due_digests(svc.db, svc.settings, svc.clock.now()), 60
         ),
         Sweep("season-check", lambda: campaigns.season_check_sweep(svc, bot), 300),
+        Sweep("delivery-problems", lambda: delivery.report_sweep(svc, bot), 60),
         Sweep("draft-expiry", lambda: expire_drafts(svc), 3600),
     ]
 

@@ -2,7 +2,9 @@
 
 Mail clients POST `List-Unsubscribe=One-Click` to `<PUBLIC_URL>/unsubscribe/<token>`; a person
 who opens the link in a browser gets a page with one button that does the same. The token is the
-signed `u_<supervisor>_<signature>` of the email footer, so the link works without Telegram.
+signed `u_<supervisor>_<signature>` of the email footer, so the link works without Telegram; for
+an invitation (a person with no account) it is the invitation's "no thanks" token
+`n_<invitation>_<signature>`, which declines it as the link in the email does.
 This is a deliberately tiny HTTP/1.1 server on asyncio streams (two routes, no framework): it
 listens on `WEB_HOST:WEB_PORT` behind the deployment's TLS proxy, and only when `WEB_PORT` is set.
 
@@ -22,7 +24,7 @@ import logging
 import re
 from typing import Final
 
-from bot import unsubscribe
+from bot import campaigns, unsubscribe
 from bot.i18n import Translator
 from bot.services import Services
 from storage import repository
@@ -63,6 +65,23 @@ async def unsubscribe_by_token(svc: Services, token: str) -> Supervisor | None:
         session.add(supervisor)
         await repository.suppress(session, supervisor.email, "unsubscribed", now)
     return supervisor
+
+
+async def decline_by_token(svc: Services, token: str) -> bool:
+    """One-click "no thanks" to an invitation: never invited or emailed again. Like an
+    unsubscribe link, it works however old it is (an opt-out must always be honoured)."""
+    link = campaigns.parse_invite(svc.secret, token, decline=True)
+    if link is None:
+        return False
+    async with svc.db.session() as session:
+        found = await campaigns.decline_invitation(session, link.id, svc.clock.now())
+    return found is not None
+
+
+def _valid(svc: Services, token: str) -> bool:
+    if token.startswith(campaigns.DECLINE_PREFIX):
+        return campaigns.parse_invite(svc.secret, token, decline=True) is not None
+    return unsubscribe.parse(svc.secret, token) is not None
 
 
 class Problem(Exception):
@@ -117,6 +136,10 @@ async def handle(svc: Services, method: str, path: str) -> bytes:
         if method not in ALLOWED:
             raise Problem("405 Method Not Allowed", "web.method_not_allowed", _ALLOW)
         token = _token(path)
+        if method == "POST" and token.startswith(campaigns.DECLINE_PREFIX):
+            if not await decline_by_token(svc, token):
+                raise Problem("404 Not Found", "unsubscribe.invalid")
+            return _response("200 OK", _both("web.declined"), "nb")
         if method == "POST":
             supervisor = await unsubscribe_by_token(svc, token)
             if supervisor is None:
@@ -125,7 +148,7 @@ async def handle(svc: Services, method: str, path: str) -> bytes:
             return _response(
                 "200 OK", f"<p>{html.escape(tr('web.unsubscribed'))}</p>", supervisor.language
             )
-        if unsubscribe.parse(svc.secret, token) is None:
+        if not _valid(svc, token):
             raise Problem("404 Not Found", "unsubscribe.invalid")
         button = '<form method="post"><button type="submit">{}</button></form>'
         body = "".join(

@@ -89,6 +89,21 @@ async def unsuppress(session: AsyncSession, email: str, reason: str) -> None:
         await session.delete(row)
 
 
+async def suppressions(session: AsyncSession) -> list[Suppression]:
+    """The whole list, newest first (`python -m bot suppressions list`)."""
+    result = await session.execute(
+        select(Suppression).order_by(col(Suppression.created_at).desc(), col(Suppression.id))
+    )
+    return list(result.scalars())
+
+
+async def suppression_for(session: AsyncSession, email: str) -> Suppression | None:
+    result = await session.execute(
+        select(Suppression).where(func.lower(col(Suppression.email)) == email.strip().lower())
+    )
+    return result.scalars().first()
+
+
 # ---- the season check ---------------------------------------------------------------------------
 
 

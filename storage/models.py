@@ -30,6 +30,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    HELD = "held"  # the server refused it for a reason the operator must fix (bot.mailer)
 
 
 def _utc(nullable: bool = False) -> Any:
@@ -135,6 +136,11 @@ class OutboxEmail(SQLModel, table=True):
     created_at: datetime = _utc()
     sent_at: datetime | None = _utc(nullable=True)
     stored_as: str | None = Field(default=None, max_length=300)
+    # Claims used before the row was last released from `held`: giving up counts only the rest.
+    attempts_before_hold: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    message_id: str | None = Field(default=None, max_length=300)  # stays when the body goes
+    # When the responsible coordinators were told in chat that it failed or is held.
+    reported_at: datetime | None = _utc(nullable=True)
 
 
 class TaskStatus(StrEnum):
@@ -306,11 +312,12 @@ class DigestRun(SQLModel, table=True):
 
 
 class Suppression(SQLModel, table=True):
-    """An address that said no or unsubscribed: never invited or reminded again."""
+    """An address that said no, unsubscribed or bounced: never invited or reminded again."""
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True)
     reason: str = Field(max_length=20)  # declined | unsubscribed | bounced
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # the bounce
     created_at: datetime = _utc()
 
 

@@ -17,11 +17,23 @@ recording and releasing are conditional on `status = 'sending' AND attempts = <t
 sender whose lease was taken over can never overwrite the newer claim's outcome.
 
 For a `failed` row, `next_attempt_at` holds the time it failed (it is never attempted again).
+
+A `held` row (the server refused it for a reason the operator must fix, see `bot.mailer`) keeps
+its message and is not claimed; `release_held` makes it `pending` again (automatically once its
+`next_attempt_at` has passed, or all at once with `python -m bot outbox retry`), and
+`attempts_before_hold` then remembers the claims spent so far, so that giving up after a number
+of temporary failures counts only the claims since (`attempts` stays the fencing token).
+
+Bodies are kept only while they may still be sent: recording `sent` or `failed` empties the
+subject and the message (they hold verification codes and invitation tokens); the kind,
+recipient, times, result and the `Message-ID` (the `message_id` column, filled in when the
+row is queued) stay.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from email.parser import HeaderParser
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, update
@@ -38,6 +50,9 @@ async def queue_email(session: AsyncSession, email: OutboxEmail) -> bool:
     )
     if existing is not None:
         return False
+    if email.message_id is None:  # kept after the message itself is cleared
+        found = HeaderParser().parsestr(email.message, headersonly=True)["Message-ID"]
+        email.message_id = str(found)[:300] if found else None
     session.add(email)
     await session.flush()
     return True
@@ -170,6 +185,8 @@ async def record_email_result(
         values["stored_as"] = stored_as
     elif status == OutboxStatus.FAILED:
         values["next_attempt_at"] = now  # when it failed: see failed_since
+    if status in FINAL:
+        values.update(CLEARED)
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
     condition = (
@@ -201,6 +218,87 @@ async def release_claims(session: AsyncSession, claims: list[tuple[int, int]]) -
         )
         released += int(getattr(result, "rowcount", 0) or 0)
     return released
+
+
+FINAL = (OutboxStatus.SENT, OutboxStatus.FAILED)
+CLEARED: dict[str, Any] = {"subject": "", "message": ""}
+
+
+async def release_held(session: AsyncSession, now: datetime, *, everything: bool = False) -> int:
+    """Make held emails pending and due now: those whose hold ran out, or `everything` (after
+    the operator fixed the mail settings). Returns how many."""
+    condition = col(OutboxEmail.status) == OutboxStatus.HELD
+    if not everything:
+        condition = and_(condition, col(OutboxEmail.next_attempt_at) <= now)
+    result = await session.execute(
+        update(OutboxEmail)
+        .where(condition)
+        .values(
+            status=OutboxStatus.PENDING,
+            next_attempt_at=now,
+            attempts_before_hold=col(OutboxEmail.attempts),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def retry_now(session: AsyncSession, now: datetime) -> tuple[int, int]:
+    """`outbox retry`: every held email, and every pending one waiting out a backoff, due now.
+    Returns (released from held, brought forward)."""
+    held = await release_held(session, now, everything=True)
+    result = await session.execute(
+        update(OutboxEmail)
+        .where(
+            col(OutboxEmail.status) == OutboxStatus.PENDING,
+            col(OutboxEmail.next_attempt_at) > now,
+        )
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return held, int(getattr(result, "rowcount", 0) or 0)
+
+
+async def undelivered(session: AsyncSession, limit: int = 200) -> list[OutboxEmail]:
+    """Held and failed emails, held first, then the latest failures (`outbox failed`)."""
+    result = await session.execute(
+        select(OutboxEmail)
+        .where(col(OutboxEmail.status).in_([OutboxStatus.HELD, OutboxStatus.FAILED]))
+        .order_by(
+            (col(OutboxEmail.status) == OutboxStatus.HELD).desc(),
+            col(OutboxEmail.next_attempt_at).desc(),
+            col(OutboxEmail.id).desc(),
+        )
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def unreported(session: AsyncSession, limit: int = 500) -> list[OutboxEmail]:
+    """Failed and held emails the coordinators have not been told about yet, oldest first."""
+    result = await session.execute(
+        select(OutboxEmail)
+        .where(
+            col(OutboxEmail.status).in_([OutboxStatus.HELD, OutboxStatus.FAILED]),
+            col(OutboxEmail.reported_at).is_(None),
+        )
+        .order_by(col(OutboxEmail.id))
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def mark_reported(session: AsyncSession, email_ids: list[int], now: datetime) -> int:
+    """Record that these were reported; only the first caller gets the count (two processes)."""
+    if not email_ids:
+        return 0
+    result = await session.execute(
+        update(OutboxEmail)
+        .where(col(OutboxEmail.id).in_(email_ids), col(OutboxEmail.reported_at).is_(None))
+        .values(reported_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def failed_since(session: AsyncSession, since: datetime) -> list[OutboxEmail]:

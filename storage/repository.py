@@ -257,23 +257,41 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
     }
 
 
-async def suppress(session: AsyncSession, email: str, reason: str, now: datetime) -> None:
-    """Never email this address again (but verification codes the person asks for)."""
+async def suppress(
+    session: AsyncSession, email: str, reason: str, now: datetime, *, detail: str | None = None
+) -> None:
+    """Never email this address again (but verification codes the person asks for). `detail`:
+    what the mail server said, for a bounce."""
     found = await session.execute(
         select(Suppression).where(func.lower(col(Suppression.email)) == email.lower())
     )
     if found.scalar_one_or_none() is None:
-        session.add(Suppression(email=email, reason=reason, created_at=now))
+        session.add(Suppression(email=email, reason=reason, detail=detail, created_at=now))
     # Mail already queued to the address stops too (a code the person asks for still goes).
+    # Nothing failed in delivery, so there is nothing to report to a coordinator.
     await session.execute(
         update(OutboxEmail)
         .where(
             func.lower(col(OutboxEmail.recipient)) == email.lower(),
-            col(OutboxEmail.status) == OutboxStatus.PENDING,
+            col(OutboxEmail.status).in_([OutboxStatus.PENDING, OutboxStatus.HELD]),
             col(OutboxEmail.kind) != "verify",
         )
-        .values(status=OutboxStatus.FAILED, last_error=f"not sent: {reason}")
+        .values(
+            status=OutboxStatus.FAILED,
+            last_error=f"not sent: {reason}",
+            next_attempt_at=now,
+            reported_at=now,
+            subject="",
+            message="",
+        )
     )
+
+
+async def is_coordinator_address(session: AsyncSession, email: str) -> bool:
+    found = await session.scalar(
+        select(col(Coordinator.id)).where(func.lower(col(Coordinator.email)) == email.lower())
+    )
+    return found is not None
 
 
 async def mark_reachable(session: AsyncSession, user_id: int) -> None:

@@ -23,7 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 ACCEPT = ""  # in `data_script`: store the message and answer 250
 HANG_UP = "hang up"  # close the connection without storing the message or replying
@@ -48,6 +48,7 @@ class Inbox:
     data_script: list[str] = field(default_factory=list)
     delay: float = 0.0  # seconds between storing a message and answering 250
     connections: int = 0  # TCP connections the server accepted
+    password: str | None = None  # offer AUTH (in the clear) and accept only this password
     data_commands: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -97,6 +98,14 @@ class Inbox:
         return "250 Message accepted for delivery"
 
 
+def _authenticator(inbox: Inbox) -> Any:
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and data.password.decode() == inbox.password
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
 class _CountingSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -114,7 +123,10 @@ def smtp_server(inbox: Inbox | None = None, port: int | None = None) -> Iterator
     ends; the same inbox and port again make a server that went down come back."""
     inbox = inbox if inbox is not None else Inbox()
     port = port or free_port()
-    controller = _Controller(inbox, hostname="127.0.0.1", port=port)
+    auth: dict[str, Any] = {}
+    if inbox.password is not None:
+        auth = {"authenticator": _authenticator(inbox), "auth_require_tls": False}
+    controller = _Controller(inbox, hostname="127.0.0.1", port=port, **auth)
     connections = inbox.connections
     controller.start()
     inbox.connections = connections  # not the controller's own check that the server is up

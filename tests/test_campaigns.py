@@ -216,9 +216,14 @@ async def test_a_person_is_invited_once_ever_and_no_and_registered_are_honoured(
     )
     args = cli("invite", str(people), "--bot-username", "veileder_test_bot")
     assert await dispatch(args, settings, clock=clock) == 0
+    out = capsys.readouterr().out
     assert (
-        "2 invited, 0 invited before, 1 on the suppression list (said no or unsubscribed), "
-        "1 already registered, 0 bad rows." in capsys.readouterr().out
+        "2 invited, 0 invited before, 1 on the suppression list (each named below with the "
+        "reason), 1 already registered, 0 bad rows." in out
+    )
+    assert (
+        "Not invited, on the suppression list: said.no@helse-bergen.no – unsubscribed "
+        "(2026-11-24)." in out
     )
     assert await services.sender.run_once() == 2
     assert sorted(m["To"] for m in mails(settings.mail_dir)) == ["john@uio.no", "kari@ous-hf.no"]

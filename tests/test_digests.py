@@ -68,6 +68,8 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def coordinator(db: Database, email: str, role: str, kind: str, city: str, **changes):
+    """A coordinator who bound their account with the invitation (unless `bound_at=None`)."""
+    changes = {"bound_at": BEFORE} | changes
     async with db.session() as s:
         row = Coordinator(email=email, role=role, exchange_type=kind, city=city,
                           invited_at=BEFORE, **changes)  # fmt: skip
@@ -575,6 +577,16 @@ async def test_a_run_is_recorded_per_scope_so_removing_one_repeats_nothing(db, s
         assert await coordinators.remove_coordinator(s, "nora@nmf.example", role="LEO") == 1
 
     assert await digests.send_due_digests(db, settings, MONDAY + timedelta(hours=1)) == 0
+
+
+async def test_a_coordinator_who_never_bound_their_account_gets_no_digest(db, settings):
+    """The binding link proves the address reaches them; a mistyped address never gets one."""
+    await _area(db)
+    await coordinator(db, "nroa@nmf.example", "LEO", "clinical", "bergen", bound_at=None)
+
+    assert await digests.send_due_digests(db, settings, MONDAY) == 2
+
+    assert sorted(e.recipient for e in await outbox(db)) == ["nora@nmf.example", "per@nmf.example"]
 
 
 async def test_a_suppressed_address_gets_no_digest(db, settings):

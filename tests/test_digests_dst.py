@@ -41,7 +41,8 @@ async def _coordinator_with_an_open_place(settings: Settings, frequency: str) ->
         async with db.session() as s:
             row = Coordinator(email="nora@nmf.example", role="LEO", exchange_type="clinical",
                               city="oslo", language="en", digest_frequency=frequency,
-                              invited_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+                              invited_at=datetime(2026, 1, 1, tzinfo=UTC),
+                              bound_at=datetime(2026, 1, 2, tzinfo=UTC))  # fmt: skip
             s.add(row)
             await make.slot(s, "OSL-1", exchange_type="clinical", start_date=date(2027, 6, 7))
             await s.flush()

@@ -82,7 +82,7 @@ async def test_the_verification_email_arrives_over_smtp_as_multipart_mime(settin
                 message["To"] == "john@ous-hf.no"
                 and message["From"] == "Veileder <veileder@nmf.example>"
             )
-            assert re.fullmatch(r"<[0-9a-f]{32}@nmf\.example>", message["Message-ID"])
+            assert re.fullmatch(r"<[0-9a-f]{12}\.[0-9a-f]{32}@nmf\.example>", message["Message-ID"])
             html = message.get_body(preferencelist=("html",)).get_content()
             assert "&lt;Smith&gt;" in html and "<Smith>" not in html  # the name is escaped in HTML
             assert 'href="https://t.me/veileder_test_bot?start=v_' in html
@@ -91,6 +91,8 @@ async def test_the_verification_email_arrives_over_smtp_as_multipart_mime(settin
             assert "Step 8 of 8" in john.last().text
             [row] = await _outbox(app)
             assert row.status == OutboxStatus.SENT and row.attempts == 1
+            assert row.message_id == message["Message-ID"]
+            assert code not in row.message + row.subject  # sent: the code is not kept
 
 
 async def test_a_refused_recipient_fails_for_good_with_the_servers_reason(settings, fake, clock):

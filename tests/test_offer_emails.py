@@ -158,6 +158,8 @@ async def test_an_offer_email_a_follow_up_a_confirmation_and_a_thank_you(setting
             await services.sender.run_once()
             confirmation = inbox.received[2]
             assert confirmation["Subject"] == "Confirmed: you supervise SCORE-2027-03-OSL-1"
+            assert confirmation.get_content_type() == "multipart/mixed"
+            assert confirmation["Content-Language"] == "en"  # on the message, not only a part
             [ics] = [
                 p
                 for p in confirmation.iter_attachments()

@@ -15,7 +15,7 @@ import sys
 from datetime import datetime, timedelta
 
 from bot.clock import SystemClock
-from bot.emails import Unsubscribe, message_id_for, render
+from bot.emails import Unsubscribe, render
 from bot.mailer import OutboxSender, SmtpBackend
 from bot.settings import Settings
 from storage import outbox
@@ -85,7 +85,8 @@ async def queue_emails(db: Database, count: int, now: datetime, *, start: int = 
         for number in range(start, start + count):
             row = email_row(number, now)
             assert await outbox.queue_email(session, row)
-            expected.add(message_id_for(row.idempotency_key, MAIL_FROM))
+            assert row.message_id is not None  # queue_email keeps the rendered one
+            expected.add(row.message_id)
     return expected
 
 
