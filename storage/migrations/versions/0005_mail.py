@@ -1,6 +1,6 @@
 """mail: held emails, failure notices, bounce details
 
-Revision ID: 0004_mail
+Revision ID: 0005_mail
 Revises: 0003
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = "0004_mail"
-down_revision: str | None = "0003"
+revision: str = "0005_mail"
+down_revision: str | None = "0004_coordinator_notice"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
