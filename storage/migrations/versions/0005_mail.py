@@ -1,7 +1,7 @@
 """mail: held emails, failure notices, bounce details
 
 Revision ID: 0005_mail
-Revises: 0003
+Revises: 0004_coordinator_notice
 """
 
 from collections.abc import Sequence
