@@ -87,7 +87,8 @@ async def test_the_verification_email_arrives_over_smtp_as_multipart_mime(settin
             assert "&lt;Smith&gt;" in html and "<Smith>" not in html  # the name is escaped in HTML
             assert 'href="https://t.me/veileder_test_bot?start=v_' in html
             assert message["Subject"] == "Your Veileder verification code"  # no code in it
-            await john.send(code_in(message))
+            code = code_in(message)
+            await john.send(code)
             assert "Step 8 of 8" in john.last().text
             [row] = await _outbox(app)
             assert row.status == OutboxStatus.SENT and row.attempts == 1

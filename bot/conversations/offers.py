@@ -23,7 +23,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import answer_notices, links, notify, offer_mail, offers, placements, reference, ui
-from bot.i18n import Translator, language_from_telegram
+from bot.i18n import Translator
 from bot.services import Services
 from bot.signing import Callback, parse_id
 from bot.turn import Turn
