@@ -355,7 +355,8 @@ class TerminalRequest(BaseRequest):
 
     def _document(self, params: dict[str, Any], request_data: RequestData | None) -> dict[str, Any]:
         caption, entities = self._displayed(params, "caption")
-        message = self._new_message(int(params["chat_id"]), "", [])
+        chat_id = int(params["chat_id"])
+        message = self._new_message(chat_id, "", [])
         message.pop("text")
         message["caption"] = caption
         if entities:
@@ -368,7 +369,7 @@ class TerminalRequest(BaseRequest):
                 path.write_bytes(content if isinstance(content, bytes) else content.read())
                 shown = on_screen(caption, entities)
                 saved = _plain(self.tr("demo.saved", path=str(path)))
-                self.out.write(f"\n🤖 📎 {shown}\n   {saved}\n")
+                self.out.write(f"\n{self._header(chat_id)}🤖 📎 {shown}\n   {saved}\n")
         message["document"] = {"file_id": "demo", "file_unique_id": "demo", "file_name": "document"}
         return message
 
