@@ -227,7 +227,7 @@ async def propose(w: World) -> None:
     await w.actor.command("propose", REFERENCE)
     made = await w.offers()
     if w.verdict == "allowed":
-        assert w.actor.last().text.startswith(f"Asked about {REFERENCE}: 1 supervisor(s).")
+        assert w.actor.last().text.startswith(f"Asked about {REFERENCE}: 1 supervisor.")
         assert len(made) == 1
     else:
         if w.verdict == "denied":  # the place is not revealed

@@ -95,7 +95,7 @@ async def test_the_operator_sees_lifts_and_retries_what_the_mail_server_refused(
             assert "\theld\t" in held_line and "person2@example.no" in held_line
             assert held_line.endswith("554 5.7.1 Relay access denied")
             assert "\tfailed\t" in failed_line and failed_line.endswith("550 5.1.1 User unknown")
-            assert "1 email(s) are held" in failed.stderr and "outbox retry" in failed.stderr
+            assert "1 email is held" in failed.stderr and "outbox retry" in failed.stderr
 
             refused = bot(tmp_path, "suppressions", "remove", "GONE@uio.no")
             assert refused.returncode == 1
@@ -111,12 +111,12 @@ async def test_the_operator_sees_lifts_and_retries_what_the_mail_server_refused(
             inbox.data_script = []
             retried = bot(tmp_path, "outbox", "retry")
             assert retried.returncode == 0
-            assert "1 held email(s) released" in retried.stdout
+            assert "Held emails released: 1." in retried.stdout
             clock.advance(timedelta(minutes=5))  # the command ran on the system clock, later
             assert await sender.run_once() == 1
         assert [m["To"] for m in inbox.received] == ["person2@example.no"]
         assert [r.status for r in await rows(db)] == [OutboxStatus.FAILED, OutboxStatus.SENT]
         clock.advance(timedelta(hours=2))
-        assert bot(tmp_path, "outbox", "retry").stdout.startswith("0 held email(s) released")
+        assert bot(tmp_path, "outbox", "retry").stdout.startswith("Held emails released: 0.")
     finally:
         await db.close()

@@ -115,7 +115,7 @@ async def test_a_refused_relay_is_told_to_the_national_coordinators_as_held_not_
     assert await delivery.report_sweep(services, app.bot) == 1
     assert nora.since(nora_mark) == []
     [told] = nils.since(nils_mark)
-    assert told.text.startswith("⚠️ 2 email(s) are held back: the mail server refuses to send them")
+    assert told.text.startswith("⚠️ 2 emails are held back: the mail server refuses to send them")
     assert "Relay access denied" in told.text and "nothing is lost" in told.text
     async with services.db.session() as session:
         assert (await session.execute(select(Suppression))).first() is None
