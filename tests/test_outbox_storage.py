@@ -75,6 +75,7 @@ async def test_a_claim_takes_at_most_its_limit_of_due_rows_oldest_first(db):
         OutboxStatus.SENDING: 13,
         OutboxStatus.SENT: 0,
         OutboxStatus.FAILED: 0,
+        OutboxStatus.HELD: 0,
     }
 
 
