@@ -196,7 +196,7 @@ async def test_a_coordinators_season_from_the_terminal_delivered_by_the_worker(t
     )
     proposed = bot(tmp_path, "offers", "propose", "--slot", reference, **settings)
     assert proposed.returncode == 0, proposed.stderr
-    assert f"1 offers sent for {reference}." in proposed.stdout
+    assert f"1 offer sent for {reference}." in proposed.stdout
 
     tasks_csv = bot(tmp_path, "export", "tasks", "--format", "csv", **settings)
     assert tasks_csv.returncode == 0 and "Hjerteflimmer i Tromsø" in tasks_csv.stdout

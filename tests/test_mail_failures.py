@@ -233,23 +233,22 @@ async def test_message_ids_are_unique_per_email_across_deleted_rows_and_database
 
 
 async def test_erasing_a_person_finds_their_mail_whatever_the_case_of_the_address(db, clock):
+    """Kari verified kari.nordmann@uio.no; an email queued to Kari.Nordmann@UIO.no is hers too."""
+    from storage.models import EmailVerification
+
     async with db.session() as session:
         row = email_row(7, clock.now(), recipient="Kari.Nordmann@UIO.no")
         await outbox.queue_email(session, row)
         await repository.suppress(session, "kari.nordmann@uio.no", "unsubscribed", clock.now())
-        conversation_email = "kari.nordmann@uio.no"
-        from storage.models import Conversation
-
         session.add(
-            Conversation(
+            EmailVerification(
                 telegram_user_id=77,
-                chat_id=77,
-                flow="registration",
-                step="phone",
-                language="nb",
-                data={"email": conversation_email},
+                email="kari.nordmann@uio.no",
+                code_hash="0" * 64,
+                link_hash="1" * 64,
                 created_at=clock.now(),
-                updated_at=clock.now(),
+                expires_at=clock.now(),
+                verified_at=clock.now(),
             )
         )
     async with db.session() as session:

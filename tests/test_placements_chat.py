@@ -206,7 +206,7 @@ async def test_slots_show_who_took_each_place_and_for_which_task(app, services, 
     await nora.command("slots")
     lines = nora.last().text.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("SCORE-2027-03-OSL-1"))
-    assert "1 places, 1 filled, 0 open" in lines[at]
+    assert "1 place, 1 filled, 0 open" in lines[at]
     assert lines[at + 1].strip() == "✔ John Smith: “John Smith's registry study”"
 
 
