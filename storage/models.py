@@ -341,3 +341,32 @@ class SeasonCheck(SQLModel, table=True):
     asked_at: datetime = _utc()
     answer: str | None = Field(default=None, max_length=10)  # same | no
     answered_at: datetime | None = _utc(nullable=True)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Which process runs the scheduler's sweeps, and until when, unless it renews.
+
+    One row per name. The leader renews `expires_at` well before it passes; another process
+    takes the row over only after it has passed, so a killed leader is replaced within one lease.
+    """
+
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(max_length=40, primary_key=True)
+    holder: str = Field(max_length=120)
+    expires_at: datetime = _utc()
+
+
+class Question(SQLModel, table=True):
+    """A yes/no confirmation shown to one person, answered at most once.
+
+    Its buttons carry its id; `version` fingerprints what it asks about as it was when asked,
+    so a press acts only on an unanswered question about an unchanged thing.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    subject: str = Field(max_length=40)  # e.g. slot:12, task:5, offer:3, person
+    version: str = Field(max_length=16)
+    asked_at: datetime = _utc()
+    answered_at: datetime | None = _utc(nullable=True)
