@@ -190,7 +190,9 @@ class TerminalRequest(BaseRequest):
             for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
             for b in row
         ]
-        if edited and not inline:
+        if edited and not inline:  # an answered prompt: its buttons are gone, also from a recap
+            view.choices = [c for c in view.choices if c.message is not message]
+            view.last_text = text
             self.out.flush()
             return message
         view.choices = inline + view.reply_keyboard

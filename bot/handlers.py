@@ -40,11 +40,13 @@ from bot.conversations.registration import Flow
 from bot.coordinators import INVITE_PREFIX
 from bot.i18n import SUPPORTED, Translator, language_from_telegram
 from bot.offers import propose, release_supervisor
+from bot.questions import already_answered
+from bot.questions import question_id as question_tag
 from bot.services import services
 from bot.signing import Callback
 from bot.turn import Turn
 from bot.verification import LINK_PREFIX
-from storage import repository
+from storage import questions, repository
 from storage.coordinators import coordinators_of_user
 from storage.models import Slot
 from storage.slots import open_offers_of
@@ -156,20 +158,25 @@ async def cmd_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await _reprompt(turn, "mydata.sent")
 
 
-def _delete_screen(language: str) -> ui.Screen:
+def _delete_screen(language: str, question_id: int) -> ui.Screen:
     tr = Translator(language)
+    value = str(question_id)
     return ui.Screen(
         tr("delete.confirm"),
         [
-            [ui.Button(tr("delete.yes"), Callback(DELETE_SCOPE, "-", "yes"))],
-            [ui.Button(tr("delete.no"), Callback(DELETE_SCOPE, "-", "no"))],
+            [ui.Button(tr("delete.yes"), Callback(DELETE_SCOPE, "-", "yes", value))],
+            [ui.Button(tr("delete.no"), Callback(DELETE_SCOPE, "-", "no", value))],
         ],
     )
 
 
 async def cmd_delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if turn := Turn.of(update, context):
-        await turn.show(_delete_screen(await _language(turn)))
+        async with turn.svc.db.session() as session:
+            question_id = await questions.ask(
+                session, turn.user.id, "person", "", turn.svc.clock.now()
+            )
+        await turn.show(_delete_screen(await _language(turn), question_id))
 
 
 async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -180,6 +187,16 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     cb = turn.callback
     if cb is None or cb.scope != DELETE_SCOPE:
         await turn.query.answer(tr("btn.stale"))
+        return
+    question_id = question_tag(cb.value)
+    async with turn.svc.db.session() as session:
+        question = (
+            await questions.answer(session, question_id, turn.user.id, turn.svc.clock.now())
+            if question_id is not None
+            else None
+        )
+    if question is None or question.subject != "person":
+        await already_answered(turn, tr)
         return
     await turn.query.answer()
     if cb.action != "yes":

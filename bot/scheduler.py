@@ -31,7 +31,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot
 
 from bot.services import Services
-from storage import leases, repository
+from storage import leases, questions, repository
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,11 @@ class Sweep:
 
 
 async def expire_drafts(svc: Services) -> int:
-    """Unfinished registrations and task drafts untouched for `draft_expiry_days` are deleted."""
+    """Unfinished registrations and task drafts untouched for `draft_expiry_days` are deleted,
+    and so are yes/no questions as old (their screens are long gone)."""
     cutoff = svc.clock.now() - timedelta(days=svc.settings.draft_expiry_days)
     async with svc.db.session() as session:
+        await questions.expire(session, cutoff)
         return await repository.expire_conversations(session, cutoff)
 
 

@@ -18,6 +18,7 @@ from storage.models import (
     Offer,
     OutboxEmail,
     OutboxStatus,
+    Question,
     SeasonCheck,
     Supervisor,
     Suppression,
@@ -139,6 +140,7 @@ async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
             delete(EmailVerification).where(col(EmailVerification.email).in_(addresses))
         )
     await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
+    await session.execute(delete(Question).where(col(Question.telegram_user_id) == user_id))
     await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
     if addresses:  # an invitation named them: forget it (a "no" stays as a suppression)
         await session.execute(
