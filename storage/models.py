@@ -1,9 +1,10 @@
 """The tables.
 
 Personal data about supervisors lives in `supervisor` (a finished registration), `conversation`
-(the answers of a flow in progress), `task` and `offer` (what they offered and answered) and
-`email_verification` / `outbox_email` (addresses mail was sent to). `/delete` erases all of it
-by Telegram user id (tasks and offers by cascade); see `storage.repository.erase_person`.
+(the answers of a flow in progress), `task` and `offer` (what they offered and answered),
+`email_verification` / `outbox_email` (addresses mail was sent to) and `question` (the yes/no
+questions they were asked). `/delete` erases all of it by Telegram user id (tasks and offers by
+cascade); see `storage.repository.erase_person`.
 Coordinators are data too (`coordinator`): they change every year.
 """
 

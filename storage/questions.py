@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
 from storage.models import Question
 
@@ -43,10 +43,6 @@ async def answer(
     return await session.get(Question, question_id, populate_existing=True)
 
 
-async def erase_person(session: AsyncSession, user_id: int) -> None:
-    await session.execute(delete(Question).where(col(Question.telegram_user_id) == user_id))
-
-
 async def expire(session: AsyncSession, asked_before: datetime) -> int:
     """Forget questions asked before `asked_before`, answered or not (their screens are old)."""
     result = await session.execute(
@@ -55,10 +51,3 @@ async def expire(session: AsyncSession, asked_before: datetime) -> int:
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def of_person(session: AsyncSession, user_id: int) -> list[Question]:
-    result = await session.execute(
-        select(Question).where(col(Question.telegram_user_id) == user_id)
-    )
-    return list(result.scalars())

@@ -183,8 +183,12 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
     invitations = await _all(
         session, select(Invitation).where(func.lower(col(Invitation.email)).in_(lowered))
     )
+    questions = await _all(
+        session, select(Question).where(col(Question.telegram_user_id) == user_id)
+    )
     return {
         "tasks": [t.model_dump(mode="json") for t in tasks],
+        "questions": [q.model_dump(mode="json") for q in questions],
         "offers": [o.model_dump(mode="json") for o in offers],
         "season_checks": [c.model_dump(mode="json") for c in checks],
         "invitations": [i.model_dump(mode="json") for i in invitations],

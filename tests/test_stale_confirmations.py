@@ -19,8 +19,9 @@ from sqlmodel import col, select, update
 from bot import links
 from bot.conversations import coordinator
 from bot.demo import TerminalRequest
+from bot.scheduler import Scheduler
 from storage import repository
-from storage.models import Offer, OfferStatus, Slot, SlotStatus, Task, TaskStatus
+from storage.models import Offer, OfferStatus, Question, Slot, SlotStatus, Task, TaskStatus
 from tests.support import coordinators as support
 from tests.support.botapi import Button, SentMessage
 from tests.support.chat import Chat
@@ -217,6 +218,24 @@ async def test_a_delete_question_answers_once(services, john):
 
     assert await press_old(john, question, "Yes") == ANSWERED
     assert len(john.messages()) == told
+    async with services.db.session() as session:  # the question was erased with the rest
+        assert (await session.execute(select(Question))).scalars().all() == []
+
+
+async def test_questions_are_forgotten_with_old_drafts(app, services, john, clock):
+    await john.command("delete")
+    await john.press("No")
+    await john.command("delete")  # asked again, never answered
+    scheduler = Scheduler(app.bot, services)
+    clock.advance(timedelta(days=29))
+    await scheduler.run_all_once()
+    async with services.db.session() as session:
+        assert len((await session.execute(select(Question))).scalars().all()) == 2
+    clock.advance(timedelta(days=2))
+    await scheduler.run_all_once()
+    async with services.db.session() as session:
+        assert (await session.execute(select(Question))).scalars().all() == []
+    await scheduler.stop()
 
 
 # ---- give a place back --------------------------------------------------------------------------
