@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Final
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -173,10 +174,20 @@ def _delete_screen(language: str, question_id: int) -> ui.Screen:
 async def cmd_delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if turn := Turn.of(update, context):
         async with turn.svc.db.session() as session:
-            question_id = await questions.ask(
-                session, turn.user.id, "person", "", turn.svc.clock.now()
+            question_id = (  # 0: nothing is stored, and asking stores nothing before consent
+                await questions.ask(session, turn.user.id, "person", "", turn.svc.clock.now())
+                if await _holds_data(session, turn.user.id)
+                else 0
             )
         await turn.show(_delete_screen(await _language(turn), question_id))
+
+
+async def _holds_data(session: AsyncSession, user_id: int) -> bool:
+    return (
+        await repository.get_supervisor(session, user_id) is not None
+        or await repository.get_conversation(session, user_id) is not None
+        or bool(await coordinators_of_user(session, user_id))
+    )
 
 
 async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -190,12 +201,16 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     question_id = question_tag(cb.value)
     async with turn.svc.db.session() as session:
-        question = (
-            await questions.answer(session, question_id, turn.user.id, turn.svc.clock.now())
-            if question_id is not None
-            else None
-        )
-    if question is None or question.subject != "person":
+        if question_id == 0:  # asked when nothing was stored: only while that is still so
+            current = not await _holds_data(session, turn.user.id)
+        else:
+            question = (
+                await questions.answer(session, question_id, turn.user.id, turn.svc.clock.now())
+                if question_id is not None
+                else None
+            )
+            current = question is not None and question.subject == "person"
+    if not current:
         await already_answered(turn, tr)
         return
     await turn.query.answer()

@@ -222,7 +222,23 @@ async def test_a_delete_question_answers_once(services, john):
         assert (await session.execute(select(Question))).scalars().all() == []
 
 
+async def test_delete_before_agreeing_stores_nothing_and_its_yes_cannot_erase_a_later_start(
+    services, john
+):
+    await john.command("delete")
+    question = snapshot(john)
+    async with services.db.session() as session:
+        assert (await session.execute(select(Question))).scalars().all() == []
+    await john.command("start")
+    await john.press("I agree")
+
+    assert await press_old(john, question, "Yes") == ANSWERED
+    async with services.db.session() as session:
+        assert await repository.get_conversation(session, john.user.id) is not None
+
+
 async def test_questions_are_forgotten_with_old_drafts(app, services, john, clock):
+    await supervisor_with_task(services, john, title="Lungs")
     await john.command("delete")
     await john.press("No")
     await john.command("delete")  # asked again, never answered
