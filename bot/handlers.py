@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -41,12 +42,14 @@ from bot.conversations.registration import Flow
 from bot.coordinators import INVITE_PREFIX
 from bot.i18n import SUPPORTED, Translator
 from bot.offers import propose, release_supervisor
+from bot.questions import already_answered
+from bot.questions import question_id as question_tag
 from bot.services import services
 from bot.signing import Callback
 from bot.turn import Turn
 from bot.verification import LINK_PREFIX
 from storage import placements as store_placements
-from storage import repository
+from storage import questions, repository
 from storage.coordinators import coordinators_of_user
 from storage.placements import Placement
 from storage.slots import open_offers_of
@@ -157,13 +160,14 @@ async def cmd_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await _reprompt(turn, "mydata.sent")
 
 
-def _delete_screen(language: str, held: Sequence[Placement] = ()) -> ui.Screen:
+def _delete_screen(language: str, question_id: int, held: Sequence[Placement] = ()) -> ui.Screen:
     tr = Translator(language)
+    value = str(question_id)
     return ui.Screen(
         tr("delete.confirm") + placements.held_notice(held, tr, "delete.held"),
         [
-            [ui.Button(tr("delete.yes"), Callback(DELETE_SCOPE, "-", "yes"))],
-            [ui.Button(tr("delete.no"), Callback(DELETE_SCOPE, "-", "no"))],
+            [ui.Button(tr("delete.yes"), Callback(DELETE_SCOPE, "-", "yes", value))],
+            [ui.Button(tr("delete.no"), Callback(DELETE_SCOPE, "-", "no", value))],
         ],
     )
 
@@ -177,7 +181,20 @@ async def cmd_delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 if supervisor
                 else []
             )
-        await turn.show(_delete_screen(await _language(turn), held))
+            question_id = (  # 0: nothing is stored, and asking stores nothing before consent
+                await questions.ask(session, turn.user.id, "person", "", turn.svc.clock.now())
+                if await _holds_data(session, turn.user.id)
+                else 0
+            )
+        await turn.show(_delete_screen(await _language(turn), question_id, held))
+
+
+async def _holds_data(session: AsyncSession, user_id: int) -> bool:
+    return (
+        await repository.get_supervisor(session, user_id) is not None
+        or await repository.get_conversation(session, user_id) is not None
+        or bool(await coordinators_of_user(session, user_id))
+    )
 
 
 async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -188,6 +205,20 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     cb = turn.callback
     if cb is None or cb.scope != DELETE_SCOPE:
         await turn.query.answer(tr("btn.stale"))
+        return
+    question_id = question_tag(cb.value)
+    async with turn.svc.db.session() as session:
+        if question_id == 0:  # asked when nothing was stored: only while that is still so
+            current = not await _holds_data(session, turn.user.id)
+        else:
+            question = (
+                await questions.answer(session, question_id, turn.user.id, turn.svc.clock.now())
+                if question_id is not None
+                else None
+            )
+            current = question is not None and question.subject == "person"
+    if not current:
+        await already_answered(turn, tr)
         return
     await turn.query.answer()
     if cb.action != "yes":

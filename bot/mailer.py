@@ -69,7 +69,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10  # with `backoff`: about four and a half hours of retrying before giving up
 LEASE = timedelta(minutes=2)  # longer than one message takes at the SMTP timeout (4 commands)
-BATCH = 50
 HOLD_RETRY = timedelta(hours=1)  # a held email is tried again this often until it goes
 
 
@@ -97,6 +96,15 @@ def classify(code: int, message: str, *, at_recipient: bool = False) -> Verdict:
     if (subject == 1 and detail not in _SENDER_ADDRESS) or (subject, detail) == (2, 1):
         return Verdict.BOUNCED
     return Verdict.HELD
+
+
+# A claimed row waits its turn under a short lease; only the message being sent holds the full
+# `LEASE` (renewed just before it goes). So after a sender is killed, the rows of its batch it
+# had not begun come back within `CLAIM_LEASE`, and only the one in flight (which may have been
+# sent) waits out `LEASE`. A batch at a normal pace is sent well within `CLAIM_LEASE`; a row
+# still waiting when it runs out may go to another sender, and this one then skips it.
+CLAIM_LEASE = timedelta(seconds=30)
+BATCH = 20
 
 
 class PermanentFailure(Exception):
@@ -327,6 +335,7 @@ class OutboxSender:
         *,
         poll_seconds: float = 5.0,
         lease: timedelta = LEASE,
+        claim_lease: timedelta = CLAIM_LEASE,
         batch: int = BATCH,
         max_attempts: int = MAX_ATTEMPTS,
         rng: random.Random | None = None,
@@ -336,6 +345,7 @@ class OutboxSender:
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.lease = lease
+        self.claim_lease = min(claim_lease, lease)
         self.batch = batch
         self.max_attempts = max_attempts
         self.rng = rng or random.Random()
@@ -360,7 +370,9 @@ class OutboxSender:
 
     async def _send_batch(self, limit: int) -> _Batch:
         async with self.db.session() as session:
-            rows = await outbox.claim_due(session, self.clock.now(), lease=self.lease, limit=limit)
+            rows = await outbox.claim_due(
+                session, self.clock.now(), lease=self.claim_lease, limit=limit
+            )
             claims = [_Claim.of(row) for row in rows]
         result = _Batch(claimed=len(claims))
         if not claims:
@@ -465,10 +477,9 @@ class OutboxSender:
         )
 
     async def _still_ours(self, claim: _Claim) -> bool:
-        """Renew the lease when less than half of it is left (a long batch, a slow server)."""
+        """Give the row about to be sent the full lease (it waited under the short claim lease);
+        False when its claim lease ran out and another sender has taken it since."""
         now = self.clock.now()
-        if now < claim.lease_until - self.lease / 2:
-            return True
         async with self.db.session() as session:
             return await outbox.renew_lease(
                 session, claim.id, claim.attempts, until=now + self.lease

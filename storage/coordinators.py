@@ -232,15 +232,20 @@ async def review_task(
     reviewer_id: int,
     now: datetime,
     reason: str | None = None,
+    updated_at: datetime | None = None,
 ) -> bool:
-    """Approve or return a task that is still submitted. False when it no longer is (a stale
-    press, or another coordinator was first): a conditional update, so two reviewers never both
-    win."""
+    """Approve or return a task that is still submitted (and, given `updated_at`, unchanged since
+    the reviewer saw it). False when it no longer is (a stale press, another coordinator was
+    first, an edit in between): a conditional update, so two reviewers never both win."""
     if status not in (TaskStatus.APPROVED, TaskStatus.RETURNED):
         raise ValueError(f"a review approves or returns, not {status}")
     result = await session.execute(
         update(Task)
-        .where(col(Task.id) == task_id, col(Task.status) == TaskStatus.SUBMITTED)
+        .where(
+            col(Task.id) == task_id,
+            col(Task.status) == TaskStatus.SUBMITTED,
+            col(Task.updated_at) == updated_at if updated_at is not None else true(),
+        )
         .values(
             status=status,
             return_reason=reason if status == TaskStatus.RETURNED else None,

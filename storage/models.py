@@ -1,9 +1,10 @@
 """The tables.
 
 Personal data about supervisors lives in `supervisor` (a finished registration), `conversation`
-(the answers of a flow in progress), `task` and `offer` (what they offered and answered) and
-`email_verification` / `outbox_email` (addresses mail was sent to). `/delete` erases all of it
-by Telegram user id (tasks and offers by cascade); see `storage.repository.erase_person`.
+(the answers of a flow in progress), `task` and `offer` (what they offered and answered),
+`email_verification` / `outbox_email` (addresses mail was sent to) and `question` (the yes/no
+questions they were asked). `/delete` erases all of it by Telegram user id (tasks and offers by
+cascade); see `storage.repository.erase_person`.
 Coordinators are data too (`coordinator`): they change every year.
 """
 
@@ -368,3 +369,32 @@ class CoordinatorNotice(SQLModel, table=True):
     kind: str = Field(max_length=20)  # declined | not_this_month
     created_at: datetime = _utc()
     sent_at: datetime | None = _utc(nullable=True)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Which process runs the scheduler's sweeps, and until when, unless it renews.
+
+    One row per name. The leader renews `expires_at` well before it passes; another process
+    takes the row over only after it has passed, so a killed leader is replaced within one lease.
+    """
+
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(max_length=40, primary_key=True)
+    holder: str = Field(max_length=120)
+    expires_at: datetime = _utc()
+
+
+class Question(SQLModel, table=True):
+    """A yes/no confirmation shown to one person, answered at most once.
+
+    Its buttons carry its id; `version` fingerprints what it asks about as it was when asked,
+    so a press acts only on an unanswered question about an unchanged thing.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    subject: str = Field(max_length=40)  # e.g. slot:12, task:5, offer:3, person
+    version: str = Field(max_length=16)
+    asked_at: datetime = _utc()
+    answered_at: datetime | None = _utc(nullable=True)

@@ -18,6 +18,7 @@ from storage.models import (
     Offer,
     OutboxEmail,
     OutboxStatus,
+    Question,
     SeasonCheck,
     Supervisor,
     Suppression,
@@ -178,6 +179,7 @@ async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
     await session.execute(delete(OutboxEmail).where(outbox_filter))
     await session.execute(delete(EmailVerification).where(_verifications_of(user_id, addresses)))
     await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
+    await session.execute(delete(Question).where(col(Question.telegram_user_id) == user_id))
     await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
     if addresses:  # an invitation named them: forget it (a "no" stays as a suppression)
         await session.execute(delete(Invitation).where(_at(Invitation.email, addresses)))
@@ -232,8 +234,12 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
         suppressions = await _all(
             session, select(Suppression).where(_at(Suppression.email, addresses))
         )
+    questions = await _all(
+        session, select(Question).where(col(Question.telegram_user_id) == user_id)
+    )
     return {
         "tasks": [t.model_dump(mode="json") for t in tasks],
+        "questions": [q.model_dump(mode="json") for q in questions],
         "offers": [o.model_dump(mode="json") for o in offers],
         "season_checks": [c.model_dump(mode="json") for c in checks],
         "invitations": [i.model_dump(mode="json") for i in invitations],

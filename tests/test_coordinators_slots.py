@@ -139,9 +139,9 @@ async def test_cancelling_a_slot_tells_the_supervisors_who_accepted_or_saw_the_o
     assert yes.callback_data is not None
     query = await nora.press_data(yes.callback_data)  # a second tap, or a replay
     answer = nora.fake.callback_answer(query)
-    assert (
-        answer is not None
-        and answer.text == "This place is not open any more, or not in your area."
+    assert answer is not None and answer.text == (
+        "This question was already answered, or what it asks about has changed since. "
+        "Nothing was done."
     )
     assert len(kari.messages()) == told
 

@@ -31,7 +31,15 @@ EMAILS = 300
 KILLS = 6
 
 
-def start_worker(database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    database_url: str,
+    port: int,
+    workdir: Path,
+    *,
+    lease_seconds: str | None = "1",  # a killed sender's rows come back after a second
+    batch: str | None = "20",
+) -> subprocess.Popen[bytes]:
+    """A sender process; `None` leaves the lease or batch at production's default."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -46,10 +54,12 @@ def start_worker(database_url: str, port: int, workdir: Path) -> subprocess.Pope
         SMTP_HOST="127.0.0.1",
         SMTP_PORT=str(port),
         SMTP_TIMEOUT_SECONDS="5",
-        OUTBOX_LEASE_SECONDS="1",  # a killed sender's rows come back after a second
-        OUTBOX_BATCH="20",
         LOG_LEVEL="WARNING",
     )
+    if lease_seconds is not None:
+        env["OUTBOX_LEASE_SECONDS"] = lease_seconds
+    if batch is not None:
+        env["OUTBOX_BATCH"] = batch
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.outbox_worker"],
         cwd=workdir,  # no .env from the checkout

@@ -1,11 +1,9 @@
-"""The scheduler: every sweep runs against a real database without error, and on PostgreSQL
-only one process (the advisory lock's holder) sweeps at a time."""
+"""The scheduler: every sweep runs against a real database without error, and on either
+database only one process (the lease row's holder) sweeps at a time."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-
-import pytest
 
 from bot.app import build_application, running, services_of
 from bot.scheduler import Scheduler
@@ -42,16 +40,13 @@ async def test_unfinished_drafts_expire_after_thirty_days(app, services, john, c
     await scheduler.stop()
 
 
-@pytest.mark.postgres
-async def test_on_postgresql_only_one_scheduler_sweeps(postgres_url, tmp_path, fake, clock):
+async def test_only_one_scheduler_sweeps(migrated_url, tmp_path, fake, clock):
     from bot.settings import Settings
-    from storage.migrate import upgrade_async
 
-    await upgrade_async(postgres_url)
     settings = Settings(
         _env_file=None,
         var_dir=tmp_path / "var",
-        database_url=postgres_url,  # type: ignore[call-arg]
+        database_url=migrated_url,  # type: ignore[call-arg]
         secret_key="k" * 32,
     )
     first = build_application(

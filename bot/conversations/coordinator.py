@@ -67,16 +67,28 @@ from telegram.ext import (
 )
 from telegram.ext.filters import BaseFilter
 
-from bot import chunks, digests, notify, offers, placements, reference, season, slots_csv, ui
+from bot import (
+    chunks,
+    digests,
+    notify,
+    offers,
+    placements,
+    questions,
+    reference,
+    season,
+    slots_csv,
+    ui,
+)
 from bot import coordinators as service
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
-from bot.signing import Callback, parse_id
+from bot.signing import Callback
 from bot.turn import Turn
 from bot.validation import Invalid, clean_text
 from storage import coordinators as store
 from storage import digests as digest_store
 from storage import placements as store_placements
+from storage import questions as store_questions
 from storage import repository, slots, tasks
 from storage.models import (
     Conversation,
@@ -257,7 +269,7 @@ def _title(code: str, tr: Translator) -> str:
 
 
 def task_screen(task: Any, supervisor: Any, tr: Translator) -> ui.Screen:
-    value = str(task.id)
+    value = questions.pair(task.id, questions.fingerprint(task))  # acts on this version only
     return ui.Screen(
         task_card(task, supervisor, tr),
         [
@@ -324,17 +336,24 @@ async def _on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
     assert turn.query is not None
     tr = _tr(scopes)
     now = turn.svc.clock.now()
-    task_id = parse_id(cb.value) or 0
-    approved = busy = False
+    task_id, version = questions.split(cb.value) or (0, "")
+    approved = busy = changed = False
     conv: Conversation | None = None
     async with turn.svc.db.session() as session:
         found = await store.task_with_supervisor(session, task_id)
         reviewer = _reviewer(scopes, found[0].exchange_type, found[0].city) if found else None
         if found is None or reviewer is None:
             pass  # not (or no longer) this coordinator's task: a stale press
+        elif found[0].status == TaskStatus.SUBMITTED and questions.fingerprint(found[0]) != version:
+            changed = True  # edited since the card was shown: approve only what was seen
         elif cb.action == "ok":
             approved = await store.review_task(
-                session, task_id, status=TaskStatus.APPROVED, reviewer_id=reviewer.id or 0, now=now
+                session,
+                task_id,
+                status=TaskStatus.APPROVED,
+                reviewer_id=reviewer.id or 0,
+                now=now,
+                updated_at=found[0].updated_at,
             )
             existing = await repository.get_conversation(session, turn.user.id)
             returning = existing is not None and existing.flow == RETURN_FLOW
@@ -350,7 +369,12 @@ async def _on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
                     flow=RETURN_FLOW,
                     step=RETURN_STEP,
                     language=reviewer.language,
-                    data={"task_id": task_id, "title": found[0].title, "card": _message_id(turn)},
+                    data={
+                        "task_id": task_id,
+                        "title": found[0].title,
+                        "card": _message_id(turn),
+                        "version": version,
+                    },
                     created_at=now,
                 )
                 await _replace_conversation(session, turn, conv, existing is not None)
@@ -358,7 +382,11 @@ async def _on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
         await turn.query.answer(tr("btn.stale"))
         return
     task, supervisor = found
-    if approved:
+    if changed:
+        await turn.query.answer(tr("coord.task.changed"))
+        await turn.close(turn.pressed_html() + "\n\n" + tr("coord.task.changed"))
+        await turn.show(task_screen(task, supervisor, tr))
+    elif approved:
         await turn.query.answer()
         await turn.close(turn.pressed_html() + "\n\n" + tr("coord.task.approved"))
         await notify.tell(
@@ -428,7 +456,8 @@ async def _return_text(turn: Turn, conv: Conversation, text: str, update_id: int
         scopes = await store.coordinators_of_user(session, turn.user.id)
         found = await store.task_with_supervisor(session, task_id)
         reviewer = _reviewer(scopes, found[0].exchange_type, found[0].city) if found else None
-        if found is not None and reviewer is not None:
+        seen = found is not None and questions.fingerprint(found[0]) == conv.data.get("version")
+        if found is not None and reviewer is not None and seen:
             returned = await store.review_task(
                 session,
                 task_id,
@@ -436,7 +465,13 @@ async def _return_text(turn: Turn, conv: Conversation, text: str, update_id: int
                 reviewer_id=reviewer.id or 0,
                 now=now,
                 reason=checked.value,
+                updated_at=found[0].updated_at if found else None,
             )
+    if found is not None and not seen and found[0].status == TaskStatus.SUBMITTED:
+        await _drop_buttons(turn, conv.data.get("card"))
+        await turn.say(tr("coord.task.changed"))
+        await turn.show(task_screen(found[0], found[1], tr))
+        return
     if not returned or found is None:
         await turn.say(tr("coord.task.stale"))
         return
@@ -555,8 +590,8 @@ async def cmd_slots(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await turn.show(month)
 
 
-def _confirm_cancel_screen(slot: Slot, tr: Translator) -> ui.Screen:
-    value = str(slot.id)
+def _confirm_cancel_screen(slot: Slot, question_id: int, tr: Translator) -> ui.Screen:
+    value = questions.pair(slot.id or 0, question_id)
     return ui.Screen(
         tr(
             "coord.slot.confirm_cancel",
@@ -579,14 +614,28 @@ async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
         return
     tr = _tr(scopes)
     now = turn.svc.clock.now()
-    slot_id = parse_id(cb.value) or 0
+    slot_id, tag = questions.split(cb.value) or (0, "")
     told: list[tuple[int, str, str]] = []  # (chat, language, message id) of affected supervisors
-    cancelled = False
+    cancelled = answered = False
+    question_id = 0
     async with turn.svc.db.session() as session:
+        if cb.action == "cy":
+            await slots.lock_slot(session, slot_id, now)  # so the slot cannot change meanwhile
         slot = await slots.fresh_slot(session, slot_id)
         mine = slot is not None and _reviewer(scopes, slot.exchange_type, slot.city) is not None
-        if slot is not None and mine and slot.status == SlotStatus.OPEN and cb.action == "cy":
-            await slots.lock_slot(session, slot_id, now)
+        if slot is not None and mine and cb.action in ("cy", "cn"):
+            answered = not await _answer(session, turn, tag, f"slot:{slot_id}", slot, cb.action)
+        if slot is not None and mine and slot.status == SlotStatus.OPEN and cb.action == "cx":
+            question_id = await store_questions.ask(
+                session, turn.user.id, f"slot:{slot_id}", questions.fingerprint(slot), now
+            )
+        if (
+            slot is not None
+            and mine
+            and slot.status == SlotStatus.OPEN
+            and cb.action == "cy"
+            and not answered
+        ):
             before = {
                 o.id: (o.status, o.delivered_at)
                 for o in await slots.offers_for_slot(session, slot_id)
@@ -605,12 +654,15 @@ async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
                     told.append((person.chat_id, person.language, "coord.notify.slot_cancelled"))
                 elif delivered_at is not None:  # an offer they have seen
                     told.append((person.chat_id, person.language, "coord.notify.offer_cancelled"))
+    if answered:
+        await questions.already_answered(turn, tr)
+        return
     if slot is None or not mine or (slot.status != SlotStatus.OPEN and cb.action != "cn"):
         await turn.query.answer(tr("coord.slot.stale"))
         return
     await turn.query.answer()
     if cb.action == "cx":
-        await turn.show(_confirm_cancel_screen(slot, tr))
+        await turn.show(_confirm_cancel_screen(slot, question_id, tr))
     elif cb.action == "cn":
         await turn.close(tr("coord.slot.kept", reference=slot.reference))
     elif cancelled:
@@ -627,6 +679,20 @@ async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
                 city=service.city_name(slot.city, language),
                 type=person_tr(f"type.{slot.exchange_type}"),
             )
+
+
+async def _answer(session: Any, turn: Turn, tag: str, subject: str, row: Any, action: str) -> bool:
+    """Answer the question a yes/no button belongs to. False when it was answered before, is
+    about something else, or (for yes) its subject changed since it was asked."""
+    question_id = questions.question_id(tag)
+    if question_id is None:
+        return False
+    question = await store_questions.answer(
+        session, question_id, turn.user.id, turn.svc.clock.now()
+    )
+    if question is None or question.subject != subject:
+        return False
+    return action != "cy" or question.version == questions.fingerprint(row)
 
 
 # ---- /propose ------------------------------------------------------------------------------------

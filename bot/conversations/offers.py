@@ -22,14 +22,25 @@ from telegram import Bot, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import answer_notices, links, notify, offer_mail, offers, placements, reference, ui
+from bot import (
+    answer_notices,
+    links,
+    notify,
+    offer_mail,
+    offers,
+    placements,
+    questions,
+    reference,
+    ui,
+)
 from bot.i18n import Translator
 from bot.services import Services
 from bot.signing import Callback, parse_id
 from bot.turn import Turn
 from storage import notices, reminders_repo, repository, slots
 from storage import placements as store_placements
-from storage.models import Offer, OfferStatus, Slot, Supervisor, Task
+from storage import questions as store_questions
+from storage.models import Offer, OfferStatus, Question, Slot, Supervisor, Task
 from storage.placements import Placement
 
 log = logging.getLogger(__name__)
@@ -202,6 +213,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if outcome is None or loaded is None:
         await turn.query.answer(tr("btn.stale"))
         return
+    if outcome == "answered":
+        await questions.already_answered(turn, tr)
+        return
     await turn.query.answer()
     offer, slot, task, person = loaded
     await _show_outcome(turn, outcome, Placement(offer, slot, task, person), tr, released)
@@ -262,6 +276,8 @@ async def _apply(
                 session.add(declined)
                 return "reason"
             case "giveback" | "accepted":
+                if action == "accepted" and value:  # "back" from the give-back question
+                    await _answer(session, value, supervisor, now)
                 placed = await slots.get_offer(session, offer_id)
                 if (
                     placed is None
@@ -271,6 +287,11 @@ async def _apply(
                     return "closed"
                 return "confirm_giveback" if action == "giveback" else "accepted_again"
             case "giveback_yes":
+                placed = await slots.get_offer(session, offer_id)
+                if placed is None or not await _answered_yes(
+                    session, value, supervisor, placed, now
+                ):
+                    return "answered"
                 await offers.withdraw(session, svc.settings, offer_id, sid, now)
                 return "given_back"
     except offers.OfferClosed:
@@ -287,6 +308,27 @@ async def _record_no(
     if slot is not None:
         kind = answer_notices.NOT_THIS_MONTH if not_this_month else answer_notices.DECLINED
         await notices.record(session, offer_id, slot, kind, now)
+
+
+async def _answer(
+    session: AsyncSession, tag: str, supervisor: Supervisor, now: datetime
+) -> Question | None:
+    question_id = questions.question_id(tag)
+    if question_id is None:
+        return None
+    return await store_questions.answer(session, question_id, supervisor.telegram_user_id, now)
+
+
+async def _answered_yes(
+    session: AsyncSession, tag: str, supervisor: Supervisor, offer: Offer, now: datetime
+) -> bool:
+    """The give-back question, answered now for the first time, about the offer as it was."""
+    question = await _answer(session, tag, supervisor, now)
+    return (
+        question is not None
+        and question.subject == f"offer:{offer.id}"
+        and question.version == questions.fingerprint(offer)
+    )
 
 
 async def _just_taken(session: AsyncSession, offer_id: int) -> bool:
@@ -327,6 +369,16 @@ async def _show_outcome(
             await answer_notices.deliver_due(turn.update.get_bot(), turn.svc)
         case "confirm_giveback":
             value = str(offer.id)
+            async with turn.svc.db.session() as session:
+                question_id = str(
+                    await store_questions.ask(
+                        session,
+                        turn.user.id,
+                        f"offer:{offer.id}",
+                        questions.fingerprint(offer),
+                        turn.svc.clock.now(),
+                    )
+                )
             await turn.replace(
                 ui.Screen(
                     tr(
@@ -336,10 +388,15 @@ async def _show_outcome(
                     [
                         [
                             ui.Button(
-                                tr("offer.give_back_yes"), Callback(SCOPE, value, "giveback_yes")
+                                tr("offer.give_back_yes"),
+                                Callback(SCOPE, value, "giveback_yes", question_id),
                             )
                         ],
-                        [ui.Button(tr("btn.back"), Callback(SCOPE, value, "accepted"))],
+                        [
+                            ui.Button(
+                                tr("btn.back"), Callback(SCOPE, value, "accepted", question_id)
+                            )
+                        ],
                     ],
                 )
             )

@@ -18,13 +18,14 @@ from markupsafe import escape
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import chunks, notify, offers, placements, ui
+from bot import chunks, notify, offers, placements, questions, ui
 from bot.conversations import task_steps as ts
 from bot.conversations.task_steps import SCOPE, TStep
 from bot.i18n import Translator
 from bot.signing import Callback, parse_id
 from bot.turn import Turn
 from storage import placements as store_placements
+from storage import questions as store_questions
 from storage import repository, tasks
 from storage.models import Conversation, Supervisor, Task, TaskStatus
 from storage.placements import Placement
@@ -252,8 +253,10 @@ def offer_screen(tr: Translator) -> ui.Screen:
     )
 
 
-def withdraw_screen(task: Task, tr: Translator, held: Sequence[Placement] = ()) -> ui.Screen:
-    value = str(task.id)
+def withdraw_screen(
+    task: Task, question_id: int, tr: Translator, held: Sequence[Placement] = ()
+) -> ui.Screen:
+    value = questions.pair(task.id or 0, question_id)
     return ui.Screen(
         tr("tasks.withdraw_confirm", title=task.title)
         + placements.held_notice(held, tr, "tasks.withdraw_held"),
@@ -262,6 +265,20 @@ def withdraw_screen(task: Task, tr: Translator, held: Sequence[Placement] = ()) 
             [ui.Button(tr("btn.back"), Callback(LIST_SCOPE, "-", "view", value))],
         ],
     )
+
+
+async def _answer(session: Any, turn: Turn, tag: str, task: Task, *, yes: bool) -> bool:
+    """Answer the withdraw question; False when it was answered before or, for yes, the task
+    changed since it was asked."""
+    question_id = questions.question_id(tag)
+    question = (
+        await store_questions.answer(session, question_id, turn.user.id, turn.svc.clock.now())
+        if question_id is not None
+        else None
+    )
+    if question is None or question.subject != f"task:{task.id}":
+        return False
+    return not yes or question.version == questions.fingerprint(task)
 
 
 async def cmd_tasks(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -293,16 +310,26 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     now = turn.svc.clock.now()
     draft: Conversation | None = None
     held: list[Placement] = []
+    task_id, tag = questions.split(cb.value if cb is not None else "") or (0, "")
+    question_id = 0
+    answered = False  # a stale withdraw question
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         task = None
-        task_id = parse_id(cb.value) if cb is not None else None
-        if supervisor is not None and task_id is not None:
+        if supervisor is not None and cb is not None and task_id:
             task = await tasks.get_task(session, task_id, supervisor.id or 0)
         if supervisor is not None and task is not None and cb is not None:
-            if cb.action in ("withdraw", "withdraw_yes"):
+            if cb.action == "withdraw_yes" or (tag and cb.action == "view"):  # yes, or back
+                answered = not await _answer(session, turn, tag, task, yes=cb.action != "view")
+            if cb.action in ("withdraw", "withdraw_yes") and not answered:
                 held = await store_placements.held(session, task_id=task.id or 0)
-            if cb.action == "withdraw_yes" and task.status not in (
+            if cb.action == "withdraw":
+                question_id = await store_questions.ask(
+                    session, turn.user.id, f"task:{task.id}", questions.fingerprint(task), now
+                )
+            elif answered:
+                pass
+            elif cb.action == "withdraw_yes" and task.status not in (
                 TaskStatus.WITHDRAWN,
                 TaskStatus.ARCHIVED,
             ):
@@ -339,6 +366,9 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if cb.action in ("view", "edit", "dup", "withdraw", "withdraw_yes") and task is None:
         await turn.query.answer(tr("btn.stale"))
         return
+    if answered and cb.action == "withdraw_yes":
+        await questions.already_answered(turn, tr)
+        return
     await turn.query.answer()
     match cb.action:
         case "new":
@@ -347,12 +377,12 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await turn.close(tr("tasks.later"))
         case "list":
             await turn.replace(list_screen(task_list, tr))
-        case "page" if cb.value.isdigit():
-            await turn.replace(list_screen(task_list, tr, int(cb.value)))
+        case "page" if (page := parse_id(cb.value)) is not None:
+            await turn.replace(list_screen(task_list, tr, page))
         case "view" if task is not None:
             await turn.replace(task_screen(task, tr))
         case "withdraw" if task is not None:
-            await turn.replace(withdraw_screen(task, tr, held))
+            await turn.replace(withdraw_screen(task, question_id, tr, held))
         case "withdraw_yes" if task is not None:
             await turn.replace(task_screen(task, tr))
             turn.svc.wake_offers()

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import SystemClock
 from bot.emails import Unsubscribe, render
-from bot.mailer import OutboxSender, SmtpBackend
+from bot.mailer import BATCH, OutboxSender, SmtpBackend
 from bot.settings import Settings
 from storage import outbox
 from storage.db import Database
@@ -94,7 +94,7 @@ async def main() -> int:
     settings = Settings()
     logging.basicConfig(level=settings.log_level, stream=sys.stderr)
     lease = timedelta(seconds=float(os.environ.get("OUTBOX_LEASE_SECONDS", "120")))
-    batch = int(os.environ.get("OUTBOX_BATCH", "50"))
+    batch = int(os.environ.get("OUTBOX_BATCH", str(BATCH)))
     db = Database(settings.database)
     sender = OutboxSender(db, SmtpBackend(settings), SystemClock(), lease=lease, batch=batch)
     try:
