@@ -80,10 +80,10 @@ MAX_LINES: Final = 25  # per list in an email; "... and 3 more" after that
 
 def parse_time(value: str) -> time:
     """ "07:30" -> 07:30; raises ValueError for anything else."""
-    hours, sep, minutes = value.strip().partition(":")
-    if not sep or not hours.isdigit() or not minutes.isdigit() or len(minutes) != 2:
+    match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", value.strip())
+    if match is None:  # ASCII digits only: "²".isdigit() is true, and int() refuses it
         raise ValueError(f"expected HH:MM, not {value!r}")
-    return time(int(hours), int(minutes))
+    return time(int(match.group(1)), int(match.group(2)))
 
 
 def frequency_of(rows: Sequence[Coordinator]) -> str:

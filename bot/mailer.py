@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10  # with `backoff`: about four and a half hours of retrying before giving up
 LEASE = timedelta(minutes=2)  # longer than one message takes at the SMTP timeout (4 commands)
 HOLD_RETRY = timedelta(hours=1)  # a held email is tried again this often until it goes
+QUIT_TIMEOUT = 5.0  # seconds to say goodbye to the mail server after a batch
 
 
 class Verdict(StrEnum):
@@ -256,11 +257,16 @@ class SmtpBackend:
             raise
         try:
             yield SmtpConnection(client)
-        finally:
-            if client.is_connected:
-                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                    await client.quit()
+        except BaseException:
+            # Cancelled (shutdown) or failed mid-message: the server may still be reading the
+            # message data, so a QUIT would wait for an answer that never comes. Just hang up.
             client.close()
+            raise
+        if client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                async with asyncio.timeout(QUIT_TIMEOUT):
+                    await client.quit()
+        client.close()
 
     async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
         """One message over its own connection."""

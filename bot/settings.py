@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         if value is None or value.strip() == "":
             return None
         head, sep, tail = value.strip().partition(":")
-        if not sep or not head.isdigit() or len(tail) < 10:
+        if not sep or not head.isascii() or not head.isdigit() or len(tail) < 10:
             raise ValueError("expected the form 123456789:ABC... that BotFather gives")
         return value.strip()
 

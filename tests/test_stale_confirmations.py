@@ -19,6 +19,7 @@ from sqlmodel import col, select, update
 from bot import links
 from bot.conversations import coordinator
 from bot.demo import TerminalRequest
+from bot.i18n import Translator
 from bot.scheduler import Scheduler
 from storage import repository
 from storage.models import Offer, OfferStatus, Question, Slot, SlotStatus, Task, TaskStatus
@@ -140,7 +141,7 @@ async def test_a_cancel_question_asked_before_a_place_was_filled_cancels_nothing
 async def test_the_demo_does_not_show_an_answered_questions_buttons_again(tmp_path):
     """`/as` recaps where a person was: a question answered since has no numbers to type."""
     out = io.StringIO()
-    screen = TerminalRequest(out, tmp_path)
+    screen = TerminalRequest(out, tmp_path, Translator("en"))
     keyboard = {
         "inline_keyboard": [
             [{"text": "Yes, cancel the place", "callback_data": "c:s:cy:1.1:x"}],

@@ -82,7 +82,7 @@ from bot import (
 from bot import coordinators as service
 from bot.conversations import flows, task_steps
 from bot.i18n import Translator, language_from_telegram
-from bot.signing import Callback
+from bot.signing import Callback, parse_id
 from bot.turn import Turn
 from bot.validation import Invalid, clean_text
 from storage import coordinators as store
@@ -318,7 +318,7 @@ async def _on_more_pending(turn: Turn, cb: Callback, scopes: list[Coordinator]) 
     tr = _tr(scopes)
     async with turn.svc.db.session() as session:
         pending = await store.pending_tasks(session, scopes)
-        shown = await session.get(Task, int(cb.value)) if cb.value.isdigit() else None
+        shown = await session.get(Task, task_id) if (task_id := parse_id(cb.value)) else None
     if cb.action != "more" or shown is None:
         await turn.query.answer(tr("btn.stale"))
         return
@@ -717,7 +717,7 @@ async def _propose_now(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> N
     """The "propose now" button under a notice of a place given back: the same as /propose."""
     assert turn.query is not None
     async with turn.svc.db.session() as session:
-        slot = await slots.fresh_slot(session, int(cb.value) if cb.value.isdigit() else 0)
+        slot = await slots.fresh_slot(session, parse_id(cb.value) or 0)
     await turn.query.answer()
     await _propose(turn, scopes, slot.reference if slot else cb.value)
 
