@@ -22,30 +22,15 @@ from bot.reference import EXCHANGE_TYPES, cities
 from storage import coordinators as store
 from storage.models import Coordinator, Task, TaskStatus
 from tests.helpers import mails
-from tests.support import coordinators as support
+from tests.support import coordinator_fixtures
 from tests.support.chat import Chat, TgUser
-from tests.support.coordinators import NORA, bound_coordinator, supervisor_with_task
-from tests.support.files import FilesTelegram
+from tests.support.coordinators import bound_coordinator, supervisor_with_task
+
+# The coordinators' stories: files served, the app wired as in production, and Nora.
+fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora
 
 ROOT = Path(__file__).resolve().parent.parent
 OLA = TgUser(id=5551011, first_name="Ola", last_name="Berg", language_code="nb")
-
-
-@pytest.fixture
-def fake() -> FilesTelegram:
-    return FilesTelegram()
-
-
-@pytest.fixture
-async def app(settings, fake, clock):
-    async with support.application(settings, fake, clock) as application:
-        yield application
-
-
-@pytest.fixture
-def nora(fake, app) -> Chat:
-    """A student volunteer, local exchange officer in Oslo, who reads English."""
-    return Chat.in_process(fake, NORA, app)
 
 
 @pytest.fixture

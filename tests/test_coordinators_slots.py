@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
@@ -14,28 +13,14 @@ from sqlmodel import col, select
 from bot.conversations import coordinator
 from bot.conversations.coordinator import AStep
 from storage.models import Coordinator, Offer, OfferStatus, Slot, SlotStatus, TaskStatus
-from tests.support import coordinators as support
-from tests.support.chat import Chat
-from tests.support.coordinators import NORA, add_slot, bound_coordinator, supervisor_with_task
-from tests.support.files import FilesTelegram, send_file
+from tests.support import coordinator_fixtures
+from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
+from tests.support.files import send_file
+
+# The coordinators' stories: files served, the app wired as in production, and Nora.
+fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora
 
 HEADER = "reference,exchange_type,city,start_date,weeks,places,field_preference,partner_country\n"
-
-
-@pytest.fixture
-def fake() -> FilesTelegram:
-    return FilesTelegram()
-
-
-@pytest.fixture
-async def app(settings, fake, clock):
-    async with support.application(settings, fake, clock) as application:
-        yield application
-
-
-@pytest.fixture
-def nora(fake, app) -> Chat:
-    return Chat.in_process(fake, NORA, app)
 
 
 async def _slot(services, reference: str) -> Slot | None:

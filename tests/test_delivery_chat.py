@@ -18,31 +18,17 @@ from bot.settings import Settings
 from storage import outbox
 from storage.models import OutboxEmail, OutboxStatus, Suppression
 from tests.smtp_server import smtp_server
-from tests.support import coordinators as support
+from tests.support import coordinator_fixtures
 from tests.support.chat import Chat, TgUser
-from tests.support.coordinators import NORA, bound_coordinator, supervisor_with_task
-from tests.support.files import FilesTelegram
+from tests.support.coordinators import bound_coordinator, supervisor_with_task
 from tests.support.outbox_worker import email_row
+
+# The coordinators' stories: files served, the app wired as in production, and Nora.
+fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora
 
 NILS = TgUser(id=5551011, first_name="Nils", last_name="Berg", language_code="nb")
 EVENING = datetime(2026, 11, 24, 20, 30, tzinfo=UTC)  # Tuesday 21:30 in Oslo: after hours
 NEXT_MORNING = datetime(2026, 11, 25, 7, 1, tzinfo=UTC)  # Wednesday 08:01 in Oslo
-
-
-@pytest.fixture
-def fake() -> FilesTelegram:
-    return FilesTelegram()
-
-
-@pytest.fixture
-async def app(settings, fake, clock):
-    async with support.application(settings, fake, clock) as application:
-        yield application
-
-
-@pytest.fixture
-def nora(fake, app) -> Chat:
-    return Chat.in_process(fake, NORA, app)
 
 
 @pytest.fixture

@@ -5,32 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlmodel import col, select
 
 from bot import digests
 from storage import coordinators as store
 from storage.models import Coordinator
-from tests.support import coordinators as support
-from tests.support.chat import Chat
-from tests.support.coordinators import NORA, bound_coordinator
-from tests.support.files import FilesTelegram
+from tests.support import coordinator_fixtures
+from tests.support.coordinators import bound_coordinator
 
-
-@pytest.fixture
-def fake() -> FilesTelegram:
-    return FilesTelegram()
-
-
-@pytest.fixture
-async def app(settings, fake, clock):
-    async with support.application(settings, fake, clock) as application:
-        yield application
-
-
-@pytest.fixture
-def nora(fake, app) -> Chat:
-    return Chat.in_process(fake, NORA, app)
+# The coordinators' stories: files served, the app wired as in production, and Nora.
+fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora
 
 
 async def _frequencies(services) -> list[str]:

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bot.coordinators import INVITE_PREFIX
 from storage import coordinators as store
-from tests.support import coordinators as support
+from tests.support import coordinator_fixtures
 from tests.support.chat import Chat, TgUser
-from tests.support.coordinators import NORA
-from tests.support.files import FilesTelegram
 from tests.test_offers_chat import NOW, _propose, _slot, _supervisor
 from tests.test_profile import _register_unverified
 
+# The coordinators' stories: files served, the app wired as in production, and Nora.
+fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora
+
 ASTRID = TgUser(id=5551077, first_name="Astrid", last_name="Lie", language_code="nb")
-
-
-@pytest.fixture
-def fake() -> FilesTelegram:
-    return FilesTelegram()
-
-
-@pytest.fixture
-async def app(settings, fake, clock):
-    async with support.application(settings, fake, clock) as application:
-        yield application
-
-
-@pytest.fixture
-def nora(fake, app) -> Chat:
-    return Chat.in_process(fake, NORA, app)
 
 
 async def _invite(services) -> str:

@@ -7,32 +7,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pytest
-
 from storage.models import Slot, SlotStatus, Task, TaskStatus
-from tests.support import coordinators as support
+from tests.support import coordinator_fixtures
 from tests.support.botapi import utf16_len
-from tests.support.chat import Chat
-from tests.support.coordinators import NORA, bound_coordinator, supervisor_with_task
-from tests.support.files import FilesTelegram
+from tests.support.coordinators import bound_coordinator, supervisor_with_task
+
+# The coordinators' stories: files served, the app wired as in production, and Nora.
+fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora
 
 MARCH = date(2027, 3, 1)
-
-
-@pytest.fixture
-def fake() -> FilesTelegram:
-    return FilesTelegram()
-
-
-@pytest.fixture
-async def app(settings, fake, clock):
-    async with support.application(settings, fake, clock) as application:
-        yield application
-
-
-@pytest.fixture
-def nora(fake, app) -> Chat:
-    return Chat.in_process(fake, NORA, app)
 
 
 async def _month_of_slots(services, count: int) -> list[str]:

@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import pytest
 from sqlmodel import col, select, update
 
 from bot import links
@@ -23,31 +22,17 @@ from bot.i18n import Translator
 from bot.scheduler import Scheduler
 from storage import repository
 from storage.models import Offer, OfferStatus, Question, Slot, SlotStatus, Task, TaskStatus
-from tests.support import coordinators as support
+from tests.support import coordinator_fixtures
 from tests.support.botapi import Button, SentMessage
 from tests.support.chat import Chat
-from tests.support.coordinators import NORA, add_slot, bound_coordinator, supervisor_with_task
-from tests.support.files import FilesTelegram
+from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
+
+# The coordinators' stories: files served, the app wired as in production, and Nora.
+fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora
 
 ANSWERED = (
     "This question was already answered, or what it asks about has changed since. Nothing was done."
 )
-
-
-@pytest.fixture
-def fake() -> FilesTelegram:
-    return FilesTelegram()
-
-
-@pytest.fixture
-async def app(settings, fake, clock):
-    async with support.application(settings, fake, clock) as application:
-        yield application
-
-
-@pytest.fixture
-def nora(fake, app) -> Chat:
-    return Chat.in_process(fake, NORA, app)
 
 
 @dataclass(frozen=True)
