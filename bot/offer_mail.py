@@ -258,19 +258,8 @@ async def queue_accepted(
     now: datetime,
 ) -> bool:
     """The confirmation of an accepted place, with an .ics for the student's weeks."""
-    if not may_email(supervisor, await reminders_repo.suppressed(session, supervisor.email)):
-        return False
-    tr = Translator(supervisor.language)
-    key = f"accepted:{offer.id}"
-    line = offer_line(svc, offer, slot, task, supervisor, followup=False)
-    subject, message = await _render(
-        session, svc, "accepted", key, supervisor, slot, now, line=line
-    )
-    organizer = await _organizer(session, svc, slot)
-    ics = calendar(offer, slot, task, supervisor, tr, now, organizer=organizer)
-    _attach_calendar(message, ics, "REQUEST")
-    return await repository.queue_email(
-        session, _outbox(key, "accepted", supervisor, subject, message.as_string(), now)
+    return await _queue_calendar_email(
+        session, svc, offer, slot, task, supervisor, now, kind="accepted", key="accepted"
     )
 
 
@@ -287,27 +276,49 @@ async def queue_cancelled(
 ) -> bool:
     """A place given back, or its slot cancelled by the coordinators: the calendar event of its
     confirmation is cancelled (same UID)."""
-    if not may_email(supervisor, await reminders_repo.suppressed(session, supervisor.email)):
-        return False
-    tr = Translator(supervisor.language)
-    key = f"calendar-cancel:{offer.id}"
-    line = offer_line(svc, offer, slot, task, supervisor, followup=False)
-    subject, message = await _render(
+    return await _queue_calendar_email(
         session,
         svc,
-        "place_cancelled",
-        key,
-        supervisor,
+        offer,
         slot,
+        task,
+        supervisor,
         now,
-        line=line,
+        kind="place_cancelled",
+        key="calendar-cancel",
         slot_cancelled=slot_cancelled,
     )
+
+
+async def _queue_calendar_email(
+    session: AsyncSession,
+    svc: Services,
+    offer: Offer,
+    slot: Slot,
+    task: Task,
+    supervisor: Supervisor,
+    now: datetime,
+    *,
+    kind: str,
+    key: str,
+    **values: Any,
+) -> bool:
+    """An email about one offer's calendar event: the invitation (`REQUEST`) when it is
+    accepted, its cancellation (`CANCEL`, the same UID) when the place is gone."""
+    if not may_email(supervisor, await reminders_repo.suppressed(session, supervisor.email)):
+        return False
+    cancel = kind == "place_cancelled"
+    idempotency_key = f"{key}:{offer.id}"
+    line = offer_line(svc, offer, slot, task, supervisor, followup=False)
+    subject, message = await _render(
+        session, svc, kind, idempotency_key, supervisor, slot, now, line=line, **values
+    )
     organizer = await _organizer(session, svc, slot)
-    ics = calendar(offer, slot, task, supervisor, tr, now, organizer=organizer, cancel=True)
-    _attach_calendar(message, ics, "CANCEL")
+    tr = Translator(supervisor.language)
+    ics = calendar(offer, slot, task, supervisor, tr, now, organizer=organizer, cancel=cancel)
+    _attach_calendar(message, ics, "CANCEL" if cancel else "REQUEST")
     return await repository.queue_email(
-        session, _outbox(key, "place_cancelled", supervisor, subject, message.as_string(), now)
+        session, _outbox(idempotency_key, kind, supervisor, subject, message.as_string(), now)
     )
 
 
