@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date, time
 
 from bot import startup
-from bot.settings import MailBackend, Settings, SettingsError, load_settings
+from bot.core.settings import MailBackend, Settings, SettingsError, load_settings
 from bot.startup import StartupError
 
 
@@ -61,7 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         "--no-scheduler", action="store_true", help="with a token: as `run --no-scheduler`"
     )
     commands.add_parser("migrate", help="bring the database schema up to date")
-    from bot import cli_coordinators, cli_digest, cli_mail, cli_slots, cli_supervisors
+    from bot.cli import coordinators as cli_coordinators
+    from bot.cli import digest as cli_digest
+    from bot.cli import mail as cli_mail
+    from bot.cli import slots as cli_slots
+    from bot.cli import supervisors as cli_supervisors
 
     cli_mail.add_commands(commands)
     cli_coordinators.add_commands(commands)
@@ -88,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         return _fail(f"configuration error: {exc}")
-    from bot import logs
+    from bot.core import logs
 
     # The demo talks to a person in this terminal: only warnings may interrupt it.
     demo = args.command == "demo" or (args.command == "start" and not settings.telegram_bot_token)
@@ -174,7 +178,11 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 
 def _tool(args: argparse.Namespace, settings: Settings) -> int:
     """The coordinators' command-line tools (coordinators, slots, offers, export)."""
-    from bot import cli_coordinators, cli_digest, cli_mail, cli_slots, cli_supervisors
+    from bot.cli import coordinators as cli_coordinators
+    from bot.cli import digest as cli_digest
+    from bot.cli import mail as cli_mail
+    from bot.cli import slots as cli_slots
+    from bot.cli import supervisors as cli_supervisors
 
     _prepare(settings, migrate=True)
     tools = (cli_coordinators, cli_slots, cli_digest, cli_supervisors, cli_mail)

@@ -15,15 +15,15 @@ from typing import Any
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
-from bot.clock import Clock, SystemClock
-from bot.conversations import offers
-from bot.handlers import register_handlers, set_commands
-from bot.mailer import MailBackend, OutboxSender, backend_for
-from bot.scheduler import Scheduler
-from bot.services import SERVICES_KEY, Services
-from bot.settings import Settings
-from bot.sweeper import Sweeper
-from bot.web import WebServer
+from bot.chat.flows import offers
+from bot.chat.handlers import register_handlers, set_commands
+from bot.core.context import SERVICES_KEY, Services
+from bot.core.settings import Settings
+from bot.domain.clock import Clock, SystemClock
+from bot.jobs.scheduler import Scheduler
+from bot.jobs.sweeper import Sweeper
+from bot.mail.mailer import MailBackend, OutboxSender, backend_for
+from bot.web.server import WebServer
 from storage.db import Database
 
 PLACEHOLDER_TOKEN = "1:local-demo-token-not-a-real-token"
@@ -44,7 +44,7 @@ def build_application(
     start_scheduler: bool = False,
 ) -> App:
     """The application. `start_sender` runs the outbox sender and the offer courier in this
-    process; `start_scheduler` also runs the periodic sweeps (`bot.scheduler`)."""
+    process; `start_scheduler` also runs the periodic sweeps (`bot.jobs.scheduler`)."""
     clock = clock or SystemClock()
 
     async def post_init(application: App) -> None:

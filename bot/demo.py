@@ -4,7 +4,7 @@ The demo builds the very same application (`bot.app.build_application`): same ha
 database, same outbox. Only the HTTP layer differs: `TerminalRequest` answers the Bot API calls
 the bot makes like Telegram does and prints their effect, and the person's typed lines become
 real Telegram updates. Like Telegram, it keeps what a message displays (text plus entities, via
-`bot.telegram_html`), never the markup: a message read back and edited (PTB's `text_html`) then
+`bot.chat.telegram_html`), never the markup: a message read back and edited (PTB's `text_html`) then
 shows the same text, not its tags escaped a second time.
 
 - Every button has a number of its own, counted on across all messages of the session (never
@@ -52,15 +52,15 @@ from babel.dates import format_datetime
 from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
-from bot import offer_mail
 from bot.app import App, build_application, running, services_of
-from bot.clock import Clock, ShiftedClock
-from bot.conversations import offers
-from bot.i18n import Translator, language_from_telegram
-from bot.mailer import FileBackend
-from bot.services import Services
-from bot.settings import Settings
-from bot.telegram_html import Entity, HtmlParseError, received, trim, utf16_len
+from bot.chat.flows import offers
+from bot.chat.telegram_html import Entity, HtmlParseError, received, trim, utf16_len
+from bot.core.context import Services
+from bot.core.i18n import Translator, language_from_telegram
+from bot.core.settings import Settings
+from bot.domain.clock import Clock, ShiftedClock
+from bot.mail.mailer import FileBackend
+from bot.services import offer_mail
 from storage import coordinators, reminders_repo, repository
 from storage.models import Supervisor
 

@@ -23,8 +23,8 @@ import aiosmtplib
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from bot.logs import redact
-from bot.settings import MailBackend, Settings, SettingsError
+from bot.core.logs import redact
+from bot.core.settings import MailBackend, Settings, SettingsError
 
 CONFIGURATION = 2
 UNREACHABLE = 1
@@ -172,7 +172,7 @@ async def check_smtp(settings: Settings) -> None:
     """Connect, STARTTLS or TLS and log in exactly as the outbox sender will, then QUIT."""
     if settings.mail_backend != MailBackend.SMTP:
         return
-    from bot.mailer import SmtpBackend
+    from bot.mail.mailer import SmtpBackend
 
     client = SmtpBackend(settings).client()
     where = f"{settings.smtp_host}:{settings.smtp_port}"

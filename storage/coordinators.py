@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
-from bot.signing import hash_secret, is_token
+from bot.domain.signing import hash_secret, is_token
 from storage.models import Coordinator, Slot, Supervisor, Task, TaskStatus
 
 NATIONAL: Final = "national"

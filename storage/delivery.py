@@ -1,4 +1,4 @@
-"""Data access for telling coordinators about undelivered email (`bot.delivery`): who an email
+"""Data access for telling coordinators about undelivered email (`services.delivery`): who an email
 was for, and which bound coordinators are responsible for them."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `claim` inserts the person's `DigestRun` rows for a period: the unique (coordinator, period)
 constraint is what makes a digest happen once per period, so a concurrent or repeated claim
-raises `IntegrityError` (the caller's transaction then rolls back). See `bot.digests`.
+raises `IntegrityError` (the caller's transaction then rolls back). See `bot.services.digests`.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ async def mark_empty(session: AsyncSession, coordinator_ids: Sequence[int], peri
 
 @dataclass
 class DigestRows:
-    """What `bot.digests.build` turns into a digest: rows in scope, in display order."""
+    """What `bot.services.digests.build` turns into a digest: rows in scope, in display order."""
 
     new_supervisors: list[Supervisor] = field(default_factory=list)
     awaiting: list[tuple[Task, Supervisor]] = field(default_factory=list)

@@ -31,7 +31,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
-    HELD = "held"  # the server refused it for a reason the operator must fix (bot.mailer)
+    HELD = "held"  # the server refused it for a reason the operator must fix (bot.mail.mailer)
 
 
 def _utc(nullable: bool = False) -> Any:
@@ -111,7 +111,7 @@ class OutboxEmail(SQLModel, table=True):
     """An email, stored before it is sent.
 
     The handler that causes an email writes this row in its own transaction and never talks to
-    SMTP; `bot.mailer.OutboxSender` delivers it. The idempotency key makes queueing the same
+    SMTP; `bot.mail.mailer.OutboxSender` delivers it. The idempotency key makes queueing the same
     logical email twice impossible.
     """
 
@@ -353,7 +353,7 @@ class SeasonCheck(SQLModel, table=True):
 
 class CoordinatorNotice(SQLModel, table=True):
     """A supervisor's "no" a coordinator hears about in chat, bundled: pending until sent, so
-    a coordinator gets at most one such message an hour (`bot.answer_notices`)."""
+    a coordinator gets at most one such message an hour (`bot.services.answer_notices`)."""
 
     __tablename__ = "coordinator_notice"
 

@@ -2,7 +2,7 @@
 
 Rows name offers and coordinators by id only, so erasing a supervisor (their offers cascade)
 or removing a coordinator leaves nothing behind. Sent rows are kept an hour, as the memory of
-when that chat was last told (`bot.answer_notices.BUNDLE_WINDOW`), then purged.
+when that chat was last told (`bot.services.answer_notices.BUNDLE_WINDOW`), then purged.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.reminders import OfferState
+from bot.domain.reminders import OfferState
 from storage.models import (
     Offer,
     OfferEmail,

@@ -21,9 +21,9 @@ from sqlalchemy import select as sa_select  # sqlmodel's select takes at most fo
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.matching import Candidate, SlotView
-from bot.season import months_touched
-from bot.slots_csv import RowError, SlotRow
+from bot.domain.matching import Candidate, SlotView
+from bot.domain.season import months_touched
+from bot.domain.slots_csv import RowError, SlotRow
 from storage.models import (
     Offer,
     OfferEmail,
@@ -219,7 +219,7 @@ def _active(supervisor: Supervisor, start: date, now: datetime, tz: ZoneInfo) ->
 async def candidates_for(
     session: AsyncSession, slot: Slot, now: datetime, tz: ZoneInfo
 ) -> list[Candidate]:
-    """The views `bot.matching.rank` needs, for the approved tasks of the slot's type and city.
+    """The views `domain.matching.rank` needs, for the approved tasks of the slot's type and city.
 
     `busy` counts the task's accepted offers and its offers still awaiting an answer whose stay
     overlaps this slot: a task with one student at a time is not asked twice for the same weeks,

@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from bot.services import Services
+from bot.core.context import Services
 from storage import repository
 from storage.models import Conversation, Supervisor
 

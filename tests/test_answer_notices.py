@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import answer_notices
-from bot.answer_notices import BUNDLE_WINDOW, is_due, send_at
+from bot.services import answer_notices
+from bot.services.answer_notices import BUNDLE_WINDOW, is_due, send_at
 from tests.test_offers_chat import _propose, _slot, _supervisor
 from tests.test_placements_chat import _coordinator
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.i18n import Translator
-from bot.services import Services
-from bot.signing import Callback, encode_callback
+from bot.core.context import Services
+from bot.core.i18n import Translator
+from bot.domain.signing import Callback, encode_callback
 from storage import coordinators as store
 from storage.models import Conversation, Coordinator, Offer, Slot, SlotStatus, Task, TaskStatus
 from tests.support import coordinators as support
@@ -319,8 +319,8 @@ async def test_each_party_may_do_exactly_what_its_scope_allows(world: World, act
 
 async def test_a_slot_moved_by_a_file_is_refused_even_when_it_appears_meanwhile(services):
     """The import itself refuses another area's slot (if it was added after the check)."""
-    from bot.conversations.coordinator import out_of_scope
-    from bot.slots_csv import parse
+    from bot.chat.flows.coordinator.handlers import out_of_scope
+    from bot.domain.slots_csv import parse
     from storage import slots
 
     await add_slot(services, REFERENCE)

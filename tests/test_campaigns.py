@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from bot import campaigns
-from bot.cli_supervisors import add_commands, dispatch
-from bot.season import season_months
-from bot.signing import Link
+from bot.cli.supervisors import add_commands, dispatch
+from bot.domain.season import season_months
+from bot.domain.signing import Link
+from bot.services import campaigns
 from storage import campaigns as store
 from storage.models import Invitation, OutboxEmail, Supervisor, Suppression, Task, TaskStatus
 from tests.helpers import mails

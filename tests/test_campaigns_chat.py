@@ -18,12 +18,13 @@ from sqlmodel import col, select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
-from bot import campaigns, handlers
 from bot.app import build_application, running, services_of
-from bot.cli_supervisors import add_commands, dispatch
-from bot.conversations import campaign
-from bot.mailer import FileBackend
-from bot.turn import Turn
+from bot.chat import handlers
+from bot.chat.flows import campaign
+from bot.chat.turn import Turn
+from bot.cli.supervisors import add_commands, dispatch
+from bot.mail.mailer import FileBackend
+from bot.services import campaigns
 from storage import campaigns as store
 from storage import coordinators
 from storage.models import (
@@ -51,7 +52,7 @@ def database_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-# ---- wiring, until bot.handlers routes these itself ----------------------------------------------
+# ---- wiring, until bot.chat.handlers routes these itself ---------------------------------------
 
 
 async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -63,7 +64,7 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 @pytest.fixture
 def wired(app):
-    """Route `/start i_|n_|s_` and the `sc:` buttons as `bot.handlers` is to do it, unless it
+    """Route `/start i_|n_|s_` and the `sc:` buttons as `bot.chat.handlers` is to do it, unless it
     does already (then the stories run through the real wiring)."""
     group = app.handlers[0]
     if not any(h.callback is campaign.on_button for h in group):

@@ -8,7 +8,7 @@ from html import escape
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot import chunks
+from bot.chat import chunks
 from tests.support.botapi import parse_html, utf16_len
 
 # Text as the bot writes it: escaped values, some in simple tags, any characters (emoji too).
@@ -88,8 +88,8 @@ def test_two_hundred_slot_lines_become_messages_under_the_limit_with_100_buttons
 
 @given(st.lists(_line, max_size=150), st.integers(min_value=0, max_value=250))
 def test_any_screen_goes_out_as_messages_telegram_accepts_with_every_button(lines, buttons):
-    from bot import ui
-    from bot.signing import Callback
+    from bot.chat import ui
+    from bot.domain.signing import Callback
 
     rows = [[ui.Button(str(n), Callback("x", "-", "b", str(n)))] for n in range(buttons)]
     text = "\n".join(lines)

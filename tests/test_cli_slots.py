@@ -1,4 +1,4 @@
-"""`python -m bot slots|offers|export ...` through `bot.cli_slots.dispatch`, on a migrated
+"""`python -m bot slots|offers|export ...` through `bot.cli.slots.dispatch`, on a migrated
 database: what a coordinator sees in the terminal and what ends up stored."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from importlib.resources import files
 import openpyxl
 import pytest
 
-from bot import cli_slots
-from bot.clock import FrozenClock
-from bot.slots_csv import parse
+from bot.cli import slots as cli_slots
+from bot.domain.clock import FrozenClock
+from bot.domain.slots_csv import parse
 from storage import slots as repo
 from storage.db import Database
 from storage.models import Slot

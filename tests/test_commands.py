@@ -24,7 +24,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bot.season import months_touched, season_of
+from bot.domain.season import months_touched, season_of
 from storage.db import Database
 from tests.helpers import code_in, mails
 from tests.smtp_server import smtp_server

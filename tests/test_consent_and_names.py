@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.conversations.steps import Step
+from bot.chat.flows.registration.steps import Step
 from storage import repository
 from tests.helpers import stored
 from tests.support.chat import Chat, TgUser

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cli_coordinators import add_commands, dispatch
-from bot.coordinators import ScopeError, check_scope
-from bot.reference import EXCHANGE_TYPES, cities
+from bot.cli.coordinators import add_commands, dispatch
+from bot.domain.reference import EXCHANGE_TYPES, cities
+from bot.services.coordinators import ScopeError, check_scope
 from storage import coordinators as store
 from storage.models import Coordinator, Task, TaskStatus
 from tests.helpers import mails

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
-from bot.conversations import coordinator
-from bot.conversations.coordinator import AStep
+from bot.chat.flows.coordinator import handlers as coordinator
+from bot.chat.flows.coordinator.handlers import AStep
 from storage.models import Coordinator, Offer, OfferStatus, Slot, SlotStatus, TaskStatus
 from tests.support import coordinator_fixtures
 from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
-from bot import delivery, digests
-from bot.mailer import OutboxSender, SmtpBackend
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.mail.mailer import OutboxSender, SmtpBackend
+from bot.services import delivery, digests
 from storage import outbox
 from storage.models import OutboxEmail, OutboxStatus, Suppression
 from tests.smtp_server import smtp_server

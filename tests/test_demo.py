@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.chat.telegram_html import received
 from bot.demo import Buttons, on_screen
-from bot.telegram_html import received
 from tests.support.demo import DemoSession, register, research_task
 
 # --------------------------------------------------------------------------- in the terminal

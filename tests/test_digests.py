@@ -17,9 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
-from bot import cli_digest, digests
-from bot.clock import FrozenClock
-from bot.digests import (
+from bot.cli import digest as cli_digest
+from bot.core.settings import Settings
+from bot.domain.clock import FrozenClock
+from bot.services import digests
+from bot.services.digests import (
     DAILY,
     WEEKLY,
     AwaitingTask,
@@ -29,7 +31,6 @@ from bot.digests import (
     OfferCounts,
     SlotLine,
 )
-from bot.settings import Settings
 from storage import coordinators
 from storage.db import Database
 from storage.models import (

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from bot import digests
+from bot.services import digests
 from storage import coordinators as store
 from storage.models import Coordinator
 from tests.support import coordinator_fixtures

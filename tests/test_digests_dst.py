@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from bot import digests
-from bot.clock import FrozenClock
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.domain.clock import FrozenClock
+from bot.services import digests
 from storage.db import Database
 from storage.models import Coordinator, OutboxEmail
 from tests.support import slots as make

@@ -9,7 +9,7 @@ import io
 import openpyxl
 import pytest
 
-from bot import exports
+from bot.services import exports
 from storage.db import Database
 from storage.models import TaskStatus
 from tests.support import slots as make

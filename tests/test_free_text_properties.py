@@ -11,15 +11,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot import i18n
 from bot.app import build_application, running, services_of
-from bot.clock import FrozenClock
-from bot.conversations import task_steps as ts
-from bot.conversations.steps import QUESTIONS, Step
-from bot.handlers import COMMANDS
-from bot.mailer import FileBackend
-from bot.settings import Settings
-from bot.validation import Invalid, Valid, validate_phone
+from bot.chat.flows.registration.steps import QUESTIONS, Step
+from bot.chat.flows.task import steps as ts
+from bot.chat.handlers import COMMANDS
+from bot.core import i18n
+from bot.core.settings import Settings
+from bot.domain.clock import FrozenClock
+from bot.domain.validation import Invalid, Valid, validate_phone
+from bot.mail.mailer import FileBackend
 from storage import repository
 from storage.migrate import upgrade_async
 from tests.support.botapi import FakeTelegram, RecordingRequest

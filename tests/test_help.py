@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.coordinators import INVITE_PREFIX
+from bot.services.coordinators import INVITE_PREFIX
 from storage import coordinators as store
 from tests.support import coordinator_fixtures
 from tests.support.chat import Chat, TgUser

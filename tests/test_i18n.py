@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from bot import i18n, reference
-from bot.conversations.steps import EDITABLE, QUESTIONS
-from bot.handlers import COMMANDS
+from bot.chat.flows.registration.steps import EDITABLE, QUESTIONS
+from bot.chat.handlers import COMMANDS
+from bot.core import i18n
+from bot.domain import reference
 from storage.models import TaskStatus
 from tests.support.botapi import parse_html
 
@@ -62,7 +63,7 @@ def _literal_ids() -> set[str]:
 
 
 def _dynamic_ids() -> set[str]:
-    from bot.conversations import task_steps as ts
+    from bot.chat.flows.task import steps as ts
 
     task_ids = {a.prompt for a in ts.ASKS if a.kind != ts.Kind.SUMMARY} | {
         a.reprompt for a in ts.ASKS

@@ -10,8 +10,8 @@ import re
 import pytest
 from sqlmodel import select
 
-from bot import campaigns
-from bot.web import WebServer
+from bot.services import campaigns
+from bot.web.server import WebServer
 from storage.models import Invitation, Suppression
 from tests.helpers import mails
 from tests.support.outbox_worker import email_row

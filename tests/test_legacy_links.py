@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot import links, unsubscribe
+from bot.services import links, unsubscribe
 from storage.models import Invitation, Offer, Supervisor
 from tests.support import slots as build
 

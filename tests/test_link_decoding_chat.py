@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.app import build_application, running, services_of
-from bot.clock import FrozenClock
-from bot.i18n import Translator
-from bot.mailer import FileBackend
-from bot.settings import Settings
+from bot.core.i18n import Translator
+from bot.core.settings import Settings
+from bot.domain.clock import FrozenClock
+from bot.mail.mailer import FileBackend
 from storage.migrate import upgrade_async
 from tests.support import slots as build
 from tests.support.botapi import FakeTelegram, RecordingRequest, parse_html

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot import logs
+from bot.core import logs
 
 
 def test_tokens_and_addresses_are_redacted_from_every_line():

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.mailer import HOLD_RETRY, OutboxSender, SmtpBackend, Verdict, classify
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.mail.mailer import HOLD_RETRY, OutboxSender, SmtpBackend, Verdict, classify
 from storage import outbox, repository
 from storage.db import Database
 from storage.migrate import upgrade_async
@@ -120,7 +120,7 @@ async def test_a_relay_or_policy_refusal_holds_the_email_until_the_operator_fixe
         inbox.refuse_rcpt = refusal
     else:
         inbox.data_script = [refusal] * 4
-    with smtp_server(inbox) as (inbox, port), caplog.at_level(logging.ERROR, "bot.mailer"):
+    with smtp_server(inbox) as (inbox, port), caplog.at_level(logging.ERROR, "bot.mail.mailer"):
         sender = sender_for(db, smtp_settings(tmp_path, migrated_url, port), clock)
         assert await sender.run_once() == 0
         held = await rows(db)
@@ -149,7 +149,7 @@ async def test_a_refused_login_holds_the_batch_and_a_retry_after_the_fix_sends_i
 ):
     await queue(db, clock, 3)
     inbox = Inbox(password="right")
-    with smtp_server(inbox) as (inbox, port), caplog.at_level(logging.ERROR, "bot.mailer"):
+    with smtp_server(inbox) as (inbox, port), caplog.at_level(logging.ERROR, "bot.mail.mailer"):
         base = smtp_settings(tmp_path, migrated_url, port)
         wrong = base.model_copy(update={"smtp_user": "veileder", "smtp_password": "wrong"})
         assert await sender_for(db, wrong, clock).run_once() == 0
@@ -261,7 +261,7 @@ async def test_a_database_error_does_not_carry_the_address_into_the_log(db, cloc
     PostgreSQL itself repeats (a unique key's DETAIL) the log formatter redacts."""
     from sqlalchemy.exc import IntegrityError
 
-    from bot.logs import LogfmtFormatter
+    from bot.core.logs import LogfmtFormatter
 
     for attempt in range(2):
         try:

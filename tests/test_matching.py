@@ -8,8 +8,8 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.matching import Candidate, SlotView, eligible, rank
-from bot.season import months_touched
+from bot.domain.matching import Candidate, SlotView, eligible, rank
+from bot.domain.season import months_touched
 
 SLOT = SlotView(1, "research", "oslo", date(2027, 3, 1), 4, 1, "cardiology")
 

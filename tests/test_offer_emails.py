@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot import offers
 from bot.app import build_application, running, services_of
-from bot.conversations import offers as offers_chat
-from bot.mailer import SmtpBackend
+from bot.chat.flows import offers as offers_chat
+from bot.mail.mailer import SmtpBackend
+from bot.services import offers
 from storage import coordinators
 from storage.models import Slot, Supervisor, Task, TaskStatus
 from tests.smtp_server import smtp_server
@@ -198,7 +198,7 @@ async def test_unsubscribed_and_unverified_supervisors_get_no_offer_email(
     async with services.db.session() as s:
         sup = await s.get(Supervisor, 1)
         sup.email_verified_at = TUESDAY_10
-    from bot import unsubscribe
+    from bot.services import unsubscribe
 
     await john.command("start", unsubscribe.payload(services.secret, 1))
     assert "no more emails" in john.last().text
@@ -207,7 +207,7 @@ async def test_unsubscribed_and_unverified_supervisors_get_no_offer_email(
 
 
 async def test_someone_elses_unsubscribe_link_does_nothing(app, services, clock, john, kari):
-    from bot import unsubscribe
+    from bot.services import unsubscribe
 
     clock.current = TUESDAY_10
     await _world(services, john.user)
@@ -245,7 +245,7 @@ async def test_writing_to_the_bot_again_makes_the_chat_reachable(app, services, 
 
 
 async def test_unsubscribing_also_stops_mail_already_queued(app, services, clock, john, settings):
-    from bot import unsubscribe
+    from bot.services import unsubscribe
     from storage.models import OutboxEmail, OutboxStatus
 
     clock.current = TUESDAY_10

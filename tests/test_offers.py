@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot import offers
-from bot.offers import AcceptResult, OfferClosed
+from bot.services import offers
+from bot.services.offers import AcceptResult, OfferClosed
 from storage import slots as repo
 from storage.db import Database
 from storage.models import (

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot import links, offers
-from bot.conversations import offers as offers_chat
+from bot.chat.flows import offers as offers_chat
+from bot.services import links, offers
 from storage import coordinators, repository
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task, TaskStatus
 from tests.support.chat import Chat, TgUser

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import SystemClock
-from bot.mailer import OutboxSender, SmtpBackend
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.domain.clock import SystemClock
+from bot.mail.mailer import OutboxSender, SmtpBackend
 from storage import outbox
 from storage.db import Database
 from storage.migrate import upgrade_async

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import SystemClock
+from bot.domain.clock import SystemClock
 from storage import outbox
 from storage.db import Database
 from storage.migrate import upgrade_async

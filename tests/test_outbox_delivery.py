@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.clock import FrozenClock
-from bot.mailer import OutboxSender, SmtpBackend
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.domain.clock import FrozenClock
+from bot.mail.mailer import OutboxSender, SmtpBackend
 from storage import outbox
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.clock import SystemClock
-from bot.mailer import BATCH, CLAIM_LEASE, LEASE, OutboxSender, SmtpBackend
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.domain.clock import SystemClock
+from bot.mail.mailer import BATCH, CLAIM_LEASE, LEASE, OutboxSender, SmtpBackend
 from storage import outbox
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.mailer import backoff, tls_options
-from bot.settings import SmtpSecurity
+from bot.core.settings import SmtpSecurity
+from bot.mail.mailer import backoff, tls_options
 from storage import outbox
 from storage.db import Database
 from storage.migrate import upgrade_async

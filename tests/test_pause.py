@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.conversations.profile import add_months
+from bot.chat.flows.profile import add_months
 from tests.helpers import stored
 from tests.test_profile import _register_unverified
 

@@ -12,7 +12,7 @@ from html import unescape
 import pytest
 from icalendar import Calendar
 
-from bot import digests
+from bot.services import digests
 from storage import coordinators
 from storage.models import Offer, Supervisor, Task, TaskStatus
 from tests.helpers import mails

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import SQLModel, col
 
-from bot import unsubscribe
-from bot.cli_supervisors import add_commands, dispatch
+from bot.cli.supervisors import add_commands, dispatch
+from bot.services import unsubscribe
 from storage import campaigns as store
 from storage.models import EmailVerification, Invitation, OutboxEmail, Supervisor, Suppression
 from tests.helpers import code_in, link_token_in, mails, stored

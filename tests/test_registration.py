@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.conversations.steps import CONSENT_VERSION
+from bot.chat.flows.registration.steps import CONSENT_VERSION
 from tests.helpers import code_in, mails, stored
 
 

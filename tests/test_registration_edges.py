@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.handlers import COMMANDS
+from bot.chat.handlers import COMMANDS
 from tests.helpers import stored
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.reminders import (
+from bot.domain.reminders import (
     OfferState,
     Person,
     Plan,

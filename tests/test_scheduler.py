@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.app import build_application, running, services_of
-from bot.scheduler import Scheduler
+from bot.jobs.scheduler import Scheduler
 from storage import repository
 from storage.models import Conversation
 from tests.support.botapi import RecordingRequest
@@ -41,7 +41,7 @@ async def test_unfinished_drafts_expire_after_thirty_days(app, services, john, c
 
 
 async def test_only_one_scheduler_sweeps(migrated_url, tmp_path, fake, clock):
-    from bot.settings import Settings
+    from bot.core.settings import Settings
 
     settings = Settings(
         _env_file=None,

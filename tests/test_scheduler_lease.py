@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from bot.scheduler import LEASE_NAME, Leadership
+from bot.jobs.scheduler import LEASE_NAME, Leadership
 from storage import leases
 from storage.db import Database
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.season import months_touched, reply_by, season_months, season_of
+from bot.domain.season import months_touched, reply_by, season_months, season_of
 
 days = st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31))
 

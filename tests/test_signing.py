@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import campaigns, links, unsubscribe
-from bot.signing import (
+from bot.domain.signing import (
     CALLBACK_LIMIT,
     LEGACY_WINDOW,
     Callback,
@@ -26,6 +25,7 @@ from bot.signing import (
     sign,
     within_legacy_window,
 )
+from bot.services import campaigns, links, unsubscribe
 
 SECRET = b"test-secret-key-of-at-least-32-bytes"
 parts = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)

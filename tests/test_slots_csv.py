@@ -8,9 +8,9 @@ from importlib.resources import files
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import i18n
-from bot.i18n import Translator
-from bot.slots_csv import COLUMNS, RowError, describe, export_csv, parse
+from bot.core import i18n
+from bot.core.i18n import Translator
+from bot.domain.slots_csv import COLUMNS, RowError, describe, export_csv, parse
 from storage.models import Slot
 
 HEADER = ",".join(COLUMNS)

@@ -15,11 +15,11 @@ from datetime import date, timedelta
 
 from sqlmodel import col, select, update
 
-from bot import links
-from bot.conversations import coordinator
+from bot.chat.flows.coordinator import handlers as coordinator
+from bot.core.i18n import Translator
 from bot.demo import TerminalRequest
-from bot.i18n import Translator
-from bot.scheduler import Scheduler
+from bot.jobs.scheduler import Scheduler
+from bot.services import links
 from storage import repository
 from storage.models import Offer, OfferStatus, Question, Slot, SlotStatus, Task, TaskStatus
 from tests.support import coordinator_fixtures

@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Sink
 from aiosmtpd.smtp import AuthResult
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.core.settings import Settings, SettingsError, load_settings
 from tests.smtp_server import free_port
 from tests.support.botapi import BotApiServer
 
@@ -165,7 +165,7 @@ def test_a_login_in_clear_text_is_allowed_only_to_this_machine():
 RACE = """
 import sys, time
 from pathlib import Path
-from bot.settings import Settings
+from bot.core.settings import Settings
 go = Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.001)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.conversations import task_steps as ts
-from bot.i18n import Translator
+from bot.chat.flows.task import steps as ts
+from bot.core.i18n import Translator
 
 TR = Translator("en")
 ACTIONS = ["pick", "toggle", "done", "other", "skip", "keep", "back", "edit", "submit"]

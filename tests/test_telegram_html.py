@@ -1,4 +1,4 @@
-"""Telegram's HTML parse mode (bot/telegram_html.py): what a person sees of the markup the bot
+"""Telegram's HTML parse mode (bot/chat/telegram_html.py): what a person sees of the markup the bot
 sends, and what a message read back (PTB's `text_html`) turns into when it is sent again."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from telegram import Message
 
-from bot.telegram_html import (
+from bot.chat.telegram_html import (
     HtmlParseError,
     parse_html,
     parse_html_entities,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.validation import (
+from bot.domain.validation import (
     Invalid,
     Valid,
     clean_text,

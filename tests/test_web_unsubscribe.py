@@ -24,13 +24,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import unsubscribe
 from bot.app import App, build_application, running, services_of
-from bot.clock import FrozenClock
-from bot.i18n import Translator
-from bot.mailer import FileBackend
-from bot.services import Services
-from bot.settings import Settings
+from bot.core.context import Services
+from bot.core.i18n import Translator
+from bot.core.settings import Settings
+from bot.domain.clock import FrozenClock
+from bot.mail.mailer import FileBackend
+from bot.services import unsubscribe
 from storage.migrate import upgrade_async
 from storage.models import Supervisor
 from tests.support.botapi import FakeTelegram, RecordingRequest
@@ -247,7 +247,7 @@ def test_head_answers_like_get_without_a_body(server):
 
 
 def test_a_client_that_stops_sending_is_told_it_took_too_long(server, monkeypatch):
-    from bot import web
+    from bot.web import server as web
 
     monkeypatch.setattr(web, "TIMEOUT", 0.3)
     response = server.exchange(b"GET /unsubscribe/x HTTP/1.1\r\nHo", half_close=False)

@@ -2,7 +2,7 @@
 
 A message whose grammar follows a count ("1 place", "2 places") has a form per count:
 `tools/add_message.py --plural ID COUNT "English one" "English many" "Bokmål one" "Bokmål many"`,
-where COUNT names the placeholder that counts (`places` for `{places}`); see `bot.i18n`.
+where COUNT names the placeholder that counts (`places` for `{places}`); see `bot.core.i18n`.
 `tools/add_message.py --remove ID` takes a message out of both catalogs.
 
 Placeholders (`{name}`) must match between the two languages (and between the forms).

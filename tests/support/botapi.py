@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, RequestData
 
-from bot.telegram_html import (
+from bot.chat.telegram_html import (
     HtmlParseError,
     parse_html,
     parse_html_entities,

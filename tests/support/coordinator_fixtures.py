@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.app import App
-from bot.clock import FrozenClock
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.domain.clock import FrozenClock
 from tests.support import coordinators as support
 from tests.support.chat import Chat
 from tests.support.coordinators import NORA

@@ -11,15 +11,15 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot import handlers
 from bot.app import App, build_application, running
-from bot.clock import FrozenClock
-from bot.conversations import coordinator
-from bot.coordinators import INVITE_PREFIX
-from bot.mailer import FileBackend
-from bot.services import Services
-from bot.settings import Settings
-from bot.turn import Turn
+from bot.chat import handlers
+from bot.chat.flows.coordinator import handlers as coordinator
+from bot.chat.turn import Turn
+from bot.core.context import Services
+from bot.core.settings import Settings
+from bot.domain.clock import FrozenClock
+from bot.mail.mailer import FileBackend
+from bot.services.coordinators import INVITE_PREFIX
 from storage import coordinators as store
 from storage.models import Slot, Supervisor, Task, TaskStatus
 from tests.support.chat import Chat, TgUser
@@ -47,7 +47,7 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def wire(application: App) -> None:
-    """Wire the coordinators' handlers as `bot.handlers.register_handlers` is to do it, unless it
+    """Wire the coordinators' handlers as `chat.handlers.register_handlers` is to do it, unless it
     does already: before the unknown-command catch-all, and /start routing `c_` payloads."""
     if _wired(application):
         return

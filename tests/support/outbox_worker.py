@@ -14,10 +14,10 @@ import os
 import sys
 from datetime import datetime, timedelta
 
-from bot.clock import SystemClock
-from bot.emails import Unsubscribe, render
-from bot.mailer import BATCH, OutboxSender, SmtpBackend
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.domain.clock import SystemClock
+from bot.mail.emails import Unsubscribe, render
+from bot.mail.mailer import BATCH, OutboxSender, SmtpBackend
 from storage import outbox
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus

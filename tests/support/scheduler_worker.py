@@ -21,11 +21,11 @@ from pathlib import Path
 
 from telegram import Bot
 
-from bot.clock import SystemClock
-from bot.mailer import FileBackend, OutboxSender
-from bot.scheduler import Scheduler, Sweep
-from bot.services import Services
-from bot.settings import Settings
+from bot.core.context import Services
+from bot.core.settings import Settings
+from bot.domain.clock import SystemClock
+from bot.jobs.scheduler import Scheduler, Sweep
+from bot.mail.mailer import FileBackend, OutboxSender
 from storage.db import Database
 
 

@@ -1,0 +1,393 @@
+"""Tasks: a registered supervisor defines a bounded student task, lists, edits, duplicates and
+withdraws tasks.
+
+`/newtask` (or "Define a task now" after registration) walks the questions in `task_steps`, each
+answer stored in the `conversation` row in the same transaction that accepts it, exactly like
+registration. "Submit" turns the draft into a `Task` with status `submitted`, and the
+coordinators of that exchange type and city are told at once. `/tasks` lists the supervisor's
+tasks with their status and season; each can be viewed, edited (back to `submitted`: a changed
+task needs approval again), duplicated into the next season, or withdrawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from markupsafe import escape
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.chat import chunks, questions, ui
+from bot.chat.flows.task import steps as ts
+from bot.chat.flows.task.steps import SCOPE, TStep
+from bot.chat.turn import Turn
+from bot.core.i18n import Translator
+from bot.domain.signing import Callback, parse_id
+from bot.services import notify, offers, placements
+from storage import placements as store_placements
+from storage import questions as store_questions
+from storage import repository, tasks
+from storage.models import Conversation, Supervisor, Task, TaskStatus
+from storage.placements import Placement
+
+FLOW: Final = "task"
+LIST_SCOPE: Final = "k"
+PAGE_NOTE_ROOM: Final = 40  # visible characters kept free for "Page 2 of 3"
+
+
+def _context(supervisor: Supervisor, today: Any) -> ts.Context:
+    return ts.Context(
+        offered_types=list(supervisor.exchange_types),
+        offered_fields=list(supervisor.fields),
+        city=supervisor.city,
+        seasons=ts.seasons_open(today),
+        field_fallback=supervisor.fields_other,
+    )
+
+
+def _draft(supervisor: Supervisor, data: dict[str, Any], step: TStep, now: Any) -> Conversation:
+    return Conversation(
+        telegram_user_id=supervisor.telegram_user_id,
+        chat_id=supervisor.chat_id,
+        flow=FLOW,
+        step=step,
+        language=supervisor.language,
+        data=data,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def start_new(turn: Turn) -> None:
+    """Begin a task, or continue the one being defined."""
+    now = turn.svc.clock.now()
+    async with turn.svc.db.session() as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+        conv = await repository.get_conversation(session, turn.user.id)
+        if supervisor is not None and (conv is None or conv.flow != FLOW):
+            if conv is not None:
+                await repository.delete_conversation(session, turn.user.id)
+                await session.flush()
+            data = _context(supervisor, now.astimezone(turn.svc.settings.tz).date()).initial_data()
+            conv = _draft(supervisor, data, ts.first_step(data), now)
+            await repository.save_conversation(session, conv, now)
+        elif conv is not None:
+            conv.active = True
+            await repository.save_conversation(session, conv, now)
+    if supervisor is None or conv is None:
+        await turn.say(Translator(await _language(turn))("task.register_first"))
+        return
+    await turn.show(ts.screen(TStep(conv.step), conv.data, Translator(conv.language)))
+
+
+async def _language(turn: Turn) -> str:
+    return await turn.language()
+
+
+async def cmd_newtask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if turn := Turn.of(update, context):
+        await start_new(turn)
+
+
+# ---- answering ---------------------------------------------------------------------------------
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = Turn.of(update, context)
+    text = update.effective_message.text if update.effective_message else None
+    if turn is None or text is None:
+        return
+    async with turn.svc.db.session() as session:
+        conv = await repository.get_conversation(session, turn.user.id)
+        if conv is None or conv.flow != FLOW or update.update_id <= conv.last_update_id:
+            return
+        applied = ts.apply_text(TStep(conv.step), conv.data, text)
+        conv.step = applied.step
+        conv.last_update_id = update.update_id
+        await repository.save_conversation(session, conv, turn.svc.clock.now())
+    tr = Translator(conv.language)
+    notice = tr(applied.notice) if applied.notice else None
+    await turn.show(ts.screen(applied.step, conv.data, tr, notice=notice))
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = Turn.of(update, context)
+    if turn is None or turn.query is None:
+        return
+    cb = turn.callback
+    now = turn.svc.clock.now()
+    task: Task | None = None
+    async with turn.svc.db.session() as session:
+        conv = await repository.get_conversation(session, turn.user.id)
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+        fresh = (
+            cb is not None
+            and cb.scope == SCOPE
+            and conv is not None
+            and supervisor is not None
+            and conv.flow == FLOW
+            and conv.step == cb.step
+            and update.update_id > conv.last_update_id
+        )
+        if fresh and conv is not None and cb is not None and supervisor is not None:
+            tr = Translator(conv.language)
+            asked = TStep(conv.step)
+            applied = ts.apply_button(asked, conv.data, cb.action, cb.value, tr)
+            conv.last_update_id = update.update_id
+            conv.active = True
+            if applied.submitted:
+                task = await tasks.save_submitted(session, supervisor, conv.data, now)
+                await repository.delete_conversation(session, turn.user.id)
+                if conv.data.get("task_id"):  # changed: its waiting offers wait for approval too
+                    await offers.release_task(
+                        session, turn.svc.settings, task.id or 0, now, keep_accepted=True
+                    )
+            else:
+                conv.step = applied.step
+                await repository.save_conversation(session, conv, now)
+    if not fresh or conv is None or cb is None:
+        language = conv.language if conv else await turn.language()
+        await turn.query.answer(Translator(language)("btn.stale"))
+        return
+    notice = tr(applied.notice) if applied.notice else None
+    await turn.query.answer(notice if applied.step == asked else None)
+    if task is not None:
+        await _submitted(turn, conv, task)
+    elif applied.redraw:
+        await turn.replace(ts.screen(applied.step, conv.data, tr))
+    elif applied.step == asked and notice:
+        await turn.show(ts.screen(asked, conv.data, tr, notice=notice))
+    else:
+        answered = turn.pressed_html()
+        if applied.answer:
+            answered += f"\n✔️ <b>{escape(applied.answer)}</b>"
+        await turn.close(answered)
+        await turn.show(ts.screen(applied.step, conv.data, tr, notice=notice))
+
+
+async def _submitted(turn: Turn, conv: Conversation, task: Task) -> None:
+    tr = Translator(conv.language)
+    await turn.close(tr("task.submitted_title"))
+    await turn.say(tr("task.submitted", title=task.title))
+    await notify.tell_coordinators(
+        turn.update.get_bot(),
+        turn.svc,
+        exchange_type=task.exchange_type,
+        city=task.city,
+        message_id="coord.task_submitted",
+        title=task.title,
+        workplace=task.site,
+    )
+
+
+# ---- the list of tasks -------------------------------------------------------------------------
+
+
+def _status(task: Task, tr: Translator) -> str:
+    return tr(f"task.status.{task.status.value}")
+
+
+def list_screen(task_list: list[Task], tr: Translator, page: int = 0) -> ui.Screen:
+    """The tasks, a line and a button each, in pages that fit one message (a supervisor who
+    copies tasks season after season can have more than Telegram shows at once)."""
+    new_task = [ui.Button(tr("tasks.new"), Callback(LIST_SCOPE, "-", "new"))]
+    if not task_list:
+        return ui.Screen(tr("tasks.none"), [new_task])
+    entries = [
+        (
+            tr(
+                "tasks.line",
+                title=t.title,
+                status=_status(t, tr),
+                season=f"{t.season}/{(t.season + 1) % 100:02d}",
+            ),
+            [[ui.Button(t.title[:40], Callback(LIST_SCOPE, "-", "view", str(t.id)))]],
+        )
+        for t in task_list
+    ]
+    pages = chunks.pack(
+        tr("tasks.title") + "\n",
+        entries,
+        limit=chunks.LIMIT - PAGE_NOTE_ROOM,
+        max_buttons=chunks.MAX_BUTTONS - 3,  # "new task" and the two page buttons
+    )
+    page = min(max(page, 0), len(pages) - 1)
+    shown = pages[page]
+    if len(pages) == 1:
+        return ui.Screen(shown.text, [*shown.rows, new_task])
+    turn_pages = [
+        ui.Button(tr(key), Callback(LIST_SCOPE, "-", "page", str(to)))
+        for key, to in (("tasks.page.prev", page - 1), ("tasks.page.next", page + 1))
+        if 0 <= to < len(pages)
+    ]
+    note = tr("tasks.page", page=page + 1, pages=len(pages))
+    return ui.Screen(f"{shown.text}\n\n{note}", [*shown.rows, turn_pages, new_task])
+
+
+def task_screen(task: Task, tr: Translator) -> ui.Screen:
+    data = tasks.draft_values(task)
+    text = tr("tasks.view", status=_status(task, tr), card=ts.Markup(ts.card(data, tr)))
+    if task.status == TaskStatus.RETURNED and task.return_reason:
+        text += "\n\n" + tr("tasks.returned_reason", reason=task.return_reason)
+    value = str(task.id)
+    rows = [
+        [
+            ui.Button(tr("tasks.edit"), Callback(LIST_SCOPE, "-", "edit", value)),
+            ui.Button(tr("tasks.duplicate"), Callback(LIST_SCOPE, "-", "dup", value)),
+        ]
+    ]
+    if task.status not in (TaskStatus.WITHDRAWN, TaskStatus.ARCHIVED):
+        rows.append([ui.Button(tr("tasks.withdraw"), Callback(LIST_SCOPE, "-", "withdraw", value))])
+    rows.append([ui.Button(tr("btn.back"), Callback(LIST_SCOPE, "-", "list"))])
+    return ui.Screen(text, rows)
+
+
+def offer_screen(tr: Translator) -> ui.Screen:
+    """Right after registration: the invitation to define a first task."""
+    return ui.Screen(
+        tr("tasks.offer"),
+        [
+            [ui.Button(tr("tasks.offer_yes"), Callback(LIST_SCOPE, "-", "new"))],
+            [ui.Button(tr("tasks.offer_later"), Callback(LIST_SCOPE, "-", "later"))],
+        ],
+    )
+
+
+def withdraw_screen(
+    task: Task, question_id: int, tr: Translator, held: Sequence[Placement] = ()
+) -> ui.Screen:
+    value = questions.pair(task.id or 0, question_id)
+    return ui.Screen(
+        tr("tasks.withdraw_confirm", title=task.title)
+        + placements.held_notice(held, tr, "tasks.withdraw_held"),
+        [
+            [ui.Button(tr("tasks.withdraw_yes"), Callback(LIST_SCOPE, "-", "withdraw_yes", value))],
+            [ui.Button(tr("btn.back"), Callback(LIST_SCOPE, "-", "view", value))],
+        ],
+    )
+
+
+async def _answer(session: Any, turn: Turn, tag: str, task: Task, *, yes: bool) -> bool:
+    """Answer the withdraw question; False when it was answered before or, for yes, the task
+    changed since it was asked."""
+    question_id = questions.question_id(tag)
+    question = (
+        await store_questions.answer(session, question_id, turn.user.id, turn.svc.clock.now())
+        if question_id is not None
+        else None
+    )
+    if question is None or question.subject != f"task:{task.id}":
+        return False
+    return not yes or question.version == questions.fingerprint(task)
+
+
+async def cmd_tasks(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if turn := Turn.of(update, context):
+        await show_list(turn)
+
+
+async def show_list(turn: Turn) -> None:
+    async with turn.svc.db.session() as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+        task_list = await tasks.tasks_of(session, supervisor.id or 0) if supervisor else []
+    if supervisor is None:
+        await turn.say(Translator(await _language(turn))("task.register_first"))
+        return
+    await turn.show(list_screen(task_list, Translator(supervisor.language)))
+
+
+def _next_season(data: dict[str, Any]) -> dict[str, Any]:
+    season = int(data["season"]) + 1
+    months = [f"{int(m[:4]) + 1}{m[4:]}" for m in data.get("months", [])]
+    return {**data, "season": season, "months": months}
+
+
+async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = Turn.of(update, context)
+    if turn is None or turn.query is None:
+        return
+    cb = turn.callback
+    now = turn.svc.clock.now()
+    draft: Conversation | None = None
+    held: list[Placement] = []
+    task_id, tag = questions.split(cb.value if cb is not None else "") or (0, "")
+    question_id = 0
+    answered = False  # a stale withdraw question
+    async with turn.svc.db.session() as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+        task = None
+        if supervisor is not None and cb is not None and task_id:
+            task = await tasks.get_task(session, task_id, supervisor.id or 0)
+        if supervisor is not None and task is not None and cb is not None:
+            if cb.action == "withdraw_yes" or (tag and cb.action == "view"):  # yes, or back
+                answered = not await _answer(session, turn, tag, task, yes=cb.action != "view")
+            if cb.action in ("withdraw", "withdraw_yes") and not answered:
+                held = await store_placements.held(session, task_id=task.id or 0)
+            if cb.action == "withdraw":
+                question_id = await store_questions.ask(
+                    session, turn.user.id, f"task:{task.id}", questions.fingerprint(task), now
+                )
+            elif answered:
+                pass
+            elif cb.action == "withdraw_yes" and task.status not in (
+                TaskStatus.WITHDRAWN,
+                TaskStatus.ARCHIVED,
+            ):
+                await tasks.set_status(session, task, TaskStatus.WITHDRAWN, now)
+                await offers.release_task(
+                    session, turn.svc.settings, task.id or 0, now, keep_accepted=False
+                )
+                held = await placements.given_back(session, held)
+                await placements.queue_cancellations(session, turn.svc, held, now)
+            elif cb.action == "withdraw_yes":
+                held = []  # withdrawn already: nothing was given back now
+            elif cb.action in ("edit", "dup"):
+                context_data = _context(
+                    supervisor, now.astimezone(turn.svc.settings.tz).date()
+                ).initial_data()
+                values = {**context_data, **tasks.draft_values(task)}
+                if cb.action == "edit":
+                    values["task_id"] = task.id
+                else:
+                    values = _next_season(values)
+                    values["offered_seasons"] = sorted(
+                        {*context_data["offered_seasons"], values["season"]}
+                    )
+                draft = _draft(supervisor, values, TStep.SUMMARY, now)
+                await repository.delete_conversation(session, turn.user.id)
+                await session.flush()
+                await repository.save_conversation(session, draft, now)
+        task_list = await tasks.tasks_of(session, supervisor.id or 0) if supervisor else []
+    valid = supervisor is not None and cb is not None and cb.scope == LIST_SCOPE
+    if not valid or supervisor is None or cb is None:
+        await turn.query.answer(Translator(await _language(turn))("btn.stale"))
+        return
+    tr = Translator(supervisor.language)
+    if cb.action in ("view", "edit", "dup", "withdraw", "withdraw_yes") and task is None:
+        await turn.query.answer(tr("btn.stale"))
+        return
+    if answered and cb.action == "withdraw_yes":
+        await questions.already_answered(turn, tr)
+        return
+    await turn.query.answer()
+    match cb.action:
+        case "new":
+            await start_new(turn)
+        case "later":
+            await turn.close(tr("tasks.later"))
+        case "list":
+            await turn.replace(list_screen(task_list, tr))
+        case "page" if (page := parse_id(cb.value)) is not None:
+            await turn.replace(list_screen(task_list, tr, page))
+        case "view" if task is not None:
+            await turn.replace(task_screen(task, tr))
+        case "withdraw" if task is not None:
+            await turn.replace(withdraw_screen(task, question_id, tr, held))
+        case "withdraw_yes" if task is not None:
+            await turn.replace(task_screen(task, tr))
+            turn.svc.wake_offers()
+            await placements.announce(turn.update.get_bot(), turn.svc, held)
+        case "edit" | "dup" if draft is not None:
+            await turn.close(tr("tasks.editing"))
+            await turn.show(ts.screen(TStep.SUMMARY, draft.data, tr))

@@ -1,0 +1,561 @@
+"""Delivering the outbox.
+
+Handlers only ever write `OutboxEmail` rows (`storage.outbox.queue_email`, in the transaction
+that causes the email); `OutboxSender` claims due rows with a lease, sends a batch over one
+connection (one SMTP session: connect, a message per row, quit) and records each row's outcome
+right after its send. A slow or failing SMTP server therefore never blocks a chat, and a crash
+loses nothing: a row whose outcome was not recorded is still `sending` and is claimed again when
+its lease runs out. Only the one message in flight when a sender died may arrive twice, and it
+carries the same `Message-ID` both times (made when the email was queued, stored with it).
+
+What happens to a row (`classify` reads the reply's enhanced status code, RFC 3463):
+
+- accepted: `sent`;
+- refused because of the recipient's address (5.1.x but the sender's 5.1.7/5.1.8, 5.2.1
+  "mailbox disabled"; a 550/551/553 to RCPT from a server without enhanced codes): `failed`,
+  and the address is suppressed as `bounced` with the server's reply, so nothing but
+  verification codes goes there again - unless it is a coordinator's address: coordinators are
+  never suppressed (their digests are how failures are reported);
+- an address this server can never take (SMTPUTF8 unsupported, unparseable): `failed`;
+- refused for a reason the operator must fix - any other 5xx: relaying denied and policy
+  (5.7.x, e.g. `554 5.7.1 Relay access denied`), protocol (5.5.x), the login (`535 5.7.8`) or
+  the server refusing us at the greeting: `held`. A held row keeps its message and is neither
+  failed nor suppressed; it is tried again after `HOLD_RETRY` (an hour) for as long as the
+  problem lasts, and at once after `python -m bot outbox retry`. It is reported loudly: an
+  ERROR log line (ids, kinds and the reply, addresses redacted) each time, and, in working
+  hours, a chat message to the national coordinators (`bot.services.delivery`);
+- connection error, timeout, 4xx reply: `pending` again, due after an exponential backoff with
+  jitter (`backoff`), and `failed` once `max_attempts` claims (since the row was last held)
+  were used up;
+- the rows of the batch after a broken connection: `pending` at once, the attempt not counted.
+
+`failed` and `held` rows reach the responsible coordinators in chat within the working day, with
+the person's name (`bot.services.delivery`), and in their digest. A `sent` or `failed` row keeps no
+subject or body (`storage.outbox`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import re
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email import message_from_string, policy
+from email.message import EmailMessage
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiosmtplib
+
+from bot.core.logs import redact
+from bot.core.settings import Settings, SmtpSecurity
+from bot.domain.clock import Clock
+from bot.mail.emails import new_message_id
+from storage import outbox, repository
+from storage.db import Database
+from storage.models import OutboxEmail, OutboxStatus
+
+if TYPE_CHECKING:
+    from bot.core.context import Services
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10  # with `backoff`: about four and a half hours of retrying before giving up
+LEASE = timedelta(minutes=2)  # longer than one message takes at the SMTP timeout (4 commands)
+HOLD_RETRY = timedelta(hours=1)  # a held email is tried again this often until it goes
+QUIT_TIMEOUT = 5.0  # seconds to say goodbye to the mail server after a batch
+
+
+class Verdict(StrEnum):
+    TEMPORARY = "temporary"  # try again later
+    BOUNCED = "bounced"  # the recipient's address: failed and suppressed
+    HELD = "held"  # our setup: kept until the operator fixes it
+
+
+_ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+_SENDER_ADDRESS = {7, 8}  # 5.1.7 / 5.1.8: our sender address, not theirs
+
+
+def classify(code: int, message: str, *, at_recipient: bool = False) -> Verdict:
+    """What an SMTP reply means for the email (pure). `at_recipient`: the reply to RCPT TO."""
+    if 400 <= code < 500:
+        return Verdict.TEMPORARY
+    if not 500 <= code < 600:
+        return Verdict.HELD  # not an SMTP reply code: nothing to suppress on
+    found = _ENHANCED.search(message)
+    if found is None or found.group(1) != "5":
+        bounced = at_recipient and code in (550, 551, 553)
+        return Verdict.BOUNCED if bounced else Verdict.HELD
+    subject, detail = int(found.group(2)), int(found.group(3))
+    if (subject == 1 and detail not in _SENDER_ADDRESS) or (subject, detail) == (2, 1):
+        return Verdict.BOUNCED
+    return Verdict.HELD
+
+
+# A claimed row waits its turn under a short lease; only the message being sent holds the full
+# `LEASE` (renewed just before it goes). So after a sender is killed, the rows of its batch it
+# had not begun come back within `CLAIM_LEASE`, and only the one in flight (which may have been
+# sent) waits out `LEASE`. A batch at a normal pace is sent well within `CLAIM_LEASE`; a row
+# still waiting when it runs out may go to another sender, and this one then skips it.
+CLAIM_LEASE = timedelta(seconds=30)
+BATCH = 20
+
+
+class PermanentFailure(Exception):
+    """The message can never be delivered: never retried. `bounced` when the recipient's
+    address was refused (then it is suppressed)."""
+
+    def __init__(self, reason: str, *, bounced: bool = False) -> None:
+        super().__init__(reason)
+        self.bounced = bounced
+
+
+class OperatorProblem(Exception):
+    """The server refused us for a reason only the operator can fix: hold, do not fail.
+    `connection_usable` is False when it came from connecting or logging in."""
+
+    def __init__(self, reason: str, *, connection_usable: bool = True) -> None:
+        super().__init__(reason)
+        self.connection_usable = connection_usable
+
+
+class TemporaryFailure(Exception):
+    """Try this message again later (4xx). `connection_usable` is False when the connection
+    cannot carry the next message (421, a dropped connection, a timeout)."""
+
+    def __init__(self, reason: str, *, connection_usable: bool = True) -> None:
+        super().__init__(reason)
+        self.connection_usable = connection_usable
+
+
+class MailConnection(Protocol):
+    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
+        """Deliver one message. Returns where it was stored, if anywhere.
+
+        Raises `PermanentFailure` or `TemporaryFailure`; any other exception is treated as a
+        temporary failure after which the connection is not used again."""
+        ...
+
+
+class MailBackend(Protocol):
+    def connect(self) -> AbstractAsyncContextManager[MailConnection]:
+        """One connection for a batch of messages."""
+        ...
+
+
+class FileBackend:
+    """Writes each message as `var/mail/<id>.eml`: the default for `make run` and the demo."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[FileBackend]:
+        yield self
+
+    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
+        return await asyncio.to_thread(self._write, message, outbox_id)
+
+    def _write(self, message: EmailMessage, outbox_id: int) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{outbox_id:08d}.eml"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(message.as_bytes(policy=policy.SMTP))
+        os.replace(temporary, path)
+        return str(path)
+
+
+def tls_options(security: SmtpSecurity) -> tuple[bool, bool]:
+    """SMTP_SECURITY as aiosmtplib's (use_tls, start_tls). `none` is plain text throughout:
+    aiosmtplib's default would upgrade opportunistically when the server offers STARTTLS."""
+    match security:
+        case SmtpSecurity.TLS:
+            return True, False
+        case SmtpSecurity.STARTTLS:
+            return False, True
+        case SmtpSecurity.NONE:
+            return False, False
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+class SmtpConnection:
+    """One SMTP session, reused for every message of a batch."""
+
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.client = client
+
+    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
+        try:
+            await self.client.send_message(message)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            reason = "; ".join(f"{r.code} {r.message} <{r.recipient}>" for r in exc.recipients)
+            verdicts = {classify(r.code, r.message, at_recipient=True) for r in exc.recipients}
+            if not verdicts or verdicts == {Verdict.TEMPORARY}:
+                raise TemporaryFailure(reason) from exc
+            if Verdict.HELD in verdicts:
+                raise OperatorProblem(reason) from exc
+            raise PermanentFailure(reason, bounced=True) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            reason = f"{exc.code} {exc.message}"
+            if exc.code == 421:  # "service not available, closing transmission channel"
+                raise TemporaryFailure(reason, connection_usable=False) from exc
+            if not 400 <= exc.code < 600:
+                raise TemporaryFailure(reason, connection_usable=False) from exc
+            verdict = classify(exc.code, exc.message)
+            if verdict == Verdict.TEMPORARY:
+                raise TemporaryFailure(reason) from exc
+            if verdict == Verdict.BOUNCED:
+                raise PermanentFailure(reason, bounced=True) from exc
+            raise OperatorProblem(reason) from exc
+        except (aiosmtplib.SMTPNotSupported, ValueError) as exc:
+            # An address this server can never take (SMTPUTF8 unsupported, unparseable).
+            raise PermanentFailure(_describe(exc)) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:  # dropped, timed out, refused
+            raise TemporaryFailure(_describe(exc), connection_usable=False) from exc
+        return None
+
+
+class SmtpBackend:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def client(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        use_tls, start_tls = tls_options(s.smtp_security)
+        return aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_user,
+            password=s.smtp_password,
+            timeout=s.smtp_timeout_seconds,
+            use_tls=use_tls,
+            start_tls=start_tls,
+        )
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[SmtpConnection]:
+        """Connect, say EHLO, STARTTLS and log in as configured; QUIT when the batch is done.
+        Raises `OperatorProblem` when the server refuses us for good (a 5xx to the greeting,
+        EHLO or the login, e.g. `535 5.7.8`), else what aiosmtplib raises when the server cannot
+        be reached or asks us to come back later."""
+        client = self.client()
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                raise OperatorProblem(f"{exc.code} {exc.message}", connection_usable=False) from exc
+            raise
+        try:
+            yield SmtpConnection(client)
+        except BaseException:
+            # Cancelled (shutdown) or failed mid-message: the server may still be reading the
+            # message data, so a QUIT would wait for an answer that never comes. Just hang up.
+            client.close()
+            raise
+        if client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                async with asyncio.timeout(QUIT_TIMEOUT):
+                    await client.quit()
+        client.close()
+
+    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
+        """One message over its own connection."""
+        async with self.connect() as connection:
+            return await connection.send(message, outbox_id=outbox_id)
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential (30 s, 1 min, 2 min, ...), capped at an hour, with ±20 % jitter so the
+    senders' retries after an outage do not all arrive at the recovering server at once."""
+    base = min(3600.0, 30.0 * 2 ** min(20, max(0, attempts - 1)))
+    return timedelta(seconds=base * (rng or random).uniform(0.8, 1.2))
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A claimed row: `attempts` is the claim's fencing token (see storage.outbox)."""
+
+    id: int
+    attempts: int
+    kind: str
+    idempotency_key: str
+    message: str
+    lease_until: datetime
+    recipient: str = ""
+    attempts_before_hold: int = 0
+    message_id: str | None = None
+
+    @classmethod
+    def of(cls, email: OutboxEmail) -> _Claim:
+        assert email.id is not None and email.lease_until is not None
+        return cls(
+            email.id,
+            email.attempts,
+            email.kind,
+            email.idempotency_key,
+            email.message,
+            email.lease_until,
+            email.recipient,
+            email.attempts_before_hold,
+            email.message_id,
+        )
+
+    @property
+    def tries(self) -> int:
+        """Claims since the row was last released from `held`: what giving up counts."""
+        return self.attempts - self.attempts_before_hold
+
+    def as_message(self) -> EmailMessage:
+        message = message_from_string(self.message, _class=EmailMessage, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        if message["Message-ID"] is None:  # rendered emails have one; anything else gets one
+            message["Message-ID"] = self.message_id or new_message_id(
+                f"{self.idempotency_key}:{self.id}", str(message["From"] or "")
+            )
+        return message
+
+
+@dataclass
+class _Batch:
+    claimed: int = 0
+    delivered: int = 0
+    interrupted: bool = False
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        backend: MailBackend,
+        clock: Clock,
+        *,
+        poll_seconds: float = 5.0,
+        lease: timedelta = LEASE,
+        claim_lease: timedelta = CLAIM_LEASE,
+        batch: int = BATCH,
+        max_attempts: int = MAX_ATTEMPTS,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.backend = backend
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.lease = lease
+        self.claim_lease = min(claim_lease, lease)
+        self.batch = batch
+        self.max_attempts = max_attempts
+        self.rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Called after a transaction that queued mail has committed."""
+        self._wake.set()
+
+    async def run_once(self, batch: int | None = None) -> int:
+        """Send everything due now, `batch` rows per connection. Returns how many were sent."""
+        limit = batch or self.batch
+        delivered = 0
+        async with self.db.session() as session:  # held ones whose hour is up: try again
+            await outbox.release_held(session, self.clock.now())
+        while True:
+            result = await self._send_batch(limit)
+            delivered += result.delivered
+            if result.claimed < limit or result.interrupted:
+                return delivered
+
+    async def _send_batch(self, limit: int) -> _Batch:
+        async with self.db.session() as session:
+            rows = await outbox.claim_due(
+                session, self.clock.now(), lease=self.claim_lease, limit=limit
+            )
+            claims = [_Claim.of(row) for row in rows]
+        result = _Batch(claimed=len(claims))
+        if not claims:
+            return result  # no connection when there is nothing to send
+        waiting = list(claims)  # claimed, not yet begun
+        try:
+            async with AsyncExitStack() as stack:
+                try:
+                    connection = await stack.enter_async_context(self.backend.connect())
+                except OperatorProblem as exc:
+                    await self._hold(claims, str(exc))
+                    waiting.clear()
+                    result.interrupted = True
+                    return result
+                except Exception as exc:
+                    log.warning("mail server unreachable, %d emails wait: %s", len(claims), exc)
+                    await self._retry(claims, _describe(exc))
+                    waiting.clear()
+                    result.interrupted = True
+                    return result
+                while waiting:
+                    claim = waiting.pop(0)
+                    outcome = await self._send_one(connection, claim)
+                    if outcome:
+                        result.delivered += 1
+                    elif outcome is False:  # the connection broke: hand the rest back
+                        result.interrupted = True
+                        break
+        finally:
+            # After a broken connection, and when cancelled (shutdown) or when recording failed:
+            # what was not begun is due again at once, the attempt not counted. The one in
+            # flight at a cancellation keeps its lease: it may have been sent.
+            if waiting:
+                with contextlib.suppress(Exception):
+                    async with self.db.session() as session:
+                        await outbox.release_claims(session, [(c.id, c.attempts) for c in waiting])
+        return result
+
+    async def _send_one(self, connection: MailConnection, claim: _Claim) -> bool | None:
+        """Send one claimed row and record what happened. True when sent; False when the
+        connection must not be used again; None when it went on to `failed`, was retried with
+        the connection still good, or had been taken over by another sender."""
+        if not await self._still_ours(claim):
+            log.warning("outbox email %s: lease lost to another sender, skipped", claim.id)
+            return None
+        try:
+            stored = await connection.send(claim.as_message(), outbox_id=claim.id)
+        except PermanentFailure as exc:
+            await self._fail(claim, exc)
+            return None
+        except OperatorProblem as exc:
+            await self._hold([claim], str(exc))
+            return None if exc.connection_usable else False
+        except TemporaryFailure as exc:
+            await self._retry([claim], str(exc)[:1000])
+            return None if exc.connection_usable else False
+        except Exception as exc:  # any other trouble: retry it, on a new connection
+            await self._retry([claim], _describe(exc))
+            return False
+        await self._record(claim, OutboxStatus.SENT, stored_as=stored)
+        log.info("outbox email %s (%s): sent", claim.id, claim.kind)
+        return True
+
+    async def _fail(self, claim: _Claim, exc: PermanentFailure) -> None:
+        reason = str(exc)[:1000]
+        await self._record(claim, OutboxStatus.FAILED, error=reason)
+        log.warning(
+            "outbox email %s (%s) failed for good: %s", claim.id, claim.kind, redact(reason)
+        )
+        # A refused address is not emailed again (but codes the person asks for), unless it is
+        # a coordinator's: their failures must keep reaching someone.
+        if not exc.bounced or claim.kind == "verify":
+            return
+        async with self.db.session() as session:
+            if not await repository.is_coordinator_address(session, claim.recipient):
+                await repository.suppress(
+                    session, claim.recipient, "bounced", self.clock.now(), detail=reason
+                )
+
+    async def _hold(self, claims: list[_Claim], reason: str) -> None:
+        """Keep these until the operator fixes what the server refuses; say so loudly."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            for claim in claims:
+                await outbox.record_email_result(
+                    session,
+                    claim.id,
+                    status=OutboxStatus.HELD,
+                    now=now,
+                    attempts=claim.attempts,
+                    error=reason[:1000],
+                    next_attempt_at=now + HOLD_RETRY,
+                )
+        log.error(
+            "%d email(s) held (ids %s): the mail server refuses them for a reason the operator "
+            "must fix: %s; they are tried again every %d minutes, or now with "
+            "`python -m bot outbox retry`",
+            len(claims),
+            ",".join(str(c.id) for c in claims[:20]),
+            redact(reason),
+            HOLD_RETRY.total_seconds() // 60,
+        )
+
+    async def _still_ours(self, claim: _Claim) -> bool:
+        """Give the row about to be sent the full lease (it waited under the short claim lease);
+        False when its claim lease ran out and another sender has taken it since."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            return await outbox.renew_lease(
+                session, claim.id, claim.attempts, until=now + self.lease
+            )
+
+    async def _record(self, claim: _Claim, status: OutboxStatus, **values: Any) -> None:
+        async with self.db.session() as session:
+            await outbox.record_email_result(
+                session,
+                claim.id,
+                status=status,
+                now=self.clock.now(),
+                attempts=claim.attempts,
+                **values,
+            )
+
+    async def _retry(self, claims: list[_Claim], reason: str) -> None:
+        now = self.clock.now()
+        async with self.db.session() as session:
+            for claim in claims:
+                if claim.tries >= self.max_attempts:
+                    log.warning("outbox email %s: giving up: %s", claim.id, redact(reason))
+                    await outbox.record_email_result(
+                        session,
+                        claim.id,
+                        status=OutboxStatus.FAILED,
+                        now=now,
+                        attempts=claim.attempts,
+                        error=f"gave up after {claim.tries} attempts: {reason}"[:1000],
+                    )
+                else:
+                    await outbox.record_email_result(
+                        session,
+                        claim.id,
+                        status=OutboxStatus.PENDING,
+                        now=now,
+                        attempts=claim.attempts,
+                        error=reason,
+                        next_attempt_at=now + backoff(claim.attempts, self.rng),
+                    )
+
+    async def run_forever(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("outbox sweep failed; retrying")
+            # asyncio.timeout, not wait_for: no helper task is created on every pass.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run_forever(), name="outbox-sender")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+async def sweep(services: Services) -> int:
+    """The scheduler's outbox sweep: send everything due. Returns how many were sent."""
+    return await services.sender.run_once()
+
+
+def backend_for(settings: Settings) -> MailBackend:
+    if settings.mail_backend == "smtp":
+        return SmtpBackend(settings)
+    return FileBackend(settings.mail_dir)

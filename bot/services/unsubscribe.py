@@ -1,0 +1,55 @@
+"""Unsubscribing: a signed one-tap deep link into the bot, and the List-Unsubscribe targets.
+
+The payload `u_<supervisor id>_<signature>` names the supervisor and proves the link came from
+us; it works only when opened by that supervisor's own Telegram account, so a forwarded email
+cannot unsubscribe someone else. The mailto target goes to the sender address with the same
+token in the subject, for the people who read that mailbox to act on.
+"""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from typing import Final
+
+from bot.core.context import Services
+from bot.domain.signing import Purpose, link_payload, parse_link, verify_link
+from bot.mail.emails import Unsubscribe
+
+PREFIX: Final = "u_"
+
+
+def payload(secret: bytes, supervisor_id: int) -> str:
+    return link_payload(
+        secret, Purpose.UNSUBSCRIBE, PREFIX, (supervisor_id,), supervisor_id, "unsubscribe"
+    )
+
+
+def parse(secret: bytes, value: str) -> int | None:
+    """The supervisor id a valid payload names, else None.
+
+    A legacy signature (before per-purpose keys) is accepted forever: stopping email must work
+    from any email ever sent.
+    """
+    parsed = parse_link(value, PREFIX, 1)
+    if parsed is None:
+        return None
+    (supervisor_id,), signature = parsed
+    link = verify_link(
+        secret, Purpose.UNSUBSCRIBE, signature, (supervisor_id,), supervisor_id, "unsubscribe"
+    )
+    return None if link is None else link.id
+
+
+def for_supervisor(svc: Services, supervisor_id: int) -> Unsubscribe:
+    token = payload(svc.secret, supervisor_id)
+    address = parseaddr(svc.settings.mail_from)[1] or "veileder@localhost"
+    https = (
+        f"{svc.settings.public_url.rstrip('/')}/unsubscribe/{token}"
+        if svc.settings.public_url
+        else None
+    )
+    return Unsubscribe(
+        deep_link=svc.deep_link(token),
+        mailto=f"mailto:{address}?subject=unsubscribe%20{token}",
+        https=https,
+    )
