@@ -68,7 +68,7 @@ def test_the_installed_wheel_migrates_and_renders_from_outside_the_source_tree(w
         "from bot.core import i18n; from bot.domain import reference;"
         "assert i18n.catalog('nb')['btn.back'];"
         "assert len(reference.cities()) >= 5;"
-        "from bot.mail.emails import render; from datetime import datetime, UTC;"
+        "from bot.core.emails import render; from datetime import datetime, UTC;"
         "s, m = render('verify', language='nb', recipient='a@b.no', mail_from='x@y.no',"
         " idempotency_key='k', now=datetime.now(UTC), name='<N>', code='123456',"
         " link='https://t.me/x?start=v_1', minutes=30);"

@@ -54,10 +54,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosmtplib
 
+from bot.core.emails import new_message_id
 from bot.core.logs import redact
 from bot.core.settings import Settings, SmtpSecurity
 from bot.domain.clock import Clock
-from bot.mail.emails import new_message_id
 from storage import outbox, repository
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus

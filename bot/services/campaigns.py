@@ -47,8 +47,9 @@ from telegram import Bot
 from telegram.error import Forbidden, TelegramError
 
 from bot.chat import ui
-from bot.core import i18n
+from bot.core import emails, i18n
 from bot.core.context import Services
+from bot.core.emails import Unsubscribe
 from bot.core.i18n import Translator
 from bot.core.settings import Settings
 from bot.domain import reference
@@ -57,8 +58,6 @@ from bot.domain.season import FIRST_MONTH, season_of
 from bot.domain.signing import Callback, Link, Purpose, link_payload, parse_link, verify_link
 from bot.domain.slots_csv import RowError
 from bot.domain.validation import Valid, validate_email, validate_name
-from bot.mail import emails
-from bot.mail.emails import Unsubscribe
 from bot.services import unsubscribe
 from storage import campaigns as store
 from storage import repository, tasks

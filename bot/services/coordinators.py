@@ -17,11 +17,10 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core import i18n
+from bot.core import emails, i18n
 from bot.core.i18n import SUPPORTED
 from bot.domain import reference
 from bot.domain.validation import Invalid, validate_email
-from bot.mail import emails
 from storage import coordinators as store
 from storage import repository
 from storage.models import Coordinator, OutboxEmail

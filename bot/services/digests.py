@@ -52,11 +52,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core import i18n
+from bot.core import emails, i18n
 from bot.core.settings import Settings
 from bot.domain import reference
 from bot.domain.season import reply_by
-from bot.mail import emails
 from bot.services.coordinators import city_name, scope_label
 from storage import digests as store
 from storage import repository

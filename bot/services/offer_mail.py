@@ -17,10 +17,10 @@ from typing import Any
 from icalendar import Calendar, Event, vCalAddress, vText
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import emails
 from bot.core.context import Services
 from bot.core.i18n import Translator
 from bot.domain import reference, reminders
-from bot.mail import emails
 from bot.services import links, unsubscribe
 from storage import coordinators, reminders_repo, repository
 from storage.models import Offer, OfferEmail, OutboxEmail, Slot, Supervisor, Task

@@ -12,8 +12,8 @@ from email.utils import parseaddr
 from typing import Final
 
 from bot.core.context import Services
+from bot.core.emails import Unsubscribe
 from bot.domain.signing import Purpose, link_payload, parse_link, verify_link
-from bot.mail.emails import Unsubscribe
 
 PREFIX: Final = "u_"
 

@@ -18,9 +18,9 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import emails
 from bot.core.context import Services
 from bot.domain.signing import hash_secret, is_token
-from bot.mail import emails
 from storage import outbox, repository
 from storage.models import EmailVerification, OutboxEmail
 

@@ -14,9 +14,9 @@ import os
 import sys
 from datetime import datetime, timedelta
 
+from bot.core.emails import Unsubscribe, render
 from bot.core.settings import Settings
 from bot.domain.clock import SystemClock
-from bot.mail.emails import Unsubscribe, render
 from bot.mail.mailer import BATCH, OutboxSender, SmtpBackend
 from storage import outbox
 from storage.db import Database
