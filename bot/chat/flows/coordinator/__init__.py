@@ -40,6 +40,10 @@ stateDiagram-v2
 Both flows live in the `conversation` table like registration (the step and answers are stored
 with every answer) and end with "Cancel" or /cancel. They never replace someone's registration,
 task or profile draft: a coordinator in the middle of one is asked to finish it first.
+
+A module per feature: `access` (binding, scopes, what anyone else gets), `review` (/pending and
+returning with a note), `slots`, `propose`, `digest`, `upload` (a CSV file) and `addslot`. This
+package routes the buttons and typed text of both flows to them and wires the handlers.
 """
 
 from __future__ import annotations
@@ -110,6 +114,9 @@ __all__ = [
     "register",
     "set_menu",
 ]
+
+
+# ---- typed text and buttons ----------------------------------------------------------------------
 
 
 def _conv_screen(conv: Conversation, notice: str | None) -> ui.Screen:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.ext import ContextTypes
 
@@ -96,7 +97,9 @@ async def set_menu(turn: Turn, language: str) -> None:
     await turn.update.get_bot().set_my_commands(commands, scope=BotCommandScopeChat(turn.chat_id))
 
 
-async def replace_conversation(session: Any, turn: Turn, conv: Conversation, had: bool) -> None:
+async def replace_conversation(
+    session: AsyncSession, turn: Turn, conv: Conversation, had: bool
+) -> None:
     if had:
         await repository.delete_conversation(session, turn.user.id)
         await session.flush()

@@ -31,7 +31,7 @@ from bot.domain.validation import Invalid, clean_text
 from bot.services import notify
 from storage import coordinators as store
 from storage import repository, tasks
-from storage.models import Conversation, Coordinator, Task, TaskStatus
+from storage.models import Conversation, Coordinator, Supervisor, Task, TaskStatus
 
 MAX_REASON: Final = 500
 PENDING_PAGE: Final = 10  # task cards /pending shows at once
@@ -91,7 +91,9 @@ async def cmd_pending(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await _show_pending(turn, pending, tr)
 
 
-async def _show_pending(turn: Turn, pending: Sequence[tuple[Task, Any]], tr: Translator) -> None:
+async def _show_pending(
+    turn: Turn, pending: Sequence[tuple[Task, Supervisor]], tr: Translator
+) -> None:
     """A card per task, `PENDING_PAGE` at a time: hundreds of messages at once would run into
     Telegram's flood limits. A button shows the next ones, after the last card shown."""
     for task, supervisor in pending[:PENDING_PAGE]:

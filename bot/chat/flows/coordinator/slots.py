@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 from itertools import groupby
-from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -208,7 +208,9 @@ async def on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) ->
             )
 
 
-async def _answer(session: Any, turn: Turn, tag: str, subject: str, row: Any, action: str) -> bool:
+async def _answer(
+    session: AsyncSession, turn: Turn, tag: str, subject: str, row: Slot, action: str
+) -> bool:
     """Answer the question a yes/no button belongs to. False when it was answered before, is
     about something else, or (for yes) its subject changed since it was asked."""
     question_id = questions.question_id(tag)
