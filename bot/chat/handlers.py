@@ -28,13 +28,13 @@ from telegram.ext import (
 )
 
 from bot.chat import ui
-from bot.chat.flows import campaign, offers, profile
+from bot.chat.flows import campaign, coordinator, offers, profile
 from bot.chat.flows import registry as flows
-from bot.chat.flows.coordinator import handlers as coordinator
 from bot.chat.flows.registration import handlers as registration
 from bot.chat.flows.registration.handlers import Flow
 from bot.chat.flows.task import handlers as tasks
 from bot.chat.flows.task import steps as task_steps
+from bot.chat.general import COMMANDS, on_other_message, on_unknown_command, reprompt
 from bot.chat.questions import already_answered
 from bot.chat.questions import question_id as question_tag
 from bot.chat.turn import Turn
@@ -54,22 +54,11 @@ from storage.slots import open_offers_of
 log = logging.getLogger(__name__)
 
 DELETE_SCOPE: Final = "x"
-COMMANDS: Final = ("start", "newtask", "tasks", "help", "cancel", "mydata", "delete")
 
 
 async def _language(turn: Turn) -> str:
     """The person's language: profile, then draft, then Telegram's setting."""
     return await turn.language()
-
-
-async def _reprompt(turn: Turn, message_id: str) -> None:
-    """Say a catalog message, then ask the current question again if a flow is running."""
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-    if conv is not None and conv.active:
-        await turn.show(flows.current_screen(conv, Translator(conv.language)(message_id)))
-    else:
-        await turn.say(Translator(await _language(turn))(message_id))
 
 
 async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -116,7 +105,7 @@ async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if scopes:  # a coordinator learns their own commands; the supervisors' only if one too
         tr = Translator(scopes[0].language)
         await turn.say(coordinator.commands_text(scopes, tr, "coord.help"))
-    await _reprompt(turn, "help.general" if scopes and supervisor is None else "help.text")
+    await reprompt(turn, "help.general" if scopes and supervisor is None else "help.text")
 
 
 async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -154,7 +143,7 @@ async def cmd_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await update.get_bot().send_document(
         turn.chat_id, document, filename="veileder-my-data.json", caption=tr("mydata.caption")
     )
-    await _reprompt(turn, "mydata.sent")
+    await reprompt(turn, "mydata.sent")
 
 
 def _delete_screen(language: str, question_id: int, held: Sequence[Placement] = ()) -> ui.Screen:
@@ -220,7 +209,7 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await turn.query.answer()
     if cb.action != "yes":
         await turn.close(tr("delete.kept"))
-        await _reprompt(turn, "delete.kept_continue")
+        await reprompt(turn, "delete.kept_continue")
         return
     now = turn.svc.clock.now()
     async with turn.svc.db.session() as session:
@@ -267,24 +256,6 @@ async def _reachable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 def _remove_files(names: list[str]) -> None:
     for name in names:
         Path(name).unlink(missing_ok=True)
-
-
-async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if turn := Turn.of(update, context):
-        await _reprompt(turn, "unknown.command")
-
-
-async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stickers, photos, voice notes...: the current step's own re-prompt, state unchanged."""
-    turn = Turn.of(update, context)
-    if turn is None:
-        return
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-    if conv is None or not conv.active:
-        await profile.idle(turn)
-    else:
-        await _reprompt(turn, flows.reprompt_id(conv))
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
