@@ -382,7 +382,7 @@ async def _on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
         await turn.query.answer()
         await turn.close(turn.pressed_html() + "\n\n" + tr("coord.task.approved"))
         await notify.tell(
-            turn.update.get_bot(),
+            turn.svc,
             supervisor.chat_id,
             supervisor.language,
             "coord.notify.approved",
@@ -471,7 +471,7 @@ async def _return_text(turn: Turn, conv: Conversation, text: str, update_id: int
     await _drop_buttons(turn, conv.data.get("card"))
     await turn.say(tr("coord.task.returned", reason=checked.value))
     await notify.tell(
-        turn.update.get_bot(),
+        turn.svc,
         supervisor.chat_id,
         supervisor.language,
         "coord.notify.returned",
@@ -659,11 +659,10 @@ async def _on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -
         await turn.close(tr("coord.slot.kept", reference=slot.reference))
     elif cancelled:
         await turn.close(tr("coord.slot.cancelled", reference=slot.reference, count=len(told)))
-        bot = turn.update.get_bot()
         for chat_id, language, message_id in told:
             person_tr = Translator(language)
             await notify.tell(
-                bot,
+                turn.svc,
                 chat_id,
                 language,
                 message_id,
