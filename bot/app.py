@@ -15,14 +15,15 @@ from typing import Any
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
-from bot.chat.flows import offers
 from bot.chat.handlers import register_handlers, set_commands
+from bot.chat.notifier import ChatNotifier
 from bot.core.context import SERVICES_KEY, Services
 from bot.core.settings import Settings
 from bot.domain.clock import Clock, SystemClock
 from bot.jobs.scheduler import Scheduler
 from bot.jobs.sweeper import Sweeper
 from bot.mail.mailer import MailBackend, OutboxSender, backend_for
+from bot.services import offer_courier
 from bot.web.server import WebServer
 from storage.db import Database
 
@@ -52,28 +53,33 @@ def build_application(
         sender = OutboxSender(
             db, mail_backend or backend_for(settings), clock, poll_seconds=poll_seconds
         )
-        application.bot_data[SERVICES_KEY] = Services(
+        secret = settings.resolved_secret_key().encode()
+        services = Services(
             settings=settings,
             db=db,
             clock=clock,
-            secret=settings.resolved_secret_key().encode(),
+            secret=secret,
             sender=sender,
             bot_username=application.bot.username,
+            notifier=ChatNotifier(application.bot, secret),
         )
-        services = application.bot_data[SERVICES_KEY]
-        services.offer_sweeper = Sweeper(
-            "offers", lambda: offers.expire_and_deliver(application.bot, services), offer_seconds
+        application.bot_data[SERVICES_KEY] = services
+        offer_sweeper = Sweeper(
+            "offers", lambda: offer_courier.expire_and_deliver(services), offer_seconds
         )
+        services.offer_sweeper = offer_sweeper
         await set_commands(application)
         if start_sender:
             sender.start()
-            services.offer_sweeper.start()
+            offer_sweeper.start()
         if start_scheduler:
-            services.scheduler = Scheduler(application.bot, services)
-            services.scheduler.start()
+            scheduler = Scheduler(services)
+            services.scheduler = scheduler
+            scheduler.start()
         if settings.web_port is not None and start_sender:
-            services.web = WebServer(services, settings.web_host, settings.web_port)
-            await services.web.start()
+            web = WebServer(services, settings.web_host, settings.web_port)
+            services.web = web
+            await web.start()
 
     async def post_shutdown(application: App) -> None:
         services: Services | None = application.bot_data.get(SERVICES_KEY)

@@ -53,14 +53,13 @@ from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
 from bot.app import App, build_application, running, services_of
-from bot.chat.flows import offers
 from bot.chat.telegram_html import Entity, HtmlParseError, received, trim, utf16_len
 from bot.core.context import Services
 from bot.core.i18n import Translator, language_from_telegram
 from bot.core.settings import Settings
 from bot.domain.clock import Clock, ShiftedClock
 from bot.mail.mailer import FileBackend
-from bot.services import offer_mail
+from bot.services import offer_courier, offer_mail, offer_reminders
 from storage import coordinators, reminders_repo, repository
 from storage.models import Supervisor
 
@@ -584,8 +583,8 @@ class Session:
         app = self.app
         await app.process_update(Update.de_json(update, app.bot))
         services = services_of(app)
-        await offers.expire_and_deliver(app.bot, services)
-        await offers.reminder_sweep(app.bot, services)
+        await offer_courier.expire_and_deliver(services)
+        await offer_reminders.reminder_sweep(services)
         await services.sender.run_once()
         await self._announce_held(services)
         await self._refresh_name(services)

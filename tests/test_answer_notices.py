@@ -89,12 +89,12 @@ async def test_declines_reach_the_coordinator_bundled_at_most_once_an_hour(
     await kari.press("Not this month")
     await kari.press("Away then")
     clock.advance(timedelta(minutes=45))
-    await answer_notices.deliver_due(app.bot, services)  # the sweep: not yet an hour
+    await answer_notices.deliver_due(services)  # the sweep: not yet an hour
     assert nora.new_messages(before) == [first]
 
     clock.advance(timedelta(minutes=6))
-    assert await answer_notices.deliver_due(app.bot, services) == 1
+    assert await answer_notices.deliver_due(services) == 1
     second = nora.last()
     assert "Kari Nordmann cannot take a student that month" in second.text
     assert "John Smith" not in second.text  # told once
-    assert await answer_notices.deliver_due(app.bot, services) == 0
+    assert await answer_notices.deliver_due(services) == 0

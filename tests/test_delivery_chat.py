@@ -67,11 +67,11 @@ async def test_a_bounced_supervisor_is_named_to_her_coordinators_the_next_workin
     await send_refused(services, settings, "550 5.1.1 <kari@ous-hf.example>: User unknown")
     nora_mark, nils_mark = nora.mark(), nils.mark()
 
-    assert await delivery.report_sweep(services, app.bot) == 0  # 21:30: it waits for morning
+    assert await delivery.report_sweep(services) == 0  # 21:30: it waits for morning
     assert nora.since(nora_mark) == [] and nils.since(nils_mark) == []
 
     clock.current = NEXT_MORNING
-    assert await delivery.report_sweep(services, app.bot) == 2
+    assert await delivery.report_sweep(services) == 2
     [told] = nora.since(nora_mark)
     assert told.text.startswith("📭 Email that did not arrive\n")
     assert (
@@ -81,7 +81,7 @@ async def test_a_bounced_supervisor_is_named_to_her_coordinators_the_next_workin
     [norsk] = nils.since(nils_mark)
     assert "E-post som ikke kom fram" in norsk.text and "Kari Nordmann" in norsk.text
 
-    assert await delivery.report_sweep(services, app.bot) == 0  # told once
+    assert await delivery.report_sweep(services) == 0  # told once
     assert len(nora.since(nora_mark)) == 1
 
 
@@ -98,7 +98,7 @@ async def test_a_refused_relay_is_told_to_the_national_coordinators_as_held_not_
     await send_refused(services, settings, "554 5.7.1 <kari@ous-hf.example>: Relay access denied")
     nora_mark, nils_mark = nora.mark(), nils.mark()
 
-    assert await delivery.report_sweep(services, app.bot) == 1
+    assert await delivery.report_sweep(services) == 1
     assert nora.since(nora_mark) == []
     [told] = nils.since(nils_mark)
     assert told.text.startswith("⚠️ 2 emails are held back: the mail server refuses to send them")
@@ -116,7 +116,7 @@ async def test_a_coordinator_whose_digest_bounces_is_told_in_chat_and_not_suppre
     await queue(services, "digest", "nora@nmf.example")
     await send_refused(services, settings, "550 5.1.1 Mailbox unknown")
     mark = nora.mark()
-    assert await delivery.report_sweep(services, app.bot) == 1
+    assert await delivery.report_sweep(services) == 1
     [told] = nora.since(mark)
     assert "• nora@nmf.example (nora@nmf.example): 550 5.1.1 Mailbox unknown" in told.text
     async with services.db.session() as session:

@@ -10,9 +10,8 @@ import pytest
 from sqlmodel import select
 
 from bot.app import build_application, running, services_of
-from bot.chat.flows import offers as offers_chat
 from bot.mail.mailer import SmtpBackend
-from bot.services import offers
+from bot.services import offer_courier, offer_reminders, offers
 from storage import coordinators
 from storage.models import Slot, Supervisor, Task, TaskStatus
 from tests.smtp_server import smtp_server
@@ -97,7 +96,7 @@ async def _world(services, john: TgUser, *, verified: bool = True) -> int:
 
 async def _sweep(app) -> None:
     services = services_of(app)
-    await offers_chat.reminder_sweep(app.bot, services)
+    await offer_reminders.reminder_sweep(services)
     await services.sender.run_once()
 
 
@@ -126,7 +125,7 @@ async def test_an_offer_email_a_follow_up_a_confirmation_and_a_thank_you(setting
             )
             fake.register_chat(7001)
             await _world(services, john.user)
-            await offers_chat.deliver_pending(app.bot, services)
+            await offer_courier.deliver_pending(services)
             await _sweep(app)
             [first] = inbox.received
             assert first["Subject"] == "An exchange student needs a supervisor: can you?"
@@ -177,8 +176,8 @@ async def test_an_offer_email_a_follow_up_a_confirmation_and_a_thank_you(setting
             assert len(inbox.received) == 3  # answered: no more follow-ups
 
             clock.current = datetime(2027, 3, 30, 9, 0, tzinfo=UTC)
-            await offers_chat.thanks_sweep(app.bot, services)
-            await offers_chat.thanks_sweep(app.bot, services)  # once only
+            await offer_reminders.thanks_sweep(services)
+            await offer_reminders.thanks_sweep(services)  # once only
             await services.sender.run_once()
             assert len(inbox.received) == 4
             thanks = inbox.received[3].get_body(("plain",)).get_content()
@@ -224,7 +223,7 @@ async def test_a_blocked_bot_marks_the_supervisor_unreachable_in_chat(
     clock.current = TUESDAY_10
     slot_id = await _world(services, john.user)
     fake.block(john.user.id)
-    await offers_chat.deliver_pending(app.bot, services)
+    await offer_courier.deliver_pending(services)
     async with services.db.session() as s:
         sup = await s.get(Supervisor, 1)
         slot = await s.get(Slot, slot_id)
@@ -236,7 +235,7 @@ async def test_writing_to_the_bot_again_makes_the_chat_reachable(app, services, 
     clock.current = TUESDAY_10
     await _world(services, john.user)
     fake.block(john.user.id)
-    await offers_chat.deliver_pending(app.bot, services)
+    await offer_courier.deliver_pending(services)
     fake.unblock(john.user.id)
     await john.command("help")
     async with services.db.session() as s:
@@ -250,7 +249,7 @@ async def test_unsubscribing_also_stops_mail_already_queued(app, services, clock
 
     clock.current = TUESDAY_10
     await _world(services, john.user)
-    await offers_chat.reminder_sweep(app.bot, services)  # queued, not sent yet (say SMTP is down)
+    await offer_reminders.reminder_sweep(services)  # queued, not sent yet (say SMTP is down)
     await john.command("start", unsubscribe.payload(services.secret, 1))
     await services.sender.run_once()
     async with services.db.session() as s:

@@ -7,8 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.chat.flows import offers as offers_chat
-from bot.services import links, offers
+from bot.services import links, offer_courier, offers
 from storage import coordinators, repository
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task, TaskStatus
 from tests.support.chat import Chat, TgUser
@@ -104,7 +103,7 @@ async def _coordinator(services, fake, app) -> Chat:
 async def _propose(app, services, slot_id: int) -> list[Offer]:
     async with services.db.session() as s:
         made = await offers.propose(s, services.settings, slot_id, services.clock.now())
-    await offers_chat.deliver_pending(app.bot, services)
+    await offer_courier.deliver_pending(services)
     return made
 
 
@@ -162,7 +161,7 @@ async def test_declining_asks_why_optionally_and_the_next_supervisor_is_asked(
     await first_chat.press(label)
     assert "tell us why" in first_chat.last().text or "si hvorfor" in first_chat.last().text
     await first_chat.press("Too busy" if first_chat is john else "For travelt")
-    await offers_chat.deliver_pending(app.bot, services)
+    await offer_courier.deliver_pending(services)
     assert any("student" in m.text.lower() for m in second_chat.new_messages(before))
     async with services.db.session() as s:
         declined = await s.get(Offer, first.id)
@@ -291,7 +290,7 @@ async def test_an_offer_is_shown_in_chat_once_even_with_two_couriers(app, servic
     async with services.db.session() as s:
         await offers.propose(s, services.settings, slot_id, NOW)
     await asyncio.gather(
-        offers_chat.deliver_pending(app.bot, services),
-        offers_chat.deliver_pending(app.bot, services),
+        offer_courier.deliver_pending(services),
+        offer_courier.deliver_pending(services),
     )
     assert sum("A student needs" in m.text for m in john.messages()) == 1

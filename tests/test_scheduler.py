@@ -13,7 +13,7 @@ from tests.support.botapi import RecordingRequest
 
 
 async def test_every_sweep_runs_once_cleanly(app, services):
-    scheduler = Scheduler(app.bot, services)
+    scheduler = Scheduler(services)
     assert {s.name for s in scheduler.sweeps} >= {
         "reminders",
         "digests",
@@ -28,7 +28,7 @@ async def test_every_sweep_runs_once_cleanly(app, services):
 async def test_unfinished_drafts_expire_after_thirty_days(app, services, john, clock):
     await john.command("start")
     await john.press("I agree")
-    scheduler = Scheduler(app.bot, services)
+    scheduler = Scheduler(services)
     clock.advance(timedelta(days=29))
     await scheduler.run_all_once()
     async with services.db.session() as s:
@@ -56,8 +56,8 @@ async def test_only_one_scheduler_sweeps(migrated_url, tmp_path, fake, clock):
         settings, request=RecordingRequest(fake), clock=clock, start_sender=False
     )
     async with running(first), running(second):
-        a = Scheduler(first.bot, services_of(first))
-        b = Scheduler(second.bot, services_of(second))
+        a = Scheduler(services_of(first))
+        b = Scheduler(services_of(second))
         assert await a.leader() is True
         assert await b.leader() is False
         await a.stop()  # the leader goes away: the other takes over at its next turn

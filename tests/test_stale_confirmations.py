@@ -228,7 +228,7 @@ async def test_questions_are_forgotten_with_old_drafts(app, services, john, cloc
     await john.command("delete")
     await john.press("No")
     await john.command("delete")  # asked again, never answered
-    scheduler = Scheduler(app.bot, services)
+    scheduler = Scheduler(services)
     clock.advance(timedelta(days=29))
     await scheduler.run_all_once()
     async with services.db.session() as session:

@@ -37,8 +37,7 @@ from bot.chat.flows.task import steps as task_steps
 from bot.chat.general import COMMANDS, on_other_message, on_unknown_command, reprompt
 from bot.chat.questions import already_answered
 from bot.chat.questions import question_id as question_tag
-from bot.chat.turn import Turn
-from bot.core.context import services
+from bot.chat.turn import Turn, services
 from bot.core.i18n import SUPPORTED, Translator
 from bot.domain.signing import Callback
 from bot.services import placements, unsubscribe
@@ -243,7 +242,7 @@ async def _reopen(turn: Turn, asked: list[int], released: list[Placement]) -> No
         for slot_id in dict.fromkeys(asked):
             await propose(session, turn.svc.settings, slot_id, turn.svc.clock.now())
     turn.svc.wake_offers()
-    await placements.announce(turn.update.get_bot(), turn.svc, released)
+    await placements.announce(turn.svc, released)
 
 
 async def _reachable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

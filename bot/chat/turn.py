@@ -15,10 +15,16 @@ from telegram import CallbackQuery, Message, Update, User
 from telegram.ext import CallbackContext
 
 from bot.chat import ui
-from bot.core.context import Services, services
+from bot.core.context import SERVICES_KEY, Services
 from bot.core.i18n import language_from_telegram
 from bot.domain.signing import Callback, decode_callback, within_legacy_window
 from storage import repository
+
+
+def services(context: CallbackContext[Any, Any, Any, Any]) -> Services:
+    """The container `bot.app` put into `bot_data` at start-up."""
+    services: Services = context.bot_data[SERVICES_KEY]
+    return services
 
 
 @dataclass(frozen=True)

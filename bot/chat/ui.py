@@ -10,7 +10,6 @@ themselves into messages where each line keeps its own buttons (`/slots`) or int
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Final
 
 from telegram import (
@@ -27,29 +26,22 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from bot.chat import chunks
-from bot.domain.signing import Callback, encode_callback
+from bot.core.screen import Button, KeyButton, Screen
+from bot.domain.signing import encode_callback
 
-
-@dataclass(frozen=True)
-class Button:
-    label: str
-    callback: Callback
-
-
-@dataclass(frozen=True)
-class KeyButton:
-    """A reply-keyboard button; `contact` asks Telegram to share the person's own number."""
-
-    label: str
-    contact: bool = False
-
-
-@dataclass
-class Screen:
-    text: str
-    buttons: list[list[Button]] = field(default_factory=list)
-    keyboard: list[list[KeyButton]] | None = None
-    remove_keyboard: bool = False
+# Screens are neutral data (`bot.core.screen`); chat code keeps naming them `ui.Screen`.
+__all__ = [
+    "MORE_BUTTONS",
+    "Button",
+    "KeyButton",
+    "Markup",
+    "Screen",
+    "close",
+    "markup",
+    "parts",
+    "replace",
+    "send",
+]
 
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None

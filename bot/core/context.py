@@ -1,16 +1,18 @@
-"""The long-lived parts a handler needs, opened in `post_init` and reachable from `bot_data`."""
+"""The long-lived parts a handler, a sweep or a command needs, opened at start-up (for the bot in
+`bot.app`'s `post_init`) and reachable from the chat adapter's `bot_data`.
+
+The container names what the services use by the ports they need (`bot.core.ports`), so it
+imports neither Telegram nor the mail adapter nor the jobs: the composition roots put the real
+parts in.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from telegram.ext import CallbackContext
-
+from bot.core.ports import Loop, Notifier, Outbox, Server, Worker
 from bot.core.settings import Settings
 from bot.domain.clock import Clock
-from bot.jobs.sweeper import Sweeper
-from bot.mail.mailer import OutboxSender
 from storage.db import Database
 
 SERVICES_KEY = "services"
@@ -22,11 +24,12 @@ class Services:
     db: Database
     clock: Clock
     secret: bytes
-    sender: OutboxSender
+    sender: Outbox
     bot_username: str = "veileder_bot"
-    offer_sweeper: Sweeper | None = None
-    scheduler: Any = None  # bot.jobs.scheduler.Scheduler when this process runs the sweeps
-    web: Any = None  # bot.web.server.WebServer when WEB_PORT is set
+    notifier: Notifier | None = None  # None where nothing is said in chat (a bare worker)
+    offer_sweeper: Loop | None = None
+    scheduler: Worker | None = None  # when this process runs the sweeps (`bot.jobs.scheduler`)
+    web: Server | None = None  # when WEB_PORT is set (`bot.web.server`)
 
     def wake_offers(self) -> None:
         """New offers exist (proposed, or replacing a declined one): deliver them now."""
@@ -35,7 +38,3 @@ class Services:
 
     def deep_link(self, payload: str) -> str:
         return f"https://t.me/{self.bot_username}?start={payload}"
-
-
-def services(context: CallbackContext[Any, Any, Any, Any]) -> Services:
-    return context.bot_data[SERVICES_KEY]

@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from telegram import Bot
 
 from bot.core.context import Services
+from bot.services import answer_notices, campaigns, delivery, digests, offer_reminders
 from storage import leases, questions, repository
 from storage.db import Database
 
@@ -56,19 +56,16 @@ async def expire_drafts(svc: Services) -> int:
         return await repository.expire_conversations(session, cutoff)
 
 
-def sweeps(bot: Bot, svc: Services) -> list[Sweep]:
-    from bot.chat.flows import offers
-    from bot.services import answer_notices, campaigns, delivery, digests
-
+def sweeps(svc: Services) -> list[Sweep]:
     return [
-        Sweep("reminders", lambda: offers.reminder_sweep(bot, svc), 60),
-        Sweep("thanks", lambda: offers.thanks_sweep(bot, svc), 300),
-        Sweep("declines", lambda: answer_notices.deliver_due(bot, svc), 60),
+        Sweep("reminders", lambda: offer_reminders.reminder_sweep(svc), 60),
+        Sweep("thanks", lambda: offer_reminders.thanks_sweep(svc), 300),
+        Sweep("declines", lambda: answer_notices.deliver_due(svc), 60),
         Sweep(
             "digests", lambda: digests.send_due_digests(svc.db, svc.settings, svc.clock.now()), 60
         ),
-        Sweep("season-check", lambda: campaigns.season_check_sweep(svc, bot), 300),
-        Sweep("delivery-problems", lambda: delivery.report_sweep(svc, bot), 60),
+        Sweep("season-check", lambda: campaigns.season_check_sweep(svc), 300),
+        Sweep("delivery-problems", lambda: delivery.report_sweep(svc), 60),
         Sweep("draft-expiry", lambda: expire_drafts(svc), 3600),
     ]
 
@@ -112,14 +109,13 @@ class Leadership:
 class Scheduler:
     def __init__(
         self,
-        bot: Bot,
         svc: Services,
         *,
         sweep_list: list[Sweep] | None = None,
         lease: timedelta = LEASE,
     ) -> None:
         self.svc = svc
-        self.sweeps = sweeps(bot, svc) if sweep_list is None else sweep_list
+        self.sweeps = sweeps(svc) if sweep_list is None else sweep_list
         self._scheduler = AsyncIOScheduler(timezone=svc.settings.tz)
         self.leadership = Leadership(svc.db, lease)
 

@@ -14,20 +14,14 @@ everything in the following hour waits and arrives as one message.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Final
 
-from telegram import Bot
-from telegram.constants import ParseMode
-from telegram.error import Forbidden, TelegramError
-
 from bot.core.context import Services
 from bot.core.i18n import Translator
+from bot.services import notify
 from storage import notices
 from storage.notices import ChatPending, Line
-
-log = logging.getLogger(__name__)
 
 BUNDLE_WINDOW: Final = timedelta(hours=1)
 DECLINED: Final = "declined"
@@ -68,8 +62,11 @@ def bundle_text(lines: list[Line], tr: Translator) -> str:
     return "\n".join([tr("coord.answers.header"), *(_line(line, tr) for line in lines)])
 
 
-async def deliver_due(bot: Bot, svc: Services) -> int:
-    """Send every chat whose bundle is due; returns how many messages went out."""
+async def deliver_due(svc: Services) -> int:
+    """Send every chat whose bundle is due; returns how many messages went out. Nothing without
+    a notifier (the notices wait for a process that chats)."""
+    if svc.notifier is None:
+        return 0
     now = svc.clock.now()
     async with svc.db.session() as session:
         await notices.purge_sent(session, now - BUNDLE_WINDOW)
@@ -77,11 +74,11 @@ async def deliver_due(bot: Bot, svc: Services) -> int:
     sent = 0
     for chat in chats:
         if is_due(chat.last_sent, chat.oldest, now):
-            sent += await _send(bot, svc, chat, now)
+            sent += await _send(svc, chat, now)
     return sent
 
 
-async def _send(bot: Bot, svc: Services, chat: ChatPending, now: datetime) -> int:
+async def _send(svc: Services, chat: ChatPending, now: datetime) -> int:
     async with svc.db.session() as session:
         claimed = await notices.claim(
             session, [i for line in chat.lines for i in line.notice_ids], now
@@ -89,13 +86,5 @@ async def _send(bot: Bot, svc: Services, chat: ChatPending, now: datetime) -> in
     lines = [line for line in chat.lines if claimed.intersection(line.notice_ids)]
     if not lines:
         return 0
-    tr = Translator(chat.language)
-    try:
-        await bot.send_message(chat.chat_id, bundle_text(lines, tr), parse_mode=ParseMode.HTML)
-    except Forbidden:
-        log.info("chat %s has blocked the bot; declines not told", chat.chat_id)
-        return 0
-    except TelegramError:
-        log.exception("declines to chat %s could not be sent", chat.chat_id)
-        return 0
-    return 1
+    text = bundle_text(lines, Translator(chat.language))
+    return 1 if await notify.send_text(svc, chat.chat_id, text, "declines") else 0

@@ -20,7 +20,6 @@ import logging
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
-from telegram import Bot
 
 from bot.core.context import Services
 from bot.core.i18n import Translator
@@ -97,10 +96,11 @@ async def _notices(svc: Services) -> list[Notice]:
     return list(notices.values())
 
 
-async def report_sweep(svc: Services, bot: Bot | None = None) -> int:
+async def report_sweep(svc: Services) -> int:
     """Tell the responsible coordinators about newly failed and held emails; returns how many
-    coordinators were told. Nothing outside working hours (the failures wait, unreported)."""
-    if bot is None or not Policy.from_settings(svc.settings).working(svc.clock.now()):
+    coordinators were told. Nothing outside working hours, nor without a notifier (the failures
+    wait, unreported)."""
+    if svc.notifier is None or not Policy.from_settings(svc.settings).working(svc.clock.now()):
         return 0
     notices = await _notices(svc)
     told = 0
@@ -108,7 +108,7 @@ async def report_sweep(svc: Services, bot: Bot | None = None) -> int:
         chat_id = notice.coordinator.chat_id
         if chat_id is None:
             continue
-        told += await notify.send_text(bot, chat_id, text(notice))
+        told += await notify.send_text(svc, chat_id, text(notice), "delivery problems")
     if notices:
         log.info("delivery problems reported to %d coordinator(s)", told)
     return told

@@ -20,11 +20,10 @@ from functools import partial
 
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot
 
-from bot.chat import ui
 from bot.core.context import Services
 from bot.core.i18n import Translator
+from bot.core.screen import Button, Screen
 from bot.domain import season
 from bot.domain.signing import Callback
 from bot.services import notify, offer_mail
@@ -96,7 +95,7 @@ async def queue_cancellations(
 
 def released_screen(
     slot: Slot, placement: Placement, asked: int, tr: Translator, *, margin: int
-) -> ui.Screen:
+) -> Screen:
     """A coordinator's notice of one place given back, true to what happens next."""
     text = tr(
         "coord.place_released",
@@ -111,15 +110,15 @@ def released_screen(
         city=city_name(slot.city, tr.language),
     )
     if asked:
-        return ui.Screen(text + "\n" + tr("coord.place_released.asked", count=asked))
+        return Screen(text + "\n" + tr("coord.place_released.asked", count=asked))
     button = Callback(PROPOSE_NOW.scope, PROPOSE_NOW.step, PROPOSE_NOW.action, str(slot.id))
-    return ui.Screen(
+    return Screen(
         text + "\n" + tr("coord.place_released.nobody"),
-        [[ui.Button(tr("coord.btn.propose_now"), button)]],
+        [[Button(tr("coord.btn.propose_now"), button)]],
     )
 
 
-async def announce(bot: Bot, svc: Services, released: Sequence[Placement]) -> None:
+async def announce(svc: Services, released: Sequence[Placement]) -> None:
     """After the commit (and any re-proposing): tell the slot's coordinators, one notice per
     place, with how many supervisors are waiting to answer for it now."""
     today = svc.clock.now().astimezone(svc.settings.tz).date()
@@ -131,7 +130,6 @@ async def announce(bot: Bot, svc: Services, released: Sequence[Placement]) -> No
         if slot is None:
             continue
         await notify.show_coordinators(
-            bot,
             svc,
             exchange_type=slot.exchange_type,
             city=slot.city,

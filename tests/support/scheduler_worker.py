@@ -19,8 +19,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from telegram import Bot
-
 from bot.core.context import Services
 from bot.core.settings import Settings
 from bot.domain.clock import SystemClock
@@ -54,7 +52,7 @@ async def main() -> int:
         sender=OutboxSender(db, FileBackend(settings.mail_dir), clock),
     )
     sweep = recording_sweep(Path(os.environ["SWEEP_LOG"]))
-    scheduler = Scheduler(Bot("1:scheduler-worker"), svc, sweep_list=[sweep], lease=lease)
+    scheduler = Scheduler(svc, sweep_list=[sweep], lease=lease)
     stopped = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
     scheduler.start()

@@ -175,7 +175,6 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await turn.say(tr("campaign.season.copied", count=len(result.copied), season=label))
             for task in result.copied:
                 await notify.tell_coordinators(
-                    update.get_bot(),
                     turn.svc,
                     exchange_type=task.exchange_type,
                     city=task.city,

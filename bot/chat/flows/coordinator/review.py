@@ -184,7 +184,7 @@ async def on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) ->
         await turn.query.answer()
         await turn.close(turn.pressed_html() + "\n\n" + tr("coord.task.approved"))
         await notify.tell(
-            turn.update.get_bot(),
+            turn.svc,
             supervisor.chat_id,
             supervisor.language,
             "coord.notify.approved",
@@ -266,7 +266,7 @@ async def return_text(turn: Turn, conv: Conversation, text: str, update_id: int)
     await _drop_buttons(turn, conv.data.get("card"))
     await turn.say(tr("coord.task.returned", reason=checked.value))
     await notify.tell(
-        turn.update.get_bot(),
+        turn.svc,
         supervisor.chat_id,
         supervisor.language,
         "coord.notify.returned",

@@ -194,11 +194,10 @@ async def on_slot_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) ->
         await turn.close(tr("coord.slot.kept", reference=slot.reference))
     elif cancelled:
         await turn.close(tr("coord.slot.cancelled", reference=slot.reference, count=len(told)))
-        bot = turn.update.get_bot()
         for chat_id, language, message_id in told:
             person_tr = Translator(language)
             await notify.tell(
-                bot,
+                turn.svc,
                 chat_id,
                 language,
                 message_id,

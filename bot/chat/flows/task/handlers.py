@@ -171,7 +171,6 @@ async def _submitted(turn: Turn, conv: Conversation, task: Task) -> None:
     await turn.close(tr("task.submitted_title"))
     await turn.say(tr("task.submitted", title=task.title))
     await notify.tell_coordinators(
-        turn.update.get_bot(),
         turn.svc,
         exchange_type=task.exchange_type,
         city=task.city,
@@ -387,7 +386,7 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         case "withdraw_yes" if task is not None:
             await turn.replace(task_screen(task, tr))
             turn.svc.wake_offers()
-            await placements.announce(turn.update.get_bot(), turn.svc, held)
+            await placements.announce(turn.svc, held)
         case "edit" | "dup" if draft is not None:
             await turn.close(tr("tasks.editing"))
             await turn.show(ts.screen(TStep.SUMMARY, draft.data, tr))

@@ -1,0 +1,35 @@
+"""What the bot shows, as neutral data: a text from the catalogs (HTML), buttons carrying signed
+`Callback` data, and optionally a reply keyboard.
+
+Services compose `Screen`s (an offer, the season question, a coordinator's notice) without
+knowing about Telegram; only the chat adapter (`bot.chat.ui`) turns them into Bot API calls,
+signs the callbacks and cuts what is too long for one message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.domain.signing import Callback
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    callback: Callback
+
+
+@dataclass(frozen=True)
+class KeyButton:
+    """A reply-keyboard button; `contact` asks Telegram to share the person's own number."""
+
+    label: str
+    contact: bool = False
+
+
+@dataclass
+class Screen:
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    keyboard: list[list[KeyButton]] | None = None
+    remove_keyboard: bool = False
