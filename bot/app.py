@@ -18,10 +18,10 @@ from telegram.request import BaseRequest
 from bot.chat.flows import offers
 from bot.chat.handlers import register_handlers, set_commands
 from bot.core.context import SERVICES_KEY, Services
+from bot.core.loop import Periodic
 from bot.core.settings import Settings
 from bot.domain.clock import Clock, SystemClock
 from bot.jobs.scheduler import Scheduler
-from bot.jobs.sweeper import Sweeper
 from bot.mail.mailer import MailBackend, OutboxSender, backend_for
 from bot.web.server import WebServer
 from storage.db import Database
@@ -61,7 +61,7 @@ def build_application(
             bot_username=application.bot.username,
         )
         services = application.bot_data[SERVICES_KEY]
-        services.offer_sweeper = Sweeper(
+        services.offer_sweeper = Periodic(
             "offers", lambda: offers.expire_and_deliver(application.bot, services), offer_seconds
         )
         await set_commands(application)

@@ -7,9 +7,9 @@ from typing import Any
 
 from telegram.ext import CallbackContext
 
+from bot.core.loop import Periodic
 from bot.core.settings import Settings
 from bot.domain.clock import Clock
-from bot.jobs.sweeper import Sweeper
 from bot.mail.mailer import OutboxSender
 from storage.db import Database
 
@@ -24,7 +24,7 @@ class Services:
     secret: bytes
     sender: OutboxSender
     bot_username: str = "veileder_bot"
-    offer_sweeper: Sweeper | None = None
+    offer_sweeper: Periodic | None = None
     scheduler: Any = None  # bot.jobs.scheduler.Scheduler when this process runs the sweeps
     web: Any = None  # bot.web.server.WebServer when WEB_PORT is set
 

@@ -50,20 +50,18 @@ from email import message_from_string, policy
 from email.message import EmailMessage
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
 
 from bot.core.emails import new_message_id
 from bot.core.logs import redact
+from bot.core.loop import Periodic
 from bot.core.settings import Settings, SmtpSecurity
 from bot.domain.clock import Clock
 from storage import outbox, repository
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus
-
-if TYPE_CHECKING:
-    from bot.core.context import Services
 
 log = logging.getLogger(__name__)
 
@@ -355,12 +353,11 @@ class OutboxSender:
         self.batch = batch
         self.max_attempts = max_attempts
         self.rng = rng or random.Random()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("outbox-sender", self.run_once, poll_seconds, log=log)
 
     def wake(self) -> None:
         """Called after a transaction that queued mail has committed."""
-        self._wake.set()
+        self._loop.wake()
 
     async def run_once(self, batch: int | None = None) -> int:
         """Send everything due now, `batch` rows per connection. Returns how many were sent."""
@@ -527,32 +524,11 @@ class OutboxSender:
                         next_attempt_at=now + backoff(claim.attempts, self.rng),
                     )
 
-    async def run_forever(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("outbox sweep failed; retrying")
-            # asyncio.timeout, not wait_for: no helper task is created on every pass.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._wake.wait()
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run_forever(), name="outbox-sender")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-
-async def sweep(services: Services) -> int:
-    """The scheduler's outbox sweep: send everything due. Returns how many were sent."""
-    return await services.sender.run_once()
+        await self._loop.stop()
 
 
 def backend_for(settings: Settings) -> MailBackend:
