@@ -22,7 +22,8 @@ from bot.core.loop import Periodic
 from bot.core.settings import Settings
 from bot.domain.clock import Clock, SystemClock
 from bot.jobs.scheduler import Scheduler
-from bot.mail.mailer import MailBackend, OutboxSender, backend_for
+from bot.mail.backends import MailBackend, backend_for
+from bot.mail.sender import OutboxSender
 from bot.web.server import WebServer
 from storage.db import Database
 

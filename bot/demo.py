@@ -59,7 +59,7 @@ from bot.core.context import Services
 from bot.core.i18n import Translator, language_from_telegram
 from bot.core.settings import Settings
 from bot.domain.clock import Clock, ShiftedClock
-from bot.mail.mailer import FileBackend
+from bot.mail.backends import FileBackend
 from bot.services import offer_mail
 from storage import coordinators, reminders_repo, repository
 from storage.models import Supervisor

@@ -172,7 +172,7 @@ async def check_smtp(settings: Settings) -> None:
     """Connect, STARTTLS or TLS and log in exactly as the outbox sender will, then QUIT."""
     if settings.mail_backend != MailBackend.SMTP:
         return
-    from bot.mail.mailer import SmtpBackend
+    from bot.mail.backends import SmtpBackend
 
     client = SmtpBackend(settings).client()
     where = f"{settings.smtp_host}:{settings.smtp_port}"

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.app import build_application, running, services_of
 from bot.chat.flows import offers as offers_chat
-from bot.mail.mailer import SmtpBackend
+from bot.mail.backends import SmtpBackend
 from bot.services import offers
 from storage import coordinators
 from storage.models import Slot, Supervisor, Task, TaskStatus

@@ -10,7 +10,7 @@ from telegram.ext import CallbackContext
 from bot.core.loop import Periodic
 from bot.core.settings import Settings
 from bot.domain.clock import Clock
-from bot.mail.mailer import OutboxSender
+from bot.mail.sender import OutboxSender
 from storage.db import Database
 
 SERVICES_KEY = "services"

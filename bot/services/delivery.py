@@ -2,7 +2,7 @@
 
 A weekly digest with a masked address is too late and too vague, and it is itself an email: a
 coordinator whose own address bounces would never learn of it. So every email that failed for
-good or was held (`mail.mailer`) is reported once (`outbox_email.reported_at`), at the next sweep
+good or was held (`mail.sender`) is reported once (`outbox_email.reported_at`), at the next sweep
 in working hours (`domain.reminders.Policy`: failures at night are told at 08:00, on a weekend on
 Monday), to the bound coordinators responsible for the person (`storage.delivery.responsible`),
 with the person's name, the address and the server's reason. Held emails are an operator's

@@ -31,7 +31,7 @@ daily one), then on Mondays. Daily means every day, weekends included.
 Only coordinators who bound their Telegram account with the invitation's link (which proves the
 address reached them) get a digest: an address typed wrong in `coordinators add` is never sent
 a digest. An address on the suppression list gets none either; coordinators' addresses are never
-put there by a bounce (`bot.mail.mailer`), so only `python -m bot suppressions` history can.
+put there by a bounce (`bot.mail.sender`), so only `python -m bot suppressions` history can.
 
 An empty digest - no new supervisors, no tasks awaiting, no open place, no offer activity and no
 failures - is not sent; its run is recorded (`empty`) so it is not evaluated again that period.
