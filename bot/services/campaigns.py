@@ -53,7 +53,6 @@ from bot.core.emails import Unsubscribe
 from bot.core.i18n import Translator
 from bot.core.settings import Settings
 from bot.domain import reference
-from bot.domain.reminders import Policy
 from bot.domain.season import FIRST_MONTH, season_of
 from bot.domain.signing import Callback, Link, Purpose, link_payload, parse_link, verify_link
 from bot.domain.slots_csv import RowError
@@ -526,7 +525,7 @@ async def season_check_sweep(svc: Services, bot: Bot | None = None) -> int:
         return 0
     now = svc.clock.now()
     season = season_to_ask(now.astimezone(svc.settings.tz).date(), svc.settings.season_check_date)
-    if season is None or not Policy.from_settings(svc.settings).working(now):
+    if season is None or not svc.settings.reminder_policy.working(now):
         return 0
     async with svc.db.session() as session:
         due = [

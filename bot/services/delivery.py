@@ -24,7 +24,6 @@ from telegram import Bot
 
 from bot.core.context import Services
 from bot.core.i18n import Translator
-from bot.domain.reminders import Policy
 from bot.services import notify
 from storage import delivery, outbox
 from storage.coordinators import NATIONAL
@@ -100,7 +99,7 @@ async def _notices(svc: Services) -> list[Notice]:
 async def report_sweep(svc: Services, bot: Bot | None = None) -> int:
     """Tell the responsible coordinators about newly failed and held emails; returns how many
     coordinators were told. Nothing outside working hours (the failures wait, unreported)."""
-    if bot is None or not Policy.from_settings(svc.settings).working(svc.clock.now()):
+    if bot is None or not svc.settings.reminder_policy.working(svc.clock.now()):
         return 0
     notices = await _notices(svc)
     told = 0
