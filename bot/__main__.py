@@ -24,7 +24,7 @@ from bot.cli import slots as cli_slots
 from bot.cli import supervisors as cli_supervisors
 from bot.core import logs
 from bot.core.settings import MailBackend, Settings, SettingsError, load_settings
-from bot.demo import run_demo
+from bot.demo.session import run_demo
 from bot.startup import StartupError
 from storage.migrate import upgrade
 
