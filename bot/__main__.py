@@ -13,9 +13,20 @@ import sys
 from collections.abc import Sequence
 from datetime import date, time
 
+from telegram import Update
+
 from bot import startup
+from bot.app import build_application, work
+from bot.cli import coordinators as cli_coordinators
+from bot.cli import digest as cli_digest
+from bot.cli import mail as cli_mail
+from bot.cli import slots as cli_slots
+from bot.cli import supervisors as cli_supervisors
+from bot.core import logs
 from bot.core.settings import MailBackend, Settings, SettingsError, load_settings
+from bot.demo.session import run_demo
 from bot.startup import StartupError
+from storage.migrate import upgrade
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,12 +72,6 @@ def _parser() -> argparse.ArgumentParser:
         "--no-scheduler", action="store_true", help="with a token: as `run --no-scheduler`"
     )
     commands.add_parser("migrate", help="bring the database schema up to date")
-    from bot.cli import coordinators as cli_coordinators
-    from bot.cli import digest as cli_digest
-    from bot.cli import mail as cli_mail
-    from bot.cli import slots as cli_slots
-    from bot.cli import supervisors as cli_supervisors
-
     cli_mail.add_commands(commands)
     cli_coordinators.add_commands(commands)
     cli_slots.add_commands(commands)
@@ -81,8 +86,6 @@ def _fail(message: str) -> int:
 
 
 def _migrate(settings: Settings) -> None:
-    from storage.migrate import upgrade
-
     upgrade(settings.database)
 
 
@@ -92,8 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         return _fail(f"configuration error: {exc}")
-    from bot.core import logs
-
     # The demo talks to a person in this terminal: only warnings may interrupt it.
     demo = args.command == "demo" or (args.command == "start" and not settings.telegram_bot_token)
     logs.configure("WARNING" if demo and settings.log_level == "INFO" else settings.log_level)
@@ -152,10 +153,6 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             )
         _prepare(settings, migrate=not args.no_migrate)
         _serve(settings)
-        from telegram import Update
-
-        from bot.app import build_application
-
         application = build_application(settings, start_scheduler=not args.no_scheduler)
         application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
         return 0
@@ -164,13 +161,9 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             return _fail("TELEGRAM_BOT_TOKEN is not set; the worker sends chat messages too")
         _prepare(settings, migrate=not args.no_migrate)
         _serve(settings)
-        from bot.app import work
-
         return asyncio.run(work(settings))
     if args.command == "demo":
         _prepare(settings, migrate=not args.no_migrate)
-        from bot.demo import run_demo
-
         today, at = getattr(args, "today", None), getattr(args, "at", None)
         return asyncio.run(run_demo(settings, today=today, at=at))
     return _tool(args, settings)
@@ -178,12 +171,6 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 
 def _tool(args: argparse.Namespace, settings: Settings) -> int:
     """The coordinators' command-line tools (coordinators, slots, offers, export)."""
-    from bot.cli import coordinators as cli_coordinators
-    from bot.cli import digest as cli_digest
-    from bot.cli import mail as cli_mail
-    from bot.cli import slots as cli_slots
-    from bot.cli import supervisors as cli_supervisors
-
     _prepare(settings, migrate=True)
     tools = (cli_coordinators, cli_slots, cli_digest, cli_supervisors, cli_mail)
 

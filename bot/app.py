@@ -18,11 +18,12 @@ from telegram.request import BaseRequest
 from bot.chat.handlers import register_handlers, set_commands
 from bot.chat.notifier import ChatNotifier
 from bot.core.context import SERVICES_KEY, Services
+from bot.core.loop import Periodic
 from bot.core.settings import Settings
 from bot.domain.clock import Clock, SystemClock
 from bot.jobs.scheduler import Scheduler
-from bot.jobs.sweeper import Sweeper
-from bot.mail.mailer import MailBackend, OutboxSender, backend_for
+from bot.mail.backends import MailBackend, backend_for
+from bot.mail.sender import OutboxSender
 from bot.services import offer_courier
 from bot.web.server import WebServer
 from storage.db import Database
@@ -64,7 +65,7 @@ def build_application(
             notifier=ChatNotifier(application.bot, secret),
         )
         application.bot_data[SERVICES_KEY] = services
-        offer_sweeper = Sweeper(
+        offer_sweeper = Periodic(
             "offers", lambda: offer_courier.expire_and_deliver(services), offer_seconds
         )
         services.offer_sweeper = offer_sweeper

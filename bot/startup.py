@@ -20,11 +20,16 @@ import secrets
 from pathlib import Path
 
 import aiosmtplib
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
+from telegram import Bot
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.core.logs import redact
 from bot.core.settings import MailBackend, Settings, SettingsError
+from bot.mail.backends import SmtpBackend
+from storage.db import Database
 
 CONFIGURATION = 2
 UNREACHABLE = 1
@@ -126,10 +131,6 @@ def explain_database_error(exc: BaseException, settings: Settings) -> StartupErr
 
 async def check_database(settings: Settings) -> None:
     """One query, so `--no-migrate` fails at start too, not in the first handler."""
-    from sqlalchemy import text
-
-    from storage.db import Database
-
     db = Database(settings.database)
     try:
         async with db.session() as session:
@@ -145,9 +146,6 @@ async def check_database(settings: Settings) -> None:
 
 async def check_bot_api(settings: Settings) -> None:
     """Ask the Bot API who we are (what polling would do first), with the token never shown."""
-    from telegram import Bot
-    from telegram.error import InvalidToken, NetworkError, TelegramError
-
     bot = Bot(settings.telegram_bot_token or "", base_url=settings.telegram_api_base_url)
     try:
         await bot.initialize()
@@ -172,8 +170,6 @@ async def check_smtp(settings: Settings) -> None:
     """Connect, STARTTLS or TLS and log in exactly as the outbox sender will, then QUIT."""
     if settings.mail_backend != MailBackend.SMTP:
         return
-    from bot.mail.mailer import SmtpBackend
-
     client = SmtpBackend(settings).client()
     where = f"{settings.smtp_host}:{settings.smtp_port}"
     try:

@@ -31,7 +31,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
-    HELD = "held"  # the server refused it for a reason the operator must fix (bot.mail.mailer)
+    HELD = "held"  # the server refused it for a reason the operator must fix (bot.mail.sender)
 
 
 def _utc(nullable: bool = False) -> Any:
@@ -111,7 +111,7 @@ class OutboxEmail(SQLModel, table=True):
     """An email, stored before it is sent.
 
     The handler that causes an email writes this row in its own transaction and never talks to
-    SMTP; `bot.mail.mailer.OutboxSender` delivers it. The idempotency key makes queueing the same
+    SMTP; `bot.mail.sender.OutboxSender` delivers it. The idempotency key makes queueing the same
     logical email twice impossible.
     """
 

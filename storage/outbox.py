@@ -18,7 +18,7 @@ sender whose lease was taken over can never overwrite the newer claim's outcome.
 
 For a `failed` row, `next_attempt_at` holds the time it failed (it is never attempted again).
 
-A `held` row (the server refused it for a reason the operator must fix, see `bot.mail.mailer`) keeps
+A `held` row (the server refused it for a reason the operator must fix, see `bot.mail.sender`) keeps
 its message and is not claimed; `release_held` makes it `pending` again (automatically once its
 `next_attempt_at` has passed, or all at once with `python -m bot outbox retry`), and
 `attempts_before_hold` then remembers the claims spent so far, so that giving up after a number

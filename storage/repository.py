@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import col, select
 
+from storage.coordinators import unbind_user
 from storage.models import (
     Conversation,
     Coordinator,
@@ -183,9 +184,7 @@ async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
     await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
     if addresses:  # an invitation named them: forget it (a "no" stays as a suppression)
         await session.execute(delete(Invitation).where(_at(Invitation.email, addresses)))
-    from storage.coordinators import unbind_user  # a coordinator keeps the scope, not the account
-
-    await unbind_user(session, user_id)
+    await unbind_user(session, user_id)  # a coordinator keeps the scope, not the account
     return stored
 
 

@@ -15,7 +15,7 @@ from bot.app import App, build_application, running, services_of
 from bot.core.context import Services
 from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
-from bot.mail.mailer import FileBackend
+from bot.mail.backends import FileBackend
 from storage.migrate import upgrade
 from tests.support.botapi import FakeTelegram, RecordingRequest
 from tests.support.chat import Chat, TgUser

@@ -24,7 +24,7 @@ from bot.chat import handlers
 from bot.chat.flows import campaign
 from bot.chat.turn import Turn
 from bot.cli.supervisors import add_commands, dispatch
-from bot.mail.mailer import FileBackend
+from bot.mail.backends import FileBackend
 from bot.services import campaigns
 from storage import campaigns as store
 from storage import coordinators

@@ -16,7 +16,8 @@ from sqlmodel import col, select
 
 from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
-from bot.mail.mailer import OutboxSender, SmtpBackend
+from bot.mail.backends import SmtpBackend
+from bot.mail.sender import OutboxSender
 from storage import outbox, repository
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus

@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import select
 
 from bot.core.settings import Settings
-from bot.mail.mailer import OutboxSender, SmtpBackend
+from bot.mail.backends import SmtpBackend
+from bot.mail.sender import OutboxSender
 from bot.services import delivery, digests
 from storage import outbox
 from storage.models import OutboxEmail, OutboxStatus, Suppression

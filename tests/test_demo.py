@@ -1,5 +1,5 @@
 """The terminal demo as a person meets it: numbered buttons (also on older messages), the prompt's
-name, emails held for working hours; and the pieces it is built from (bot/demo.py)."""
+name, emails held for working hours; and the pieces it is built from (bot/demo/)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.chat.telegram_html import received
-from bot.demo import Buttons, on_screen
+from bot.demo.terminal import Buttons, on_screen
 from tests.support.demo import DemoSession, register, research_task
 
 # --------------------------------------------------------------------------- in the terminal

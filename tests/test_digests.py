@@ -19,18 +19,21 @@ from sqlmodel import col, select
 
 from bot.cli import digest as cli_digest
 from bot.core.settings import Settings
+from bot.domain import periods
 from bot.domain.clock import FrozenClock
-from bot.services import digests
-from bot.services.digests import (
-    DAILY,
-    WEEKLY,
+from bot.domain.digest import (
     AwaitingTask,
     Digest,
     Failure,
     NewSupervisor,
     OfferCounts,
     SlotLine,
+    by_month,
+    mask_email,
+    text_bar,
 )
+from bot.domain.periods import DAILY, WEEKLY
+from bot.services import digests
 from storage import coordinators
 from storage.db import Database
 from storage.models import (
@@ -109,14 +112,14 @@ def part(message: EmailMessage, subtype: str) -> str:
 
 
 def test_period_keys_are_the_local_date_or_the_iso_week():
-    assert digests.period_key(date(2026, 11, 24), DAILY) == "2026-11-24"
-    assert digests.period_key(date(2026, 11, 24), WEEKLY) == "2026-W48"
-    assert digests.period_key(date(2027, 1, 1), WEEKLY) == "2026-W53"  # ISO: a Friday of 2026's
-    assert digests.period_key(date(2027, 1, 4), WEEKLY) == "2027-W01"
+    assert periods.period_key(date(2026, 11, 24), DAILY) == "2026-11-24"
+    assert periods.period_key(date(2026, 11, 24), WEEKLY) == "2026-W48"
+    assert periods.period_key(date(2027, 1, 1), WEEKLY) == "2026-W53"  # ISO: a Friday of 2026's
+    assert periods.period_key(date(2027, 1, 4), WEEKLY) == "2027-W01"
 
 
 def test_a_weekly_digest_is_due_from_monday_0730_local_to_the_end_of_the_week():
-    due = digests.due_period
+    due = periods.due_period
     assert due(local(2026, 11, 23, 7, 29), WEEKLY, AT, OSLO, set()) is None
     assert due(local(2026, 11, 23, 7, 30), WEEKLY, AT, OSLO, set()) == "2026-W48"
     assert due(local(2026, 11, 29, 23, 59), WEEKLY, AT, OSLO, set()) == "2026-W48"  # catches up
@@ -126,11 +129,11 @@ def test_a_weekly_digest_is_due_from_monday_0730_local_to_the_end_of_the_week():
 
 def test_the_send_time_is_local_on_both_sides_of_a_clock_change():
     # 07:30 in Oslo is 06:30 UTC in winter and 05:30 UTC in summer.
-    assert digests.due_moment(date(2026, 3, 28), DAILY, AT, OSLO).hour == 6
-    assert digests.due_moment(date(2026, 3, 29), DAILY, AT, OSLO).hour == 5
-    assert digests.due_moment(date(2026, 10, 25), DAILY, AT, OSLO).hour == 6
+    assert periods.due_moment(date(2026, 3, 28), DAILY, AT, OSLO).hour == 6
+    assert periods.due_moment(date(2026, 3, 29), DAILY, AT, OSLO).hour == 5
+    assert periods.due_moment(date(2026, 10, 25), DAILY, AT, OSLO).hour == 6
     # A time the spring change skips counts as the hour after it, once.
-    assert digests.due_moment(date(2026, 3, 29), DAILY, time(2, 30), OSLO) == local(
+    assert periods.due_moment(date(2026, 3, 29), DAILY, time(2, 30), OSLO) == local(
         2026, 3, 29, 3, 30
     )
 
@@ -149,16 +152,16 @@ def test_stepping_time_forward_makes_each_period_once_at_its_first_chance(
     made: list[tuple[str, datetime]] = []
     previous: datetime | None = None
     for minutes in steps:
-        key = digests.due_period(now, frequency, at, OSLO, done)
+        key = periods.due_period(now, frequency, at, OSLO, done)
         if key is not None:
             done.add(key)
             made.append((key, now))
-            moment = digests.due_moment(digests.local_day(now, OSLO), frequency, at, OSLO)
+            moment = periods.due_moment(periods.local_day(now, OSLO), frequency, at, OSLO)
             assert now >= moment
             # at its first chance: the step before was earlier than the moment, or in an
             # earlier period
             if previous is not None:
-                earlier = digests.period_key(digests.local_day(previous, OSLO), frequency)
+                earlier = periods.period_key(periods.local_day(previous, OSLO), frequency)
                 assert previous < moment or earlier != key
         previous = now
         now += timedelta(minutes=minutes)
@@ -168,7 +171,7 @@ def test_stepping_time_forward_makes_each_period_once_at_its_first_chance(
 
 @given(st.integers(min_value=0, max_value=40), st.integers(min_value=1, max_value=40))
 def test_a_text_bar_is_ten_cells_and_full_only_when_every_place_is_filled(filled, places):
-    bar = digests.text_bar(filled, places)
+    bar = text_bar(filled, places)
     cells, _, percent = bar.partition(" ")
     assert len(cells) == 10 and set(cells) <= {"█", "░"}
     assert (cells == "█" * 10) == (filled >= places)
@@ -176,8 +179,8 @@ def test_a_text_bar_is_ten_cells_and_full_only_when_every_place_is_filled(filled
 
 
 def test_addresses_are_masked():
-    assert digests.mask_email("kari.nordmann@uio.no") == "k***@uio.no"
-    assert digests.mask_email("x@y.no") == "x***@y.no"
+    assert mask_email("kari.nordmann@uio.no") == "k***@uio.no"
+    assert mask_email("x@y.no") == "x***@y.no"
 
 
 # ---- rendering ---------------------------------------------------------------------------------
@@ -204,7 +207,7 @@ def _digest(**changes) -> Digest:
             ),
         ),
         "awaiting": (AwaitingTask("<b>x</b>", "Ola Berg", "clinical", "oslo", date(2026, 11, 19)),),
-        "months": digests.by_month([slot]),
+        "months": by_month([slot]),
         "offers": OfferCounts(sent=3, accepted=1, declined=1, expired=0),
         "failures": (
             Failure("k***@uio.no", "offer", "550 5.1.1 no such user", date(2026, 11, 20)),
@@ -245,7 +248,7 @@ def test_a_full_month_has_one_green_cell_and_an_empty_one_one_grey_cell():
                     False, False)  # fmt: skip
     none = SlotLine("B", "clinical", "oslo", date(2027, 4, 5), 4, 3, 0, date(2027, 1, 25),
                     False, False)  # fmt: skip
-    digest = _digest(months=digests.by_month([full, none]))
+    digest = _digest(months=by_month([full, none]))
     _, message = digests.render(digest, _rows(), settings=_settings(), now=MONDAY)
     html, text = part(message, "html"), part(message, "plain")
     assert 'width="100%" bgcolor="#2e7d32"' in html and 'width="100%" bgcolor="#e3e6ea"' in html
@@ -305,7 +308,7 @@ def test_a_digest_with_nothing_new_and_nothing_to_do_is_empty():
                    failures=()).empty  # fmt: skip
     full = SlotLine("A", "clinical", "oslo", date(2027, 3, 1), 4, 1, 1, date(2026, 12, 21),
                     False, False)  # fmt: skip
-    assert _digest(new_supervisors=(), awaiting=(), months=digests.by_month([full]),
+    assert _digest(new_supervisors=(), awaiting=(), months=by_month([full]),
                    offers=OfferCounts(), failures=()).empty  # fmt: skip
     assert not _digest(new_supervisors=(), awaiting=(), months=(), offers=OfferCounts(expired=1),
                        failures=()).empty  # fmt: skip

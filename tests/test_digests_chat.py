@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from bot.domain import periods
 from bot.services import digests
 from storage import coordinators as store
 from storage.models import Coordinator
@@ -41,8 +42,8 @@ async def test_a_coordinator_switches_to_every_morning_for_all_her_scopes(servic
     tomorrow = clock.now().replace(hour=6, minute=30) + timedelta(days=1)
     async with services.db.session() as session:
         rows = await store.coordinators_of_user(session, nora.user.id)
-    assert digests.frequency_of(rows) == digests.DAILY
-    assert digests.due_period(tomorrow, digests.DAILY, digests.parse_time("07:30"),
+    assert digests.frequency_of(rows) == periods.DAILY
+    assert periods.due_period(tomorrow, periods.DAILY, periods.parse_time("07:30"),
                               services.settings.tz, set()) == "2026-11-25"  # fmt: skip
 
     await nora.command("digest")

@@ -16,6 +16,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.core.settings import Settings
+from bot.domain import periods
 from bot.domain.clock import FrozenClock
 from bot.services import digests
 from storage.db import Database
@@ -90,7 +91,7 @@ def _local_sends(emails: list[OutboxEmail]) -> list[tuple[str, datetime]]:
     ids=["spring-forward", "fall-back"],
 )
 async def test_a_daily_digest_minute_by_minute_across_a_clock_change(settings, change):
-    coordinator_id = await _coordinator_with_an_open_place(settings, digests.DAILY)
+    coordinator_id = await _coordinator_with_an_open_place(settings, periods.DAILY)
     before, after = change - timedelta(days=1), change + timedelta(days=1)
     clock = FrozenClock(local(before.year, before.month, before.day, 0, 0))
     end = local(after.year, after.month, after.day, 23, 59)
@@ -110,7 +111,7 @@ async def test_a_daily_digest_minute_by_minute_across_a_clock_change(settings, c
 
 
 async def test_a_weekly_digest_comes_on_monday_at_0730_once_per_iso_week(settings):
-    coordinator_id = await _coordinator_with_an_open_place(settings, digests.WEEKLY)
+    coordinator_id = await _coordinator_with_an_open_place(settings, periods.WEEKLY)
     # Three ISO weeks around the autumn change (Sunday 25 October), every ten minutes.
     clock = FrozenClock(local(2026, 10, 19, 0, 0))
     end = local(2026, 11, 8, 23, 50)
@@ -127,7 +128,7 @@ async def test_a_weekly_digest_comes_on_monday_at_0730_once_per_iso_week(setting
 
 
 async def test_a_week_the_scheduler_missed_on_monday_catches_up_once(settings):
-    await _coordinator_with_an_open_place(settings, digests.WEEKLY)
+    await _coordinator_with_an_open_place(settings, periods.WEEKLY)
     # The scheduler was down on Monday and Tuesday: it starts on Wednesday at noon, then runs
     # every hour until just before the next Monday's digest.
     clock = FrozenClock(local(2026, 3, 25, 12, 0))

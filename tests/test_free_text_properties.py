@@ -19,7 +19,7 @@ from bot.core import i18n
 from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
 from bot.domain.validation import Invalid, Valid, validate_phone
-from bot.mail.mailer import FileBackend
+from bot.mail.backends import FileBackend
 from storage import repository
 from storage.migrate import upgrade_async
 from tests.support.botapi import FakeTelegram, RecordingRequest

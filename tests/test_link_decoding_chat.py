@@ -16,7 +16,7 @@ from bot.app import build_application, running, services_of
 from bot.core.i18n import Translator
 from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
-from bot.mail.mailer import FileBackend
+from bot.mail.backends import FileBackend
 from storage.migrate import upgrade_async
 from tests.support import slots as build
 from tests.support.botapi import FakeTelegram, RecordingRequest, parse_html

@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import build_application, running, services_of
 from bot.core.settings import Settings
-from bot.mail.mailer import FileBackend, SmtpBackend
+from bot.mail.backends import FileBackend, SmtpBackend
 from storage.models import OutboxEmail, OutboxStatus
 from tests.helpers import code_in, mails
 from tests.smtp_server import SilentServer, check_mime, smtp_server

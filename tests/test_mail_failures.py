@@ -16,7 +16,8 @@ import pytest
 from sqlmodel import col, select
 
 from bot.core.settings import Settings
-from bot.mail.mailer import HOLD_RETRY, OutboxSender, SmtpBackend, Verdict, classify
+from bot.mail.backends import SmtpBackend, Verdict, classify
+from bot.mail.sender import HOLD_RETRY, OutboxSender
 from storage import outbox, repository
 from storage.db import Database
 from storage.migrate import upgrade_async
@@ -120,7 +121,7 @@ async def test_a_relay_or_policy_refusal_holds_the_email_until_the_operator_fixe
         inbox.refuse_rcpt = refusal
     else:
         inbox.data_script = [refusal] * 4
-    with smtp_server(inbox) as (inbox, port), caplog.at_level(logging.ERROR, "bot.mail.mailer"):
+    with smtp_server(inbox) as (inbox, port), caplog.at_level(logging.ERROR, "bot.mail.sender"):
         sender = sender_for(db, smtp_settings(tmp_path, migrated_url, port), clock)
         assert await sender.run_once() == 0
         held = await rows(db)
@@ -149,7 +150,7 @@ async def test_a_refused_login_holds_the_batch_and_a_retry_after_the_fix_sends_i
 ):
     await queue(db, clock, 3)
     inbox = Inbox(password="right")
-    with smtp_server(inbox) as (inbox, port), caplog.at_level(logging.ERROR, "bot.mail.mailer"):
+    with smtp_server(inbox) as (inbox, port), caplog.at_level(logging.ERROR, "bot.mail.sender"):
         base = smtp_settings(tmp_path, migrated_url, port)
         wrong = base.model_copy(update={"smtp_user": "veileder", "smtp_password": "wrong"})
         assert await sender_for(db, wrong, clock).run_once() == 0

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import build_application, running, services_of
-from bot.mail.mailer import SmtpBackend
+from bot.mail.backends import SmtpBackend
 from bot.services import offer_courier, offer_reminders, offers
 from storage import coordinators
 from storage.models import Slot, Supervisor, Task, TaskStatus

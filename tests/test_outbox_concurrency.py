@@ -11,7 +11,8 @@ import pytest
 
 from bot.core.settings import Settings
 from bot.domain.clock import SystemClock
-from bot.mail.mailer import OutboxSender, SmtpBackend
+from bot.mail.backends import SmtpBackend
+from bot.mail.sender import OutboxSender
 from storage import outbox
 from storage.db import Database
 from storage.migrate import upgrade_async

@@ -19,7 +19,8 @@ from sqlmodel import col, select
 
 from bot.core.settings import Settings
 from bot.domain.clock import SystemClock
-from bot.mail.mailer import BATCH, CLAIM_LEASE, LEASE, OutboxSender, SmtpBackend
+from bot.mail.backends import SmtpBackend
+from bot.mail.sender import BATCH, CLAIM_LEASE, LEASE, OutboxSender
 from storage import outbox
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus

@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.settings import SmtpSecurity
-from bot.mail.mailer import backoff, tls_options
+from bot.mail.backends import tls_options
+from bot.mail.sender import backoff
 from storage import outbox
 from storage.db import Database
 from storage.migrate import upgrade_async

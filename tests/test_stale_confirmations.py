@@ -17,7 +17,7 @@ from sqlmodel import col, select, update
 
 from bot.chat.flows import coordinator
 from bot.core.i18n import Translator
-from bot.demo import TerminalRequest
+from bot.demo.terminal import TerminalRequest
 from bot.jobs.scheduler import Scheduler
 from bot.services import links
 from storage import repository

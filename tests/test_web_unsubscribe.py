@@ -29,7 +29,7 @@ from bot.core.context import Services
 from bot.core.i18n import Translator
 from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
-from bot.mail.mailer import FileBackend
+from bot.mail.backends import FileBackend
 from bot.services import unsubscribe
 from storage.migrate import upgrade_async
 from storage.models import Supervisor

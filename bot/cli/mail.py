@@ -8,7 +8,7 @@
 `suppressions remove` lifts a bounce (the person fixed their mailbox, or the operator's own
 misconfiguration once caused it); an address a person took off themselves ("no thanks",
 unsubscribed) stays: only they can undo that, from the bot. `outbox failed` lists the held
-emails (waiting for the operator to fix the mail settings, see `bot.mail.mailer`) and the failed
+emails (waiting for the operator to fix the mail settings, see `bot.mail.sender`) and the failed
 ones with the server's reason; `outbox retry` sends the held ones, and those waiting out a
 backoff, at the next pass of the running sender. These tools show full addresses: they are the
 operator's, in the operator's terminal, never in a log.

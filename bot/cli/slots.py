@@ -152,7 +152,7 @@ def _write(data: bytes, out: Path | None) -> None:
 
 async def _export_slots(args: argparse.Namespace, db: Database) -> int:
     async with db.session() as session:
-        text = slots_csv.export_csv(await repo.list_slots(session))
+        text = slots_csv.export_csv(repo.csv_rows(await repo.list_slots(session)))
     if args.out is None:
         print(text, end="")
     else:

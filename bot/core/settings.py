@@ -10,13 +10,15 @@ import contextlib
 import ipaddress
 import os
 import secrets
-from datetime import date, time
+from datetime import date, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.reminders import Policy, parse_days, parse_hours
 
 MIN_SECRET_KEY_LENGTH = 32  # characters; shorter keys are guessable offline from one signature
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -99,20 +101,15 @@ class Settings(BaseSettings):
     @field_validator("working_hours")
     @classmethod
     def _hours(cls, value: str) -> str:
-        first, sep, last = value.partition("-")
         try:
-            ok = bool(sep) and time.fromisoformat(first.strip()) < time.fromisoformat(last.strip())
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError("expected a range like 08:00-20:00")
+            parse_hours(value)
+        except ValueError as exc:
+            raise ValueError("expected a range like 08:00-20:00") from exc
         return value
 
     @field_validator("working_days")
     @classmethod
     def _days(cls, value: str) -> str:
-        from bot.domain.reminders import parse_days
-
         try:
             parse_days(value)
         except ValueError as exc:
@@ -188,6 +185,21 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def reminder_policy(self) -> Policy:
+        """When offer emails and chat nudges may go, and how many (`bot.domain.reminders`)."""
+        start, end = parse_hours(self.working_hours)
+        return Policy(
+            tz=self.tz,
+            start=start,
+            end=end,
+            days=parse_days(self.working_days),
+            per_day=self.emails_per_day,
+            per_week=self.emails_per_week,
+            followup_after=timedelta(days=self.followup_days),
+            followups=self.followups_per_offer,
+        )
 
     @property
     def database(self) -> str:

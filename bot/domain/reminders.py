@@ -21,8 +21,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from bot.core.settings import Settings
-
 AT_RISK_BEFORE: Final = timedelta(weeks=2)
 _DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -38,26 +36,21 @@ class Policy:
     followup_after: timedelta = timedelta(days=7)
     followups: int = 2
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
-        first, _, last = settings.working_hours.partition("-")
-        return cls(
-            tz=settings.tz,
-            start=time.fromisoformat(first.strip()),
-            end=time.fromisoformat(last.strip()),
-            days=parse_days(settings.working_days),
-            per_day=settings.emails_per_day,
-            per_week=settings.emails_per_week,
-            followup_after=timedelta(days=settings.followup_days),
-            followups=settings.followups_per_offer,
-        )
-
     def working(self, now: datetime) -> bool:
         local = now.astimezone(self.tz)
         return local.weekday() in self.days and self.start <= local.time() < self.end
 
     def today(self, now: datetime) -> date:
         return now.astimezone(self.tz).date()
+
+
+def parse_hours(text: str) -> tuple[time, time]:
+    """`08:00-20:00` -> (start, end); ValueError unless the start is before the end."""
+    first, sep, last = text.partition("-")
+    start, end = time.fromisoformat(first.strip()), time.fromisoformat(last.strip())
+    if not sep or start >= end:
+        raise ValueError(f"not a range of hours: {text!r}")
+    return start, end
 
 
 def parse_days(text: str) -> frozenset[int]:

@@ -17,13 +17,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Final
+from typing import Any, Final, Protocol
 
 from markupsafe import Markup
 
-from bot.core.i18n import Translator
 from bot.domain import reference
-from storage.models import Slot
 
 COLUMNS: Final = (
     "reference",
@@ -43,8 +41,16 @@ _NUMBER = re.compile(r"[0-9]{1,3}")
 _DETAIL_MAX = 60
 
 
+class Translate(Protocol):
+    """A message catalog bound to the reader's language (`bot.core.i18n.Translator`)."""
+
+    def __call__(self, message_id: str, /, **values: Any) -> str: ...
+
+
 @dataclass(frozen=True)
 class SlotRow:
+    """One slot as the file has it; `line` is where (exports number their rows the same way)."""
+
     line: int
     reference: str
     exchange_type: str
@@ -63,7 +69,7 @@ class RowError:
     detail: str = ""  # the offending value, shown as {value}
 
 
-def describe(error: RowError, tr: Translator) -> str:
+def describe(error: RowError, tr: Translate) -> str:
     """ "Line 4: Unknown city “osl”." in the reader's language (Telegram HTML, values escaped)."""
     reason = Markup(tr(error.reason_id, value=error.detail))
     return tr("slots.error.line", line=error.line, reason=reason)
@@ -178,7 +184,7 @@ def parse(data: bytes | str) -> tuple[list[SlotRow], list[RowError]]:
     return rows, errors
 
 
-def export_csv(slots: Iterable[Slot]) -> str:
+def export_csv(slots: Iterable[SlotRow]) -> str:
     """The slots in the import format, so an export edited in a spreadsheet imports back."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -2,7 +2,7 @@
 
 A weekly digest with a masked address is too late and too vague, and it is itself an email: a
 coordinator whose own address bounces would never learn of it. So every email that failed for
-good or was held (`mail.mailer`) is reported once (`outbox_email.reported_at`), at the next sweep
+good or was held (`mail.sender`) is reported once (`outbox_email.reported_at`), at the next sweep
 in working hours (`domain.reminders.Policy`: failures at night are told at 08:00, on a weekend on
 Monday), to the bound coordinators responsible for the person (`storage.delivery.responsible`),
 with the person's name, the address and the server's reason. Held emails are an operator's
@@ -23,7 +23,6 @@ from markupsafe import Markup
 
 from bot.core.context import Services
 from bot.core.i18n import Translator
-from bot.domain.reminders import Policy
 from bot.services import notify
 from storage import delivery, outbox
 from storage.coordinators import NATIONAL
@@ -100,7 +99,7 @@ async def report_sweep(svc: Services) -> int:
     """Tell the responsible coordinators about newly failed and held emails; returns how many
     coordinators were told. Nothing outside working hours, nor without a notifier (the failures
     wait, unreported)."""
-    if svc.notifier is None or not Policy.from_settings(svc.settings).working(svc.clock.now()):
+    if svc.notifier is None or not svc.settings.reminder_policy.working(svc.clock.now()):
         return 0
     notices = await _notices(svc)
     told = 0

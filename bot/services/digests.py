@@ -31,7 +31,7 @@ daily one), then on Mondays. Daily means every day, weekends included.
 Only coordinators who bound their Telegram account with the invitation's link (which proves the
 address reached them) get a digest: an address typed wrong in `coordinators add` is never sent
 a digest. An address on the suppression list gets none either; coordinators' addresses are never
-put there by a bounce (`bot.mail.mailer`), so only `python -m bot suppressions` history can.
+put there by a bounce (`bot.mail.sender`), so only `python -m bot suppressions` history can.
 
 An empty digest - no new supervisors, no tasks awaiting, no open place, no offer activity and no
 failures - is not sent; its run is recorded (`empty`) so it is not evaluated again that period.
@@ -41,10 +41,8 @@ failures - is not sent; its run is recorded (`empty`) so it is not evaluated aga
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime
 from email.message import EmailMessage
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -55,6 +53,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core import emails, i18n
 from bot.core.settings import Settings
 from bot.domain import reference
+from bot.domain.digest import (
+    RISK_AHEAD,
+    AwaitingTask,
+    Digest,
+    Failure,
+    NewSupervisor,
+    OfferCounts,
+    SlotLine,
+    by_month,
+    mask_addresses,
+    mask_email,
+)
+from bot.domain.periods import (
+    DAILY,
+    FREQUENCIES,
+    WEEKLY,
+    due_period,
+    local_day,
+    parse_time,
+    period_key,
+    previous_start,
+)
 from bot.domain.season import reply_by
 from bot.services.coordinators import city_name, scope_label
 from storage import digests as store
@@ -64,27 +84,12 @@ from storage.models import Coordinator, OutboxEmail, OutboxStatus, Slot
 
 log = logging.getLogger(__name__)
 
-DAILY: Final = "daily"
-WEEKLY: Final = "weekly"
-FREQUENCIES: Final = (DAILY, WEEKLY)
 KIND: Final = "digest"
-RISK_AHEAD: Final = timedelta(days=14)  # "at risk": still open this close to the reply-by date
-BAR_CELLS: Final = 10
-FULL: Final = "█"
-EMPTY: Final = "░"
 MAX_REASON: Final = 200
 MAX_LINES: Final = 25  # per list in an email; "... and 3 more" after that
 
 
-# ---- periods and due logic (pure) --------------------------------------------------------------
-
-
-def parse_time(value: str) -> time:
-    """ "07:30" -> 07:30; raises ValueError for anything else."""
-    match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", value.strip())
-    if match is None:  # ASCII digits only: "²".isdigit() is true, and int() refuses it
-        raise ValueError(f"expected HH:MM, not {value!r}")
-    return time(int(match.group(1)), int(match.group(2)))
+# ---- periods -----------------------------------------------------------------------------------
 
 
 def frequency_of(rows: Sequence[Coordinator]) -> str:
@@ -92,194 +97,11 @@ def frequency_of(rows: Sequence[Coordinator]) -> str:
     return DAILY if any(row.digest_frequency == DAILY for row in rows) else WEEKLY
 
 
-def first_day(day: date, frequency: str) -> date:
-    """The first day of the period `day` is in: the day itself, or the Monday of its week."""
-    return day if frequency == DAILY else day - timedelta(days=day.weekday())
-
-
-def period_key(day: date, frequency: str) -> str:
-    """ "2026-11-24" (daily) or "2026-W48" (weekly, ISO week) for the period `day` is in."""
-    if frequency == DAILY:
-        return day.isoformat()
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def local_day(now: datetime, tz: ZoneInfo) -> date:
-    return now.astimezone(tz).date()
-
-
-def due_moment(day: date, frequency: str, at: time, tz: ZoneInfo) -> datetime:
-    """When the digest of the period `day` is in becomes due, in UTC (`at` local, first day).
-
-    A wall-clock time that does not exist that day (skipped by the spring change) counts as
-    the same time before the change, i.e. an hour later; one that occurs twice, the first one.
-    """
-    local = datetime.combine(first_day(day, frequency), at, tzinfo=tz)
-    return local.astimezone(UTC)
-
-
-def due_period(
-    now: datetime, frequency: str, at: time, tz: ZoneInfo, done: Collection[str]
-) -> str | None:
-    """The period whose digest is due at `now`, or None: the current period, once its start
-    moment has passed and no run of it is in `done`."""
-    day = local_day(now, tz)
-    key = period_key(day, frequency)
-    if key in done or now < due_moment(day, frequency, at, tz):
-        return None
-    return key
-
-
-def previous_start(now: datetime, frequency: str, at: time, tz: ZoneInfo) -> datetime:
-    """The due moment of the period before the current one (the default start of a report)."""
-    start = first_day(local_day(now, tz), frequency)
-    before = start - timedelta(days=1 if frequency == DAILY else 7)
-    return due_moment(before, frequency, at, tz)
-
-
 def idempotency_key(coordinator_id: int, period: str) -> str:
     return f"digest:{coordinator_id}:{period}"
 
 
-# ---- contents (pure data) ----------------------------------------------------------------------
-
-
-def mask_email(address: str) -> str:
-    """ "kari.nordmann@uio.no" -> "k***@uio.no" (enough to recognise, not to copy)."""
-    local, at, domain = address.strip().rpartition("@")
-    if not at:
-        return (address[:1] + "***") if address else "***"
-    return f"{local[:1]}***@{domain}"
-
-
-def fill_percent(filled: int, places: int) -> int:
-    """Filled share in whole percent, rounded down: 100 only when every place is filled."""
-    if places <= 0:
-        return 0
-    return min(100, max(0, filled) * 100 // places)
-
-
-def text_bar(filled: int, places: int, cells: int = BAR_CELLS) -> str:
-    """ "█████░░░░░ 50%": the fill rate for a plain-text email."""
-    full = 0 if places <= 0 else min(cells, max(0, filled) * cells // places)
-    return f"{FULL * full}{EMPTY * (cells - full)} {fill_percent(filled, places)}%"
-
-
-@dataclass(frozen=True)
-class NewSupervisor:
-    name: str
-    title: str  # a title code, or what the person typed
-    workplace: str
-    city: str  # a city code, or what the person typed
-    exchange_types: tuple[str, ...]
-    verified: bool
-    registered: date
-
-
-@dataclass(frozen=True)
-class AwaitingTask:
-    title: str
-    supervisor: str
-    exchange_type: str
-    city: str
-    submitted: date
-
-
-@dataclass(frozen=True)
-class SlotLine:
-    reference: str
-    exchange_type: str
-    city: str
-    start: date
-    weeks: int
-    places: int
-    filled: int
-    reply_by: date
-    at_risk: bool
-    overdue: bool  # the reply-by date has passed with places still open
-    taken: tuple[tuple[str, str], ...] = ()  # who took a place: (supervisor, task title)
-
-    @property
-    def open(self) -> int:
-        return max(self.places - self.filled, 0)
-
-
-@dataclass(frozen=True)
-class MonthFill:
-    year: int
-    month: int
-    slots: tuple[SlotLine, ...]
-
-    @property
-    def places(self) -> int:
-        return sum(s.places for s in self.slots)
-
-    @property
-    def filled(self) -> int:
-        return sum(min(s.filled, s.places) for s in self.slots)
-
-    @property
-    def percent(self) -> int:
-        return fill_percent(self.filled, self.places)
-
-    @property
-    def bar(self) -> str:
-        return text_bar(self.filled, self.places)
-
-
-@dataclass(frozen=True)
-class OfferCounts:
-    sent: int = 0
-    accepted: int = 0
-    declined: int = 0
-    expired: int = 0
-
-    @property
-    def any(self) -> bool:
-        return bool(self.sent or self.accepted or self.declined or self.expired)
-
-
-@dataclass(frozen=True)
-class Failure:
-    recipient: str  # masked
-    kind: str
-    reason: str
-    day: date
-
-
-@dataclass(frozen=True)
-class Digest:
-    """One person's digest for one period, as data: computed from the database, then rendered."""
-
-    period: str
-    frequency: str
-    since: datetime  # UTC: what happened from here ...
-    until: datetime  # ... to here is reported
-    new_supervisors: tuple[NewSupervisor, ...] = ()
-    awaiting: tuple[AwaitingTask, ...] = ()
-    months: tuple[MonthFill, ...] = ()
-    offers: OfferCounts = field(default_factory=OfferCounts)
-    failures: tuple[Failure, ...] = ()
-
-    @property
-    def at_risk(self) -> tuple[SlotLine, ...]:
-        return tuple(s for m in self.months for s in m.slots if s.at_risk)
-
-    @property
-    def open_places(self) -> int:
-        return sum(s.open for m in self.months for s in m.slots)
-
-    @property
-    def empty(self) -> bool:
-        """Nothing new and nothing to do: not sent."""
-        return not (
-            self.new_supervisors
-            or self.awaiting
-            or self.open_places
-            or self.offers.any
-            or self.failures
-        )
+# ---- contents ----------------------------------------------------------------------------------
 
 
 def slot_line(
@@ -300,13 +122,6 @@ def slot_line(
         overdue=open_places and today > deadline,
         taken=tuple(taken),
     )
-
-
-def by_month(lines: Sequence[SlotLine]) -> tuple[MonthFill, ...]:
-    months: dict[tuple[int, int], list[SlotLine]] = {}
-    for line in sorted(lines, key=lambda s: (s.start, s.reference)):
-        months.setdefault((line.start.year, line.start.month), []).append(line)
-    return tuple(MonthFill(year, month, tuple(group)) for (year, month), group in months.items())
 
 
 def build(
@@ -356,7 +171,7 @@ def build(
             Failure(
                 recipient=mask_email(e.recipient),
                 kind=e.kind,
-                reason=_mask_addresses(" ".join((e.last_error or "").split()))[:MAX_REASON],
+                reason=mask_addresses(" ".join((e.last_error or "").split()))[:MAX_REASON],
                 day=local_day(e.next_attempt_at, tz),
             )
             for e in rows.failures
@@ -541,10 +356,3 @@ async def preview(
         digest = await compute(session, rows, settings, now)
     _, message = render(digest, rows, settings=settings, now=now)
     return digest, message
-
-
-def _mask_addresses(text: str) -> str:
-    """Servers repeat the refused address in their reason: mask it like the recipient column."""
-    return re.sub(
-        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", lambda m: mask_email(m.group(0)), text
-    )

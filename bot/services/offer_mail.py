@@ -94,7 +94,7 @@ async def queue_reminders(
 
     Returns what was queued (empty when nothing): its follow-ups get a chat nudge after commit.
     """
-    policy = reminders.Policy.from_settings(svc.settings)
+    policy = svc.settings.reminder_policy
     person, state = await _person(session, svc, supervisor, now)
     made = reminders.plan(person, [s.policy for s in state.offers], policy, now)
     if not made:
@@ -149,7 +149,7 @@ async def held_until(
     """When the offer email that only the working hours hold back goes out (see
     `reminders.held_until`); None when nothing is held."""
     person, state = await _person(session, svc, supervisor, now)
-    policy = reminders.Policy.from_settings(svc.settings)
+    policy = svc.settings.reminder_policy
     return reminders.held_until(person, [s.policy for s in state.offers], policy, now)
 
 

@@ -34,6 +34,7 @@ from bot.core.settings import Settings
 from bot.domain import season
 from bot.domain.matching import rank
 from storage import slots as repo
+from storage.candidates import candidates_for, view_of
 from storage.models import Offer, OfferStatus, Slot, SlotStatus, Task, TaskStatus
 
 # An offer for a slot whose reply-by date has passed (urgent) still gets this many days to
@@ -77,11 +78,11 @@ async def propose(
     room = wanted - await repo.outstanding_count(session, slot_id, today)
     if room <= 0:
         return []
-    candidates = await repo.candidates_for(session, slot, now, settings.tz)
+    candidates = await candidates_for(session, slot, now, settings.tz)
     deadline = offer_reply_by(slot.start_date, settings.coordinator_margin_weeks, today)
     return [
         await repo.ask(session, slot_id, candidate, deadline, now)
-        for candidate in rank(repo.view_of(slot), candidates)[:room]
+        for candidate in rank(view_of(slot), candidates)[:room]
     ]
 
 

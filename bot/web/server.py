@@ -27,8 +27,6 @@ from typing import Final
 from bot.core.context import Services
 from bot.core.i18n import Translator
 from bot.services import campaigns, unsubscribe
-from storage import repository
-from storage.models import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +47,6 @@ PAGE: Final = (
     '</head><body style="font-family:sans-serif;max-width:560px;margin:2em auto;padding:0 1em">'
     "{body}</body></html>"
 )
-
-
-async def unsubscribe_by_token(svc: Services, token: str) -> Supervisor | None:
-    """Stop all emails (but verification) to the supervisor the token names."""
-    supervisor_id = unsubscribe.parse(svc.secret, token)
-    if supervisor_id is None:
-        return None
-    now = svc.clock.now()
-    async with svc.db.session() as session:
-        supervisor = await session.get(Supervisor, supervisor_id)
-        if supervisor is None:
-            return None
-        supervisor.unsubscribed_at = supervisor.unsubscribed_at or now
-        session.add(supervisor)
-        await repository.suppress(session, supervisor.email, "unsubscribed", now)
-    return supervisor
 
 
 async def decline_by_token(svc: Services, token: str) -> bool:
@@ -141,7 +123,7 @@ async def handle(svc: Services, method: str, path: str) -> bytes:
                 raise Problem("404 Not Found", "unsubscribe.invalid")
             return _response("200 OK", _both("web.declined"), "nb")
         if method == "POST":
-            supervisor = await unsubscribe_by_token(svc, token)
+            supervisor = await unsubscribe.by_token(svc, token, account=None)
             if supervisor is None:
                 raise Problem("404 Not Found", "unsubscribe.invalid")
             tr = Translator(supervisor.language)

@@ -18,7 +18,7 @@ from bot.chat.turn import Turn
 from bot.core.context import Services
 from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
-from bot.mail.mailer import FileBackend
+from bot.mail.backends import FileBackend
 from bot.services.coordinators import INVITE_PREFIX
 from storage import coordinators as store
 from storage.models import Slot, Supervisor, Task, TaskStatus

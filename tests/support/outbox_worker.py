@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from bot.core.emails import Unsubscribe, render
 from bot.core.settings import Settings
 from bot.domain.clock import SystemClock
-from bot.mail.mailer import BATCH, OutboxSender, SmtpBackend
+from bot.mail.backends import SmtpBackend
+from bot.mail.sender import BATCH, OutboxSender
 from storage import outbox
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus

@@ -23,7 +23,8 @@ from bot.core.context import Services
 from bot.core.settings import Settings
 from bot.domain.clock import SystemClock
 from bot.jobs.scheduler import Scheduler, Sweep
-from bot.mail.mailer import FileBackend, OutboxSender
+from bot.mail.backends import FileBackend
+from bot.mail.sender import OutboxSender
 from storage.db import Database
 
 

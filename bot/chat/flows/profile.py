@@ -186,15 +186,7 @@ async def unsubscribe_link(turn: Turn, payload: str) -> None:
     Only the supervisor's own Telegram account can use it; the address also goes on the
     suppression list, so an invitation or reminder never reaches it again.
     """
-    supervisor_id = unsubscribe.parse(turn.svc.secret, payload)
-    now = turn.svc.clock.now()
-    done = False
-    async with turn.svc.db.session() as session:
-        supervisor = await session.get(Supervisor, supervisor_id) if supervisor_id else None
-        if supervisor is not None and supervisor.telegram_user_id == turn.user.id:
-            supervisor.unsubscribed_at = supervisor.unsubscribed_at or now
-            session.add(supervisor)
-            await repository.suppress(session, supervisor.email, "unsubscribed", now)
-            done = True
-    language = supervisor.language if done and supervisor is not None else await turn.language()
+    supervisor = await unsubscribe.by_token(turn.svc, payload, account=turn.user.id)
+    done = supervisor is not None
+    language = supervisor.language if supervisor is not None else await turn.language()
     await turn.say(Translator(language)("unsubscribe.done" if done else "unsubscribe.invalid"))

@@ -35,7 +35,6 @@ from bot.core.context import Services
 from bot.core.i18n import Translator
 from bot.core.ports import Delivery, Notifier
 from bot.core.screen import Button, Screen
-from bot.domain.reminders import Policy
 from bot.domain.season import FIRST_MONTH, season_of
 from bot.domain.signing import Callback
 from bot.services import unsubscribe
@@ -195,7 +194,7 @@ async def season_check_sweep(svc: Services) -> int:
         return 0
     now = svc.clock.now()
     season = season_to_ask(now.astimezone(svc.settings.tz).date(), svc.settings.season_check_date)
-    if season is None or not Policy.from_settings(svc.settings).working(now):
+    if season is None or not svc.settings.reminder_policy.working(now):
         return 0
     async with svc.db.session() as session:
         due = [

@@ -8,7 +8,7 @@ loses nothing: a row whose outcome was not recorded is still `sending` and is cl
 its lease runs out. Only the one message in flight when a sender died may arrive twice, and it
 carries the same `Message-ID` both times (made when the email was queued, stored with it).
 
-What happens to a row (`classify` reads the reply's enhanced status code, RFC 3463):
+What happens to a row (`bot.mail.backends.classify` reads the reply's enhanced status code):
 
 - accepted: `sent`;
 - refused because of the recipient's address (5.1.x but the sender's 5.1.7/5.1.8, 5.2.1
@@ -36,68 +36,37 @@ subject or body (`storage.outbox`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import os
 import random
-import re
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import message_from_string, policy
 from email.message import EmailMessage
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-import aiosmtplib
+from typing import Any
 
 from bot.core.emails import new_message_id
 from bot.core.logs import redact
-from bot.core.settings import Settings, SmtpSecurity
+from bot.core.loop import Periodic
 from bot.domain.clock import Clock
+from bot.mail.backends import (
+    MailBackend,
+    MailConnection,
+    OperatorProblem,
+    PermanentFailure,
+    TemporaryFailure,
+    describe,
+)
 from storage import outbox, repository
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus
-
-if TYPE_CHECKING:
-    from bot.core.context import Services
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10  # with `backoff`: about four and a half hours of retrying before giving up
 LEASE = timedelta(minutes=2)  # longer than one message takes at the SMTP timeout (4 commands)
 HOLD_RETRY = timedelta(hours=1)  # a held email is tried again this often until it goes
-QUIT_TIMEOUT = 5.0  # seconds to say goodbye to the mail server after a batch
-
-
-class Verdict(StrEnum):
-    TEMPORARY = "temporary"  # try again later
-    BOUNCED = "bounced"  # the recipient's address: failed and suppressed
-    HELD = "held"  # our setup: kept until the operator fixes it
-
-
-_ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-_SENDER_ADDRESS = {7, 8}  # 5.1.7 / 5.1.8: our sender address, not theirs
-
-
-def classify(code: int, message: str, *, at_recipient: bool = False) -> Verdict:
-    """What an SMTP reply means for the email (pure). `at_recipient`: the reply to RCPT TO."""
-    if 400 <= code < 500:
-        return Verdict.TEMPORARY
-    if not 500 <= code < 600:
-        return Verdict.HELD  # not an SMTP reply code: nothing to suppress on
-    found = _ENHANCED.search(message)
-    if found is None or found.group(1) != "5":
-        bounced = at_recipient and code in (550, 551, 553)
-        return Verdict.BOUNCED if bounced else Verdict.HELD
-    subject, detail = int(found.group(2)), int(found.group(3))
-    if (subject == 1 and detail not in _SENDER_ADDRESS) or (subject, detail) == (2, 1):
-        return Verdict.BOUNCED
-    return Verdict.HELD
-
 
 # A claimed row waits its turn under a short lease; only the message being sent holds the full
 # `LEASE` (renewed just before it goes). So after a sender is killed, the rows of its batch it
@@ -106,172 +75,6 @@ def classify(code: int, message: str, *, at_recipient: bool = False) -> Verdict:
 # still waiting when it runs out may go to another sender, and this one then skips it.
 CLAIM_LEASE = timedelta(seconds=30)
 BATCH = 20
-
-
-class PermanentFailure(Exception):
-    """The message can never be delivered: never retried. `bounced` when the recipient's
-    address was refused (then it is suppressed)."""
-
-    def __init__(self, reason: str, *, bounced: bool = False) -> None:
-        super().__init__(reason)
-        self.bounced = bounced
-
-
-class OperatorProblem(Exception):
-    """The server refused us for a reason only the operator can fix: hold, do not fail.
-    `connection_usable` is False when it came from connecting or logging in."""
-
-    def __init__(self, reason: str, *, connection_usable: bool = True) -> None:
-        super().__init__(reason)
-        self.connection_usable = connection_usable
-
-
-class TemporaryFailure(Exception):
-    """Try this message again later (4xx). `connection_usable` is False when the connection
-    cannot carry the next message (421, a dropped connection, a timeout)."""
-
-    def __init__(self, reason: str, *, connection_usable: bool = True) -> None:
-        super().__init__(reason)
-        self.connection_usable = connection_usable
-
-
-class MailConnection(Protocol):
-    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
-        """Deliver one message. Returns where it was stored, if anywhere.
-
-        Raises `PermanentFailure` or `TemporaryFailure`; any other exception is treated as a
-        temporary failure after which the connection is not used again."""
-        ...
-
-
-class MailBackend(Protocol):
-    def connect(self) -> AbstractAsyncContextManager[MailConnection]:
-        """One connection for a batch of messages."""
-        ...
-
-
-class FileBackend:
-    """Writes each message as `var/mail/<id>.eml`: the default for `make run` and the demo."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[FileBackend]:
-        yield self
-
-    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
-        return await asyncio.to_thread(self._write, message, outbox_id)
-
-    def _write(self, message: EmailMessage, outbox_id: int) -> str:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{outbox_id:08d}.eml"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(message.as_bytes(policy=policy.SMTP))
-        os.replace(temporary, path)
-        return str(path)
-
-
-def tls_options(security: SmtpSecurity) -> tuple[bool, bool]:
-    """SMTP_SECURITY as aiosmtplib's (use_tls, start_tls). `none` is plain text throughout:
-    aiosmtplib's default would upgrade opportunistically when the server offers STARTTLS."""
-    match security:
-        case SmtpSecurity.TLS:
-            return True, False
-        case SmtpSecurity.STARTTLS:
-            return False, True
-        case SmtpSecurity.NONE:
-            return False, False
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:1000]
-
-
-class SmtpConnection:
-    """One SMTP session, reused for every message of a batch."""
-
-    def __init__(self, client: aiosmtplib.SMTP) -> None:
-        self.client = client
-
-    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
-        try:
-            await self.client.send_message(message)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            reason = "; ".join(f"{r.code} {r.message} <{r.recipient}>" for r in exc.recipients)
-            verdicts = {classify(r.code, r.message, at_recipient=True) for r in exc.recipients}
-            if not verdicts or verdicts == {Verdict.TEMPORARY}:
-                raise TemporaryFailure(reason) from exc
-            if Verdict.HELD in verdicts:
-                raise OperatorProblem(reason) from exc
-            raise PermanentFailure(reason, bounced=True) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            reason = f"{exc.code} {exc.message}"
-            if exc.code == 421:  # "service not available, closing transmission channel"
-                raise TemporaryFailure(reason, connection_usable=False) from exc
-            if not 400 <= exc.code < 600:
-                raise TemporaryFailure(reason, connection_usable=False) from exc
-            verdict = classify(exc.code, exc.message)
-            if verdict == Verdict.TEMPORARY:
-                raise TemporaryFailure(reason) from exc
-            if verdict == Verdict.BOUNCED:
-                raise PermanentFailure(reason, bounced=True) from exc
-            raise OperatorProblem(reason) from exc
-        except (aiosmtplib.SMTPNotSupported, ValueError) as exc:
-            # An address this server can never take (SMTPUTF8 unsupported, unparseable).
-            raise PermanentFailure(_describe(exc)) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:  # dropped, timed out, refused
-            raise TemporaryFailure(_describe(exc), connection_usable=False) from exc
-        return None
-
-
-class SmtpBackend:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def client(self) -> aiosmtplib.SMTP:
-        s = self.settings
-        use_tls, start_tls = tls_options(s.smtp_security)
-        return aiosmtplib.SMTP(
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            username=s.smtp_user,
-            password=s.smtp_password,
-            timeout=s.smtp_timeout_seconds,
-            use_tls=use_tls,
-            start_tls=start_tls,
-        )
-
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[SmtpConnection]:
-        """Connect, say EHLO, STARTTLS and log in as configured; QUIT when the batch is done.
-        Raises `OperatorProblem` when the server refuses us for good (a 5xx to the greeting,
-        EHLO or the login, e.g. `535 5.7.8`), else what aiosmtplib raises when the server cannot
-        be reached or asks us to come back later."""
-        client = self.client()
-        try:
-            await client.connect()
-        except aiosmtplib.SMTPResponseException as exc:
-            if 500 <= exc.code < 600:
-                raise OperatorProblem(f"{exc.code} {exc.message}", connection_usable=False) from exc
-            raise
-        try:
-            yield SmtpConnection(client)
-        except BaseException:
-            # Cancelled (shutdown) or failed mid-message: the server may still be reading the
-            # message data, so a QUIT would wait for an answer that never comes. Just hang up.
-            client.close()
-            raise
-        if client.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                async with asyncio.timeout(QUIT_TIMEOUT):
-                    await client.quit()
-        client.close()
-
-    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
-        """One message over its own connection."""
-        async with self.connect() as connection:
-            return await connection.send(message, outbox_id=outbox_id)
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -355,12 +158,11 @@ class OutboxSender:
         self.batch = batch
         self.max_attempts = max_attempts
         self.rng = rng or random.Random()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("outbox-sender", self.run_once, poll_seconds, log=log)
 
     def wake(self) -> None:
         """Called after a transaction that queued mail has committed."""
-        self._wake.set()
+        self._loop.wake()
 
     async def run_once(self, batch: int | None = None) -> int:
         """Send everything due now, `batch` rows per connection. Returns how many were sent."""
@@ -395,7 +197,7 @@ class OutboxSender:
                     return result
                 except Exception as exc:
                     log.warning("mail server unreachable, %d emails wait: %s", len(claims), exc)
-                    await self._retry(claims, _describe(exc))
+                    await self._retry(claims, describe(exc))
                     waiting.clear()
                     result.interrupted = True
                     return result
@@ -436,7 +238,7 @@ class OutboxSender:
             await self._retry([claim], str(exc)[:1000])
             return None if exc.connection_usable else False
         except Exception as exc:  # any other trouble: retry it, on a new connection
-            await self._retry([claim], _describe(exc))
+            await self._retry([claim], describe(exc))
             return False
         await self._record(claim, OutboxStatus.SENT, stored_as=stored)
         log.info("outbox email %s (%s): sent", claim.id, claim.kind)
@@ -527,35 +329,8 @@ class OutboxSender:
                         next_attempt_at=now + backoff(claim.attempts, self.rng),
                     )
 
-    async def run_forever(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("outbox sweep failed; retrying")
-            # asyncio.timeout, not wait_for: no helper task is created on every pass.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._wake.wait()
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run_forever(), name="outbox-sender")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-
-async def sweep(services: Services) -> int:
-    """The scheduler's outbox sweep: send everything due. Returns how many were sent."""
-    return await services.sender.run_once()
-
-
-def backend_for(settings: Settings) -> MailBackend:
-    if settings.mail_backend == "smtp":
-        return SmtpBackend(settings)
-    return FileBackend(settings.mail_dir)
+        await self._loop.stop()

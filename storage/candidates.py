@@ -1,0 +1,146 @@
+"""Who could be asked for a slot: the candidates `bot.domain.matching.rank` chooses from.
+
+Three queries per slot, whatever the number of tasks: the approved tasks of its type and city,
+their supervisors' recent asks, and the offers that make a task busy or a month declined.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_
+from sqlalchemy import select as sa_select  # sqlmodel's select takes at most four columns
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from bot.domain.matching import Candidate, SlotView
+from bot.domain.season import months_touched
+from storage.models import Offer, OfferStatus, Slot, Supervisor, SupervisorStatus, Task, TaskStatus
+
+RECENT_ASKS = timedelta(days=90)
+
+
+def view_of(slot: Slot) -> SlotView:
+    return SlotView(
+        slot_id=slot.id or 0,
+        exchange_type=slot.exchange_type,
+        city=slot.city,
+        start_date=slot.start_date,
+        weeks=slot.weeks,
+        open_places=max(slot.places - slot.filled, 0),
+        field_preference=slot.field_preference,
+    )
+
+
+def _overlap(a: date, a_weeks: int, b: date, b_weeks: int) -> bool:
+    return a < b + timedelta(weeks=b_weeks) and b < a + timedelta(weeks=a_weeks)
+
+
+def _active(supervisor: Supervisor, start: date, now: datetime, tz: ZoneInfo) -> bool:
+    """Active now and on the slot's start. A pause is `paused_until` in the future (whatever
+    the status says), or status paused with no end date ("not this season")."""
+    if supervisor.status == SupervisorStatus.LEFT:
+        return False
+    until = supervisor.paused_until
+    if until is None:
+        return supervisor.status != SupervisorStatus.PAUSED
+    return until <= now and until.astimezone(tz).date() <= start
+
+
+async def candidates_for(
+    session: AsyncSession, slot: Slot, now: datetime, tz: ZoneInfo
+) -> list[Candidate]:
+    """The views `domain.matching.rank` needs, for the approved tasks of the slot's type and city.
+
+    `busy` counts the task's accepted offers and its offers still awaiting an answer whose stay
+    overlaps this slot: a task with one student at a time is not asked twice for the same weeks,
+    so it can never accept more than it can take. `already_offered` is per supervisor: someone
+    who declined this slot is not asked again for it through another of their tasks.
+    """
+    rows = (
+        await session.execute(
+            select(Task, Supervisor)
+            .join(Supervisor, col(Supervisor.id) == col(Task.supervisor_id))
+            .where(
+                col(Task.exchange_type) == slot.exchange_type,
+                col(Task.city) == slot.city,
+                col(Task.status) == TaskStatus.APPROVED,
+            )
+        )
+    ).all()
+    if not rows:
+        return []
+    task_ids = [task.id for task, _ in rows]
+    supervisor_ids = list({supervisor.id for _, supervisor in rows})
+    asks = dict(
+        (
+            await session.execute(
+                select(col(Offer.supervisor_id), func.count())
+                .where(
+                    col(Offer.supervisor_id).in_(supervisor_ids),
+                    col(Offer.created_at) >= now - RECENT_ASKS,
+                )
+                .group_by(col(Offer.supervisor_id))
+            )
+        ).all()
+    )
+    history = (
+        await session.execute(
+            sa_select(
+                col(Offer.task_id),
+                col(Offer.supervisor_id),
+                col(Offer.slot_id),
+                col(Offer.status),
+                col(Offer.reply_by),
+                col(Offer.not_this_month),
+                col(Slot.start_date),
+                col(Slot.weeks),
+            )
+            .join(Slot, col(Slot.id) == col(Offer.slot_id))
+            .where(
+                col(Offer.task_id).in_(task_ids),
+                or_(
+                    col(Offer.slot_id) == slot.id,
+                    col(Offer.status).in_([OfferStatus.ACCEPTED, OfferStatus.SENT]),
+                    col(Offer.not_this_month).is_(True),
+                ),
+            )
+        )
+    ).all()
+    today = now.astimezone(tz).date()
+    busy: dict[int, int] = {}
+    asked: set[int] = set()  # supervisors already asked for this slot (through any task)
+    declined: dict[int, set[str]] = {}
+    for task_id, supervisor_id, slot_id, status, reply_by, not_this_month, start, weeks in history:
+        if slot_id == slot.id:
+            if status != OfferStatus.CANCELLED:
+                asked.add(supervisor_id)
+            continue
+        waiting = status == OfferStatus.SENT and reply_by >= today
+        if (status == OfferStatus.ACCEPTED or waiting) and _overlap(
+            start, weeks, slot.start_date, slot.weeks
+        ):
+            busy[task_id] = busy.get(task_id, 0) + 1
+        if not_this_month:
+            declined.setdefault(task_id, set()).update(months_touched(start, weeks))
+    return [
+        Candidate(
+            task_id=task.id or 0,
+            supervisor_id=supervisor.id or 0,
+            exchange_type=task.exchange_type,
+            city=task.city,
+            weeks=task.weeks,
+            months=tuple(task.months),
+            capacity=task.capacity,
+            busy=busy.get(task.id or 0, 0),
+            field=task.field,
+            supervisor_active=_active(supervisor, slot.start_date, now, tz),
+            verified=supervisor.email_verified_at is not None,
+            task_approved=task.status == TaskStatus.APPROVED,
+            recent_asks=asks.get(supervisor.id or 0, 0),
+            already_offered=supervisor.id in asked,
+            declined_months=tuple(sorted(declined.get(task.id or 0, ()))),
+        )
+        for task, supervisor in rows
+    ]
