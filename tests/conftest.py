@@ -19,7 +19,6 @@ from bot.mailer import FileBackend
 from bot.services import Services
 from bot.settings import Settings
 from storage.migrate import upgrade
-from tests.support.botapi import FakeTelegram, RecordingRequest
 from tests.support.chat import Chat, TgUser
 from tests.support.databases import (
     copy_sqlite_template,
@@ -30,6 +29,8 @@ from tests.support.databases import (
     sqlite_url_at,
     unique_database_name,
 )
+from tests.support.telegram.fake import FakeTelegram
+from tests.support.telegram.request import RecordingRequest
 
 POSTGRES_SERVER = os.environ.get(
     "VEILEDER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -22,10 +22,10 @@ from sqlmodel import select
 from bot.i18n import Translator
 from bot.services import Services
 from bot.signing import Callback, encode_callback
+from bot.telegram_html import parse_html
 from storage import coordinators as store
 from storage.models import Conversation, Coordinator, Offer, Slot, SlotStatus, Task, TaskStatus
 from tests.support import coordinators as support
-from tests.support.botapi import parse_html
 from tests.support.chat import Chat, TgUser
 from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
 from tests.support.files import FilesTelegram, send_file

@@ -37,8 +37,8 @@ from storage.models import (
     TaskStatus,
 )
 from tests.helpers import mails
-from tests.support.botapi import RecordingRequest
 from tests.support.chat import Chat, TgUser
+from tests.support.telegram.request import RecordingRequest
 
 REGISTERED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BEFORE = datetime(2027, 1, 29, 9, 0, tzinfo=UTC)  # Friday, 10:00 in Oslo

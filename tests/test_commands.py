@@ -29,8 +29,9 @@ from storage.db import Database
 from tests.helpers import code_in, mails
 from tests.smtp_server import smtp_server
 from tests.support import slots as make
-from tests.support.botapi import BotApiServer, FakeTelegram
 from tests.support.chat import Chat, TgUser
+from tests.support.telegram.fake import FakeTelegram
+from tests.support.telegram.server import BotApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456789:TEST-token-for-the-local-bot-api"

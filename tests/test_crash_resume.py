@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import code_in, mails
-from tests.support.botapi import BotApiServer
 from tests.support.chat import Chat, TgUser
+from tests.support.telegram.server import BotApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Self-tests for the fake Bot API (tests/support/botapi.py) and the chat driver."""
+"""Self-tests for the fake Bot API (tests/support/telegram/) and the chat driver."""
 
 from __future__ import annotations
 
@@ -29,15 +29,12 @@ from telegram.ext import (
     filters,
 )
 
-from tests.support.botapi import (
-    ERR_NOT_MODIFIED,
-    ERR_QUERY_INVALID,
-    BotApiServer,
-    FakeTelegram,
-    RecordingRequest,
-    parse_html,
-)
+from bot.telegram_html import parse_html
 from tests.support.chat import Chat, TgUser
+from tests.support.telegram.fake import FakeTelegram
+from tests.support.telegram.request import RecordingRequest
+from tests.support.telegram.rules import ERR_NOT_MODIFIED, ERR_QUERY_INVALID
+from tests.support.telegram.server import BotApiServer
 
 USER = TgUser(id=4242, first_name="Kari", last_name="Nordmann", username="kari", language_code="nb")
 KB = {"inline_keyboard": [[{"text": "Ja", "callback_data": "yes"}]]}

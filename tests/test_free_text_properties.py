@@ -22,9 +22,10 @@ from bot.mailer import FileBackend
 from bot.settings import Settings
 from bot.validation import Invalid, Valid, validate_phone
 from storage import repository
-from tests.support.botapi import FakeTelegram, RecordingRequest
 from tests.support.chat import Chat, TgUser, command_entities
 from tests.support.databases import copy_sqlite_template
+from tests.support.telegram.fake import FakeTelegram
+from tests.support.telegram.request import RecordingRequest
 
 USER = TgUser(id=9090, first_name="Prop", last_name="Erty", language_code="en")
 

@@ -12,8 +12,8 @@ from babel.messages.pofile import read_po
 from bot import i18n, reference
 from bot.conversations.steps import EDITABLE, QUESTIONS
 from bot.handlers import COMMANDS
+from bot.telegram_html import parse_html
 from storage.models import TaskStatus
-from tests.support.botapi import parse_html
 
 ROOT = Path(__file__).resolve().parent.parent
 

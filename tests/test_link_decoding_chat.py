@@ -18,11 +18,13 @@ from bot.clock import FrozenClock
 from bot.i18n import Translator
 from bot.mailer import FileBackend
 from bot.settings import Settings
+from bot.telegram_html import parse_html
 from tests.support import slots as build
-from tests.support.botapi import FakeTelegram, RecordingRequest, parse_html
 from tests.support.chat import Chat, TgUser
 from tests.support.coordinators import wire
 from tests.support.databases import copy_sqlite_template
+from tests.support.telegram.fake import FakeTelegram
+from tests.support.telegram.request import RecordingRequest
 
 # A Norwegian supervisor whose Telegram app is in English: replies must follow the profile.
 KARI = TgUser(id=7_000_001, first_name="Kari", language_code="en")

@@ -14,8 +14,8 @@ from bot.settings import Settings
 from storage.models import OutboxEmail, OutboxStatus
 from tests.helpers import code_in, mails
 from tests.smtp_server import SilentServer, check_mime, smtp_server
-from tests.support.botapi import RecordingRequest
 from tests.support.chat import Chat, TgUser
+from tests.support.telegram.request import RecordingRequest
 
 
 def _smtp_settings(settings: Settings, port: int, timeout: float = 10.0) -> Settings:

@@ -16,8 +16,8 @@ from bot.mailer import SmtpBackend
 from storage import coordinators
 from storage.models import Slot, Supervisor, Task, TaskStatus
 from tests.smtp_server import smtp_server
-from tests.support.botapi import RecordingRequest
 from tests.support.chat import Chat, TgUser
+from tests.support.telegram.request import RecordingRequest
 
 TUESDAY_10 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 10:00 in Oslo
 

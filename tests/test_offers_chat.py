@@ -242,7 +242,7 @@ async def test_the_running_bot_delivers_an_offer_proposed_elsewhere_within_secon
 ):
     """`offers propose` on the command line only writes rows; the bot's sweeper delivers them."""
     from bot.app import build_application, running, services_of
-    from tests.support.botapi import RecordingRequest
+    from tests.support.telegram.request import RecordingRequest
 
     clock.current = NOW
     app = build_application(

@@ -23,9 +23,9 @@ from bot.scheduler import Scheduler
 from storage import repository
 from storage.models import Offer, OfferStatus, Question, Slot, SlotStatus, Task, TaskStatus
 from tests.support import coordinator_fixtures
-from tests.support.botapi import Button, SentMessage
 from tests.support.chat import Chat
 from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
+from tests.support.telegram.model import Button, SentMessage
 
 # The coordinators' stories: files served, the app wired as in production, and Nora.
 fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora

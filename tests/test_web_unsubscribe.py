@@ -32,8 +32,9 @@ from bot.mailer import FileBackend
 from bot.services import Services
 from bot.settings import Settings
 from storage.models import Supervisor
-from tests.support.botapi import FakeTelegram, RecordingRequest
 from tests.support.databases import copy_sqlite_template
+from tests.support.telegram.fake import FakeTelegram
+from tests.support.telegram.request import RecordingRequest
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 WEB_MESSAGES = (
