@@ -21,6 +21,7 @@ from bot.settings import Settings
 from storage.migrate import upgrade
 from tests.support.chat import Chat, TgUser
 from tests.support.databases import (
+    PostgresCopies,
     copy_sqlite_template,
     create_postgres_database,
     drop_postgres_database,
@@ -64,13 +65,17 @@ def _postgres_database(kind: str, template: str | None) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    """The name of this session's migrated PostgreSQL database, which tests' databases copy.
+def postgres_copies() -> Iterator[PostgresCopies]:
+    """This session's migrated PostgreSQL template, and the copies tests get of it.
 
-    Each pytest process (each xdist worker too) makes its own, so no two share one."""
+    Each pytest process (each xdist worker too) makes its own template, so none is shared."""
     with _postgres_database("template", template=None) as url:
         upgrade(url)
-        yield make_url(url).database or ""
+        copies = PostgresCopies(POSTGRES_SERVER, make_url(url).database or "")
+        try:
+            yield copies
+        finally:
+            copies.close()
 
 
 @pytest.fixture
@@ -81,10 +86,13 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def migrated_postgres_url(postgres_template: str) -> Iterator[str]:
+def migrated_postgres_url(postgres_copies: PostgresCopies) -> Iterator[str]:
     """A uniquely named PostgreSQL database at the migrations' head, dropped afterwards."""
-    with _postgres_database("test", template=postgres_template) as url:
-        yield url
+    name = postgres_copies.take()
+    try:
+        yield postgres_url_of(POSTGRES_SERVER, name)
+    finally:
+        postgres_copies.give_back(name)
 
 
 @pytest.fixture(scope="session")
