@@ -17,7 +17,8 @@ from tests.support.telegram.rules import ERR_BLOCKED, ERR_CHAT_NOT_FOUND, ApiErr
 
 
 class FakeState:
-    """In-memory state of a Bot API server for one bot. Thread-safe."""
+    """In-memory state of a Bot API server for one bot, and what a test reads back from it.
+    Thread-safe: every access holds `_lock` (the HTTP server serves calls from threads)."""
 
     def __init__(
         self,
