@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
@@ -22,6 +22,10 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 async def test_migrations_build_exactly_the_models(database_url):
     """The suite's migration from an empty database, on each backend: every other test copies a
     template that was migrated once per session the same way (tests/support/databases.py)."""
+    db = Database(database_url)
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(lambda c: inspect(c).get_table_names()) == []  # empty
+    await db.close()
     await upgrade_async(database_url)
     db = Database(database_url)
 
