@@ -30,12 +30,14 @@ migrate: $(STAMP)
 	$(BIN)/python -m bot migrate
 
 ## test: lint, type-check, then the whole suite (PostgreSQL tests skip when no server is
-## reachable, unless CI=true)
+## reachable, unless CI=true), in TEST_WORKERS processes: much of the suite waits on
+## subprocesses, SMTP and PostgreSQL, so two workers take half the time on two cores
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check bot storage tests tools
 	$(BIN)/ruff format --check bot storage tests tools
 	$(BIN)/mypy bot storage
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot storage tests tools

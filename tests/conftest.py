@@ -4,12 +4,14 @@ with only its HTTP layer replaced, a frozen clock, and chat users to play the su
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.app import App, build_application, running, services_of
 from bot.core.context import Services
@@ -17,55 +19,121 @@ from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
 from bot.mail.backends import FileBackend
 from storage.migrate import upgrade
-from tests.support.botapi import FakeTelegram, RecordingRequest
+from tests.support.botapi.fake import FakeTelegram
+from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
+from tests.support.databases import (
+    PostgresCopies,
+    copy_sqlite_template,
+    create_postgres_database,
+    drop_postgres_database,
+    migrate_sqlite_template,
+    postgres_url_of,
+    sqlite_url_at,
+    unique_database_name,
+)
 
 POSTGRES_SERVER = os.environ.get(
     "VEILEDER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 
 
-def _postgres_unavailable(reason: str) -> None:
+def _postgres_unavailable(reason: str) -> NoReturn:
     message = f"PostgreSQL not reachable at {POSTGRES_SERVER} ({reason})"
     if os.environ.get("CI") == "true":
         pytest.fail(message + "; with CI=true this is a failure, not a skip")
     pytest.skip(message + "; set VEILEDER_TEST_POSTGRES to run these tests")
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A freshly created, uniquely named PostgreSQL database, dropped afterwards."""
-    name = f"veileder_test_{uuid.uuid4().hex[:12]}"
+def _postgres_admin() -> psycopg.Connection:
     try:
-        admin = psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=3)
+        return psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         _postgres_unavailable(str(exc).splitlines()[0])
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@contextmanager
+def _postgres_database(kind: str, template: str | None) -> Iterator[str]:
+    """A new, uniquely named database (a copy of `template`, or empty), dropped afterwards."""
+    name = unique_database_name(kind)
+    with _postgres_admin() as admin:
+        create_postgres_database(admin, name, template)
     try:
-        yield f"{base}/{name}"
+        yield postgres_url_of(POSTGRES_SERVER, name)
     finally:
-        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_postgres_database(POSTGRES_SERVER, name)
+
+
+@pytest.fixture(scope="session")
+def postgres_copies() -> Iterator[PostgresCopies]:
+    """This session's migrated PostgreSQL template, and the copies tests get of it.
+
+    Each pytest process (each xdist worker too) makes its own template, so none is shared."""
+    with _postgres_database("template", template=None) as url:
+        upgrade(url)
+        copies = PostgresCopies(POSTGRES_SERVER, make_url(url).database or "")
+        try:
+            yield copies
+        finally:
+            copies.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A freshly created, empty, uniquely named PostgreSQL database, dropped afterwards."""
+    with _postgres_database("test", template=None) as url:
+        yield url
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_copies: PostgresCopies) -> Iterator[str]:
+    """A uniquely named PostgreSQL database at the migrations' head, dropped afterwards."""
+    name = postgres_copies.take()
+    try:
+        yield postgres_url_of(POSTGRES_SERVER, name)
+    finally:
+        postgres_copies.give_back(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This session's migrated SQLite file, which tests' databases copy."""
+    return migrate_sqlite_template(tmp_path_factory.mktemp("template") / "veileder.db")
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'veileder.db'}"
+    """Where this test's SQLite database goes; nothing is there yet."""
+    return sqlite_url_at(tmp_path / "var" / "veileder.db")
+
+
+@pytest.fixture
+def migrated_sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A SQLite database at the migrations' head, at tmp_path/var/veileder.db."""
+    return copy_sqlite_template(sqlite_template, tmp_path / "var" / "veileder.db")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test using this runs twice: on a SQLite file and on a PostgreSQL server."""
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs twice: on a SQLite file and on a PostgreSQL server.
+
+    The database is empty, unless the test asks for `migrated_url`: then the PostgreSQL database
+    is made as a copy of the migrated template (rather than made empty and replaced), and the
+    SQLite file is copied into place by `migrated_url`. A module can set `database_url` to
+    `sqlite_url` to run its tests on SQLite only."""
     if request.param == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
+        migrated = "migrated_url" in request.fixturenames
+        return str(request.getfixturevalue("migrated_postgres_url" if migrated else "postgres_url"))
     return str(request.getfixturevalue("sqlite_url"))
 
 
 @pytest.fixture
-def migrated_url(database_url: str) -> str:
-    upgrade(database_url)
+def migrated_url(request: pytest.FixtureRequest, database_url: str) -> str:
+    """`database_url`, at the migrations' head: a copy of this session's migrated template."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        sqlite_template = request.getfixturevalue("sqlite_template")
+        copy_sqlite_template(sqlite_template, Path(url.database or ""))
     return database_url
 
 

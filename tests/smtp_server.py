@@ -4,12 +4,15 @@
 recipient with the given reply, `data_script` answers the next DATA commands one by one (an SMTP
 reply such as "451 4.3.0 Try again later", or `HANG_UP` / `STORE_AND_HANG_UP` to drop the
 connection without a reply, before or after storing the message), and `delay` paces the server.
+`rendezvous` holds the first message of each connection until that many connections have sent
+one: proof that that many clients were sending at the same time, with no timing involved.
 `check_mime` is the validity check every kind of email must pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import threading
@@ -50,7 +53,11 @@ class Inbox:
     connections: int = 0  # TCP connections the server accepted
     password: str | None = None  # offer AUTH (in the clear) and accept only this password
     data_commands: int = 0
+    rendezvous: int = 0  # hold each connection's first DATA until this many connections sent one
+    rendezvous_seconds: float = 10.0  # then give up waiting (the test's assertions will fail)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _arrived: set[int] = field(default_factory=set, repr=False)
+    _everyone: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def message_ids(self) -> list[str]:
         with self._lock:
@@ -79,8 +86,21 @@ class Inbox:
             self.raw.append(raw)
             self.received.append(message)  # type: ignore[arg-type]
 
+    async def _meet(self, session: Any) -> None:
+        """Wait, on a connection's first DATA, until `rendezvous` connections got that far."""
+        if self._everyone.is_set() or id(session) in self._arrived:
+            return
+        self._arrived.add(id(session))
+        if len(self._arrived) >= self.rendezvous:
+            self._everyone.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.rendezvous_seconds):
+                await self._everyone.wait()
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.data_commands += 1
+        if self.rendezvous:
+            await self._meet(session)
         action = (self.data_script.pop(0) if self.data_script else "") or None
         if action is None and self.temporary_failures > 0:
             self.temporary_failures -= 1

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from bot.chat.telegram_html import parse_html
 from bot.core.context import Services
 from bot.core.i18n import Translator
 from bot.domain.signing import Callback, encode_callback
 from storage import coordinators as store
 from storage.models import Conversation, Coordinator, Offer, Slot, SlotStatus, Task, TaskStatus
 from tests.support import coordinators as support
-from tests.support.botapi import parse_html
 from tests.support.chat import Chat, TgUser
 from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
 from tests.support.files import FilesTelegram, send_file

@@ -39,7 +39,7 @@ from storage.models import (
     TaskStatus,
 )
 from tests.helpers import mails
-from tests.support.botapi import RecordingRequest
+from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
 
 REGISTERED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bot.chat import chunks
-from tests.support.botapi import parse_html, utf16_len
+from bot.chat.telegram_html import parse_html, utf16_len
 
 # Text as the bot writes it: escaped values, some in simple tags, any characters (emoji too).
 _value = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=60)

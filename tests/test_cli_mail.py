@@ -51,9 +51,10 @@ async def rows(db: Database) -> list[OutboxEmail]:
         return list(result.scalars())
 
 
-async def test_the_operator_sees_lifts_and_retries_what_the_mail_server_refused(tmp_path):
-    assert bot(tmp_path, "migrate").returncode == 0
-    url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'veileder.db'}"
+async def test_the_operator_sees_lifts_and_retries_what_the_mail_server_refused(
+    tmp_path, migrated_sqlite_url
+):
+    url = migrated_sqlite_url  # where `python -m bot` in tmp_path finds it: var/veileder.db
     clock = FrozenClock(datetime.now().astimezone())
     db = Database(url)
     try:

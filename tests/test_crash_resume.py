@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import code_in, mails
-from tests.support.botapi import BotApiServer
+from tests.support.botapi.server import BotApiServer
 from tests.support.chat import Chat, TgUser
 
 ROOT = Path(__file__).resolve().parent.parent

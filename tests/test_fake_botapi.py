@@ -1,4 +1,4 @@
-"""Self-tests for the fake Bot API (tests/support/botapi.py) and the chat driver."""
+"""Self-tests for the fake Bot API (tests/support/botapi/) and the chat driver."""
 
 from __future__ import annotations
 
@@ -29,14 +29,11 @@ from telegram.ext import (
     filters,
 )
 
-from tests.support.botapi import (
-    ERR_NOT_MODIFIED,
-    ERR_QUERY_INVALID,
-    BotApiServer,
-    FakeTelegram,
-    RecordingRequest,
-    parse_html,
-)
+from bot.chat.telegram_html import parse_html
+from tests.support.botapi.fake import FakeTelegram
+from tests.support.botapi.request import RecordingRequest
+from tests.support.botapi.rules import ERR_NOT_MODIFIED, ERR_QUERY_INVALID
+from tests.support.botapi.server import BotApiServer
 from tests.support.chat import Chat, TgUser
 
 USER = TgUser(id=4242, first_name="Kari", last_name="Nordmann", username="kari", language_code="nb")

@@ -5,6 +5,7 @@ leaves the draft untouched, and never breaks a Telegram rule (so user text is al
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +22,10 @@ from bot.domain.clock import FrozenClock
 from bot.domain.validation import Invalid, Valid, validate_phone
 from bot.mail.backends import FileBackend
 from storage import repository
-from storage.migrate import upgrade_async
-from tests.support.botapi import FakeTelegram, RecordingRequest
+from tests.support.botapi.fake import FakeTelegram
+from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser, command_entities
+from tests.support.databases import copy_sqlite_template
 
 USER = TgUser(id=9090, first_name="Prop", last_name="Erty", language_code="en")
 
@@ -75,10 +77,10 @@ texts = st.one_of(
 class Harness:
     """One real application on its own event loop, reused across hypothesis examples."""
 
-    def __init__(self, tmp_path: Any) -> None:
+    def __init__(self, tmp_path: Any, sqlite_template: Path) -> None:
         self.loop = asyncio.new_event_loop()
         self.fake = FakeTelegram()
-        url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'veileder.db'}"
+        url = copy_sqlite_template(sqlite_template, tmp_path / "var" / "veileder.db")
         self.settings = Settings(
             _env_file=None,
             var_dir=tmp_path / "var",
@@ -86,7 +88,6 @@ class Harness:
             secret_key="k" * 32,
             mail_from="v@nmf.example",
         )
-        self.loop.run_until_complete(upgrade_async(url))
         self.app = build_application(
             self.settings,
             request=RecordingRequest(self.fake),
@@ -107,8 +108,8 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory):
-    h = Harness(tmp_path_factory.mktemp("props"))
+def harness(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path):
+    h = Harness(tmp_path_factory.mktemp("props"), sqlite_template)
     yield h
     h.close()
     assert h.fake.violations == []

@@ -11,10 +11,10 @@ from babel.messages.pofile import read_po
 
 from bot.chat.flows.registration.steps import EDITABLE, QUESTIONS
 from bot.chat.handlers import COMMANDS
+from bot.chat.telegram_html import parse_html
 from bot.core import i18n
 from bot.domain import reference
 from storage.models import TaskStatus
-from tests.support.botapi import parse_html
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,15 +14,17 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.app import build_application, running, services_of
+from bot.chat.telegram_html import parse_html
 from bot.core.i18n import Translator
 from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
 from bot.mail.backends import FileBackend
-from storage.migrate import upgrade_async
 from tests.support import slots as build
-from tests.support.botapi import FakeTelegram, RecordingRequest, parse_html
+from tests.support.botapi.fake import FakeTelegram
+from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
 from tests.support.coordinators import wire
+from tests.support.databases import copy_sqlite_template
 
 # A Norwegian supervisor whose Telegram app is in English: replies must follow the profile.
 KARI = TgUser(id=7_000_001, first_name="Kari", language_code="en")
@@ -53,10 +56,10 @@ tail = st.one_of(
 class Harness:
     """One real application on its own event loop, reused across hypothesis examples."""
 
-    def __init__(self, tmp_path: Any) -> None:
+    def __init__(self, tmp_path: Any, sqlite_template: Path) -> None:
         self.loop = asyncio.new_event_loop()
         self.fake = FakeTelegram()
-        url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'veileder.db'}"
+        url = copy_sqlite_template(sqlite_template, tmp_path / "var" / "veileder.db")
         self.settings = Settings(
             _env_file=None,
             var_dir=tmp_path / "var",
@@ -64,7 +67,6 @@ class Harness:
             secret_key="a-test-secret-key-of-at-least-32-chars",
             mail_from="v@nmf.example",
         )
-        self.loop.run_until_complete(upgrade_async(url))
         self.app = build_application(
             self.settings,
             request=RecordingRequest(self.fake),
@@ -93,8 +95,8 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory):
-    h = Harness(tmp_path_factory.mktemp("links"))
+def harness(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path):
+    h = Harness(tmp_path_factory.mktemp("links"), sqlite_template)
     yield h
     h.close()
     assert h.fake.violations == []

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.chat.telegram_html import utf16_len
 from storage.models import Slot, SlotStatus, Task, TaskStatus
 from tests.support import coordinator_fixtures
-from tests.support.botapi import utf16_len
 from tests.support.coordinators import bound_coordinator, supervisor_with_task
 
 # The coordinators' stories: files served, the app wired as in production, and Nora.

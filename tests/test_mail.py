@@ -14,7 +14,7 @@ from bot.mail.backends import FileBackend, SmtpBackend
 from storage.models import OutboxEmail, OutboxStatus
 from tests.helpers import code_in, mails
 from tests.smtp_server import SilentServer, check_mime, smtp_server
-from tests.support.botapi import RecordingRequest
+from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
 
 

@@ -20,9 +20,9 @@ from bot.mail.backends import SmtpBackend, Verdict, classify
 from bot.mail.sender import HOLD_RETRY, OutboxSender
 from storage import outbox, repository
 from storage.db import Database
-from storage.migrate import upgrade_async
 from storage.models import Coordinator, OutboxEmail, OutboxStatus, Suppression
 from tests.smtp_server import Inbox, smtp_server
+from tests.support.databases import copy_sqlite_template
 from tests.support.outbox_worker import MAIL_FROM, email_row
 
 
@@ -209,12 +209,11 @@ async def test_a_bounce_to_a_coordinator_is_not_suppressed(db, migrated_url, tmp
 
 
 async def test_message_ids_are_unique_per_email_across_deleted_rows_and_databases(
-    db, migrated_url, tmp_path, clock
+    db, migrated_url, tmp_path, clock, sqlite_template
 ):
     """SQLite hands a deleted row's id to the next row, and a second database starts at 1 too:
     the same idempotency key and row id still never give two emails one Message-ID."""
-    other_url = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
-    await upgrade_async(other_url)
+    other_url = copy_sqlite_template(sqlite_template, tmp_path / "other.db")
     other = Database(other_url)
     seen: list[str] = []
     try:

@@ -15,7 +15,7 @@ from bot.services import offer_courier, offer_reminders, offers
 from storage import coordinators
 from storage.models import Slot, Supervisor, Task, TaskStatus
 from tests.smtp_server import smtp_server
-from tests.support.botapi import RecordingRequest
+from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
 
 TUESDAY_10 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 10:00 in Oslo

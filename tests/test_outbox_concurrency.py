@@ -1,5 +1,6 @@
 """Two senders on one PostgreSQL database, each with its own engine, sending at the same time to
-one SMTP server: between them every email goes out, and none twice."""
+one SMTP server: between them every email goes out, and none twice. The server holds each
+connection's first message until both senders have one in flight, so both surely take part."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from bot.mail.backends import SmtpBackend
 from bot.mail.sender import OutboxSender
 from storage import outbox
 from storage.db import Database
-from storage.migrate import upgrade_async
 from storage.models import OutboxStatus
 from tests.smtp_server import smtp_server
 from tests.support.outbox_worker import MAIL_FROM, queue_emails
@@ -26,23 +26,23 @@ EMAILS = 200
 
 
 async def test_two_senders_on_one_postgresql_database_never_send_a_row_twice(
-    postgres_url: str, tmp_path: Path
+    migrated_postgres_url: str, tmp_path: Path
 ) -> None:
-    await upgrade_async(postgres_url)
-    setup = Database(postgres_url)
+    setup = Database(migrated_postgres_url)
     expected = await queue_emails(setup, EMAILS, SystemClock().now())
     with smtp_server() as (inbox, port):
-        inbox.delay = 0.002  # a little server latency, so the two senders overlap
+        inbox.rendezvous = 2  # each sender has claimed a batch before either is answered
+        inbox.delay = 0.002  # a little server latency, so the two senders go on overlapping
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             var_dir=tmp_path / "var",
-            database_url=postgres_url,
+            database_url=migrated_postgres_url,
             mail_backend="smtp",
             mail_from=MAIL_FROM,
             smtp_host="127.0.0.1",
             smtp_port=port,
         )
-        databases = [Database(postgres_url), Database(postgres_url)]
+        databases = [Database(migrated_postgres_url), Database(migrated_postgres_url)]
         senders = [
             OutboxSender(db, SmtpBackend(settings), SystemClock(), batch=7, rng=random.Random(n))
             for n, db in enumerate(databases)

@@ -19,7 +19,6 @@ import pytest
 from bot.domain.clock import SystemClock
 from storage import outbox
 from storage.db import Database
-from storage.migrate import upgrade_async
 from storage.models import OutboxStatus
 from tests.smtp_server import Inbox, smtp_server
 from tests.support.outbox_worker import queue_emails
@@ -77,9 +76,10 @@ async def wait_for(condition: object, within: float, what: str) -> None:
         await asyncio.sleep(0.002)
 
 
-async def test_killing_the_sender_again_and_again_loses_no_email(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'veileder.db'}"
-    await upgrade_async(url)
+async def test_killing_the_sender_again_and_again_loses_no_email(
+    tmp_path: Path, migrated_sqlite_url: str
+) -> None:
+    url = migrated_sqlite_url
     db = Database(url)
     expected = await queue_emails(db, EMAILS, SystemClock().now())
     rng = random.Random(20260329)

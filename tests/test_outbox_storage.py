@@ -18,7 +18,6 @@ from bot.mail.backends import tls_options
 from bot.mail.sender import backoff
 from storage import outbox
 from storage.db import Database
-from storage.migrate import upgrade_async
 from storage.models import OutboxEmail, OutboxStatus
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -131,9 +130,10 @@ async def test_failed_since_lists_the_failures_from_a_moment_on(db):
 
 
 @pytest.mark.postgres
-async def test_on_postgresql_a_second_sender_skips_the_rows_the_first_holds(postgres_url):
-    await upgrade_async(postgres_url)
-    first, second = Database(postgres_url), Database(postgres_url)
+async def test_on_postgresql_a_second_sender_skips_the_rows_the_first_holds(
+    migrated_postgres_url,
+):
+    first, second = Database(migrated_postgres_url), Database(migrated_postgres_url)
     try:
         await queue(first, *(row(n) for n in range(6)))
         async with first.session() as holding:

@@ -9,7 +9,7 @@ from bot.app import build_application, running, services_of
 from bot.jobs.scheduler import Scheduler
 from storage import repository
 from storage.models import Conversation
-from tests.support.botapi import RecordingRequest
+from tests.support.botapi.request import RecordingRequest
 
 
 async def test_every_sweep_runs_once_cleanly(app, services):

@@ -67,17 +67,14 @@ async def test_a_stopped_leader_hands_over_at_once(migrated_url: str) -> None:
 
 @pytest.mark.postgres
 async def test_on_postgresql_the_leader_leaves_no_connection_idle_in_transaction(
-    postgres_url: str,
+    migrated_postgres_url: str,
 ) -> None:
-    from storage.migrate import upgrade_async
-
-    await upgrade_async(postgres_url)
-    db = Database(postgres_url)
+    db = Database(migrated_postgres_url)
     leadership = Leadership(db)
     try:
         assert await leadership.check()
         assert await leadership.check()  # renewed
-        plain = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        plain = migrated_postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
         with psycopg.connect(plain, autocommit=True) as conn:
             states = conn.execute(
                 "SELECT state FROM pg_stat_activity WHERE datname = current_database() "

@@ -23,7 +23,7 @@ from bot.services import links
 from storage import repository
 from storage.models import Offer, OfferStatus, Question, Slot, SlotStatus, Task, TaskStatus
 from tests.support import coordinator_fixtures
-from tests.support.botapi import Button, SentMessage
+from tests.support.botapi.model import Button, SentMessage
 from tests.support.chat import Chat
 from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
 

@@ -22,7 +22,7 @@ from aiosmtpd.smtp import AuthResult
 
 from bot.core.settings import Settings, SettingsError, load_settings
 from tests.smtp_server import free_port
-from tests.support.botapi import BotApiServer
+from tests.support.botapi.server import BotApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456789:AAHookCheckTokenNotReal0123456789abcd"

@@ -7,19 +7,27 @@ from datetime import UTC, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
 from storage import outbox, repository
 from storage.db import Database
+from storage.migrate import upgrade_async
 from storage.models import Conversation, OutboxEmail, OutboxStatus, Supervisor
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-async def test_migrations_build_exactly_the_models(migrated_url):
-    db = Database(migrated_url)
+async def test_migrations_build_exactly_the_models(database_url):
+    """The suite's migration from an empty database, on each backend: every other test copies a
+    template that was migrated once per session the same way (tests/support/databases.py)."""
+    db = Database(database_url)
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(lambda c: inspect(c).get_table_names()) == []  # empty
+    await db.close()
+    await upgrade_async(database_url)
+    db = Database(database_url)
 
     def diff(connection):
         context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -31,11 +39,10 @@ async def test_migrations_build_exactly_the_models(migrated_url):
     assert differences == []
 
 
-async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(sqlite_url):
-    from storage.migrate import upgrade_async
-
-    await upgrade_async(sqlite_url)
-    db = Database(sqlite_url)
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(
+    migrated_sqlite_url,
+):
+    db = Database(migrated_sqlite_url)
     async with db.engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1

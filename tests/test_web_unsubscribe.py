@@ -31,9 +31,10 @@ from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
 from bot.mail.backends import FileBackend
 from bot.services import unsubscribe
-from storage.migrate import upgrade_async
 from storage.models import Supervisor
-from tests.support.botapi import FakeTelegram, RecordingRequest
+from tests.support.botapi.fake import FakeTelegram
+from tests.support.botapi.request import RecordingRequest
+from tests.support.databases import copy_sqlite_template
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 WEB_MESSAGES = (
@@ -50,8 +51,8 @@ STATUS = re.compile(rb"HTTP/1\.1 ([1-5][0-9][0-9]) [^\r\n]+\r\n")
 class Server:
     """The bot with `WEB_PORT` set, on its own event loop in a thread: the tests are clients."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'veileder.db'}"
+    def __init__(self, tmp_path: Path, sqlite_template: Path) -> None:
+        url = copy_sqlite_template(sqlite_template, tmp_path / "var" / "veileder.db")
         self.settings = Settings(
             _env_file=None,
             var_dir=tmp_path / "var",
@@ -63,7 +64,6 @@ class Server:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.call(upgrade_async(url))
         self.fake = FakeTelegram()
         self.app: App = build_application(
             self.settings,
@@ -134,8 +134,8 @@ def bystander(server: Server) -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running_server = Server(tmp_path_factory.mktemp("web"))
+def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Server]:
+    running_server = Server(tmp_path_factory.mktemp("web"), sqlite_template)
     yield running_server
     running_server.close()
 

@@ -2,7 +2,7 @@
 
 Updates are built as real Bot API JSON and either processed in-process by a PTB
 ``Application`` (``Update.de_json``) or queued on a :class:`FakeTelegram` for a bot that polls
-:class:`~tests.support.botapi.BotApiServer` (e.g. running in a subprocess).
+:class:`~tests.support.botapi.server.BotApiServer` (e.g. running in a subprocess).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 
-from tests.support.botapi import Button, FakeTelegram, SentMessage, utf16_len
+from bot.chat.telegram_html import utf16_len
+from tests.support.botapi.fake import FakeTelegram
+from tests.support.botapi.model import Button, SentMessage
 
 if TYPE_CHECKING:
     from telegram.ext import Application

@@ -17,7 +17,9 @@ from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, RequestData
 
 from tests.support import chat as chat_module
-from tests.support.botapi import FakeTelegram, RecordingRequest, _ApiError
+from tests.support.botapi.fake import FakeTelegram
+from tests.support.botapi.request import RecordingRequest
+from tests.support.botapi.rules import ApiError
 from tests.support.chat import Chat
 
 __all__ = ["FilesRequest", "FilesTelegram", "send_file"]
@@ -41,7 +43,7 @@ class FilesTelegram(FakeTelegram):
     def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
         file_id = params.get("file_id")
         if not isinstance(file_id, str) or file_id not in self._user_files:
-            raise _ApiError("Bad Request: invalid file_id")
+            raise ApiError("Bad Request: invalid file_id")
         unique_id, content = self._user_files[file_id]
         path = f"documents/file_{next(self._path_numbers)}.csv"
         self._paths[path] = content
