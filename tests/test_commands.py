@@ -4,7 +4,7 @@ person through a local Bot API server; a coordinator's season goes from `slots i
 offer the worker shows in the supervisor's chat and emails it sends through a real SMTP server.
 
 (The demo, `start` without a token, `migrate`, `coordinators add/list/remove` and `digest
-preview` are also run as subprocesses in tests/test_cli.py and tests/test_coordinators.py.)
+preview` are also run as subprocesses in tests/cli/test_cli.py and tests/chat/test_coordinators.py.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Test databases from a migrated template: Alembic runs once per test session and backend, and
 each test gets a copy (a file copy on SQLite, `CREATE DATABASE ... TEMPLATE` on PostgreSQL), which
-takes milliseconds where migrating took seconds. tests/test_storage.py still migrates from empty
-on both backends, and checks that the result is exactly the models."""
+takes milliseconds where migrating took seconds. tests/storage/test_storage.py still migrates from
+empty on both backends, and checks that the result is exactly the models."""
 
 from __future__ import annotations
 

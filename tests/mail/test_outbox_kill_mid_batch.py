@@ -28,9 +28,9 @@ from bot.mail.sender import BATCH, CLAIM_LEASE, LEASE, OutboxSender
 from storage import outbox
 from storage.db import Database
 from storage.models import OutboxEmail, OutboxStatus
+from tests.mail.test_outbox_crash import start_worker, wait_for
 from tests.smtp_server import Inbox, smtp_server
 from tests.support.outbox_worker import MAIL_FROM, queue_emails
-from tests.test_outbox_crash import start_worker, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ from icalendar import Calendar
 from bot.services import digests
 from storage import coordinators
 from storage.models import Offer, Supervisor, Task, TaskStatus
+from tests.chat.test_offers_chat import _propose, _slot, _supervisor
 from tests.helpers import mails
 from tests.support.chat import Chat, TgUser
-from tests.test_offers_chat import _propose, _slot, _supervisor
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Oslo
 REPLY_BY = "2026-12-21"  # 1 March 2027 minus 8 weeks minus the 2-week margin

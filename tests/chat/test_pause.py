@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.chat.flows.profile import add_months
+from tests.chat.test_profile import _register_unverified
 from tests.helpers import stored
-from tests.test_profile import _register_unverified
 
 
 @given(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)), st.integers(1, 24))

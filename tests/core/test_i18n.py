@@ -16,7 +16,7 @@ from bot.core import i18n
 from bot.domain import reference
 from storage.models import TaskStatus
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _po(language: str):

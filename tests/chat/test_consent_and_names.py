@@ -182,7 +182,7 @@ async def test_start_and_continue_delivered_again_after_a_restart_answer_once(jo
 def test_the_demo_stopped_mid_registration_goes_on_after_a_restart(tmp_path):
     """The demo makes its own update ids: a restart must not reuse ones its draft remembers,
     or /start and every answer after it would be taken for a repeat and ignored."""
-    from tests.test_cli import DemoSession
+    from tests.cli.test_cli import DemoSession
 
     first = DemoSession(tmp_path)
     first.press("I agree")

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from bot.services import answer_notices
 from bot.services.answer_notices import BUNDLE_WINDOW, is_due, send_at
-from tests.test_offers_chat import _propose, _slot, _supervisor
-from tests.test_placements_chat import _coordinator
+from tests.chat.test_offers_chat import _propose, _slot, _supervisor
+from tests.chat.test_placements_chat import _coordinator
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 SWEEP = timedelta(minutes=1)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.demo import DemoSession, register, research_task
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 

@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 from storage.db import Database
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task, TaskStatus
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from storage.models import OutboxStatus
 from tests.smtp_server import Inbox, smtp_server
 from tests.support.outbox_worker import queue_emails
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 EMAILS = 300

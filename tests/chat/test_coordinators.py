@@ -29,7 +29,7 @@ from tests.support.coordinators import bound_coordinator, supervisor_with_task
 # The coordinators' stories: files served, the app wired as in production, and Nora.
 fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OLA = TgUser(id=5551011, first_name="Ola", last_name="Berg", language_code="nb")
 
 

@@ -25,7 +25,7 @@ from bot.jobs.scheduler import LEASE_NAME, Leadership
 from storage import leases
 from storage.db import Database
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 LEASE_SECONDS = 2.0
 

@@ -24,7 +24,7 @@ from storage.models import OutboxEmail, OutboxStatus
 from tests.smtp_server import smtp_server
 from tests.support.outbox_worker import MAIL_FROM, email_row
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 

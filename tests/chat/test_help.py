@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bot.services.coordinators import INVITE_PREFIX
 from storage import coordinators as store
+from tests.chat.test_offers_chat import NOW, _propose, _slot, _supervisor
+from tests.chat.test_profile import _register_unverified
 from tests.support import coordinator_fixtures
 from tests.support.chat import Chat, TgUser
-from tests.test_offers_chat import NOW, _propose, _slot, _supervisor
-from tests.test_profile import _register_unverified
 
 # The coordinators' stories: files served, the app wired as in production, and Nora.
 fake, app, nora = coordinator_fixtures.fake, coordinator_fixtures.app, coordinator_fixtures.nora
