@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from sqlmodel.sql.expression import Select
 
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task
 
@@ -31,7 +32,11 @@ class Placement:
         return self.slot.start_date + timedelta(weeks=self.slot.weeks) - timedelta(days=1)
 
 
-def _accepted() -> object:
+# The accepted offers joined with what a place is made of (SQLModel's typed select).
+Accepted = Select[Offer, Slot, Task, Supervisor]
+
+
+def _accepted() -> Accepted:
     return (
         select(Offer, Slot, Task, Supervisor)
         .join(Slot, col(Slot.id) == col(Offer.slot_id))
@@ -42,9 +47,9 @@ def _accepted() -> object:
     )
 
 
-async def _run(session: AsyncSession, query: object) -> list[Placement]:
-    result = await session.execute(query)  # type: ignore[call-overload]
-    return [Placement(*row) for row in result.all()]
+async def _run(session: AsyncSession, query: Accepted) -> list[Placement]:
+    result = await session.execute(query)
+    return [Placement(offer, slot, task, sup) for offer, slot, task, sup in result.all()]
 
 
 async def held(
@@ -57,11 +62,11 @@ async def held(
     """The accepted places a supervisor, a task or one offer holds now."""
     query = _accepted()
     if supervisor_id is not None:
-        query = query.where(col(Offer.supervisor_id) == supervisor_id)  # type: ignore[attr-defined]
+        query = query.where(col(Offer.supervisor_id) == supervisor_id)
     if task_id is not None:
-        query = query.where(col(Offer.task_id) == task_id)  # type: ignore[attr-defined]
+        query = query.where(col(Offer.task_id) == task_id)
     if offer_id is not None:
-        query = query.where(col(Offer.id) == offer_id)  # type: ignore[attr-defined]
+        query = query.where(col(Offer.id) == offer_id)
     return await _run(session, query)
 
 
@@ -74,7 +79,7 @@ async def of_slots(session: AsyncSession, slot_ids: list[int]) -> dict[int, list
     """The accepted places of these slots, by slot id (for /slots and the digest)."""
     if not slot_ids:
         return {}
-    query = _accepted().where(col(Offer.slot_id).in_(slot_ids))  # type: ignore[attr-defined]
+    query = _accepted().where(col(Offer.slot_id).in_(slot_ids))
     found: dict[int, list[Placement]] = {}
     for placement in await _run(session, query):
         found.setdefault(placement.slot.id or 0, []).append(placement)

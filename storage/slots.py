@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import CursorResult, Result, delete, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -36,8 +37,9 @@ _IMPORTED = ("exchange_type", "city", "start_date", "weeks", "places")
 _OPTIONAL = ("field_preference", "partner_country")
 
 
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)  # a CursorResult for DML
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE changed: the session types every result alike, DML gives a CursorResult."""
+    return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 # ---- slots -------------------------------------------------------------------------------
