@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
+from bot.chat.engine.form import Kind
 from bot.chat.flows.registration.steps import EDITABLE, QUESTIONS
 from bot.chat.handlers import COMMANDS
 from bot.core import i18n
@@ -65,13 +66,13 @@ def _literal_ids() -> set[str]:
 def _dynamic_ids() -> set[str]:
     from bot.chat.flows.task import steps as ts
 
-    task_ids = {a.prompt for a in ts.ASKS if a.kind != ts.Kind.SUMMARY} | {
-        a.reprompt for a in ts.ASKS
+    form = ts.FORM
+    asks = [q for q in form.questions if q.kind != Kind.SUMMARY]
+    task_ids = {form.prompt(q) for q in asks} | {
+        form.reprompt(q.id, {}) for q in form.questions
     }
-    task_ids |= {
-        f"task.{a.step.value}.label" for a in ts.ASKS if a.main and a.kind != ts.Kind.SUMMARY
-    }
-    task_ids |= {f"task.{a.step.value}.other" for a in ts.ASKS if a.other}
+    task_ids |= {form.edit_label(q) for q in asks if q.main}
+    task_ids |= {f"task.{q.id}.other" for q in form.questions if q.other}
     task_ids |= {f"task.act.{c}" for c in (*ts.CLINICAL_ACTIVITIES, *ts.RESEARCH_ACTIVITIES)}
     task_ids |= {f"task.hours.{c}" for c in ts.HOURS} | {f"task.product.{c}" for c in ts.PRODUCTS}
     task_ids |= {f"task.ethics.{c}" for c in ts.ETHICS} | {f"month.{m}" for m in range(1, 13)}

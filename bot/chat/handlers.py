@@ -28,13 +28,13 @@ from telegram.ext import (
 )
 
 from bot.chat import ui
+from bot.chat.engine.table import Flows, Foreign
 from bot.chat.flows import campaign, offers, profile
-from bot.chat.flows import registry as flows
 from bot.chat.flows.coordinator import handlers as coordinator
 from bot.chat.flows.registration import handlers as registration
+from bot.chat.flows.registration import steps as reg_steps
 from bot.chat.flows.registration.handlers import Flow
 from bot.chat.flows.task import handlers as tasks
-from bot.chat.flows.task import steps as task_steps
 from bot.chat.questions import already_answered
 from bot.chat.questions import question_id as question_tag
 from bot.chat.turn import Turn
@@ -48,10 +48,34 @@ from bot.services.verification import LINK_PREFIX
 from storage import placements as store_placements
 from storage import questions, repository
 from storage.coordinators import coordinators_of_user
+from storage.models import Conversation
 from storage.placements import Placement
 from storage.slots import open_offers_of
 
 log = logging.getLogger(__name__)
+
+
+def _reg_screen(conv: Conversation, notice: str | None) -> ui.Screen:
+    return reg_steps.screen(
+        reg_steps.Step(conv.step), conv.data, Translator(conv.language), notice=notice
+    )
+
+
+def _reg_reprompt(conv: Conversation) -> str:
+    return reg_steps.reprompt_id(reg_steps.Step(conv.step), conv.data)
+
+
+FLOWS: Final = Flows(
+    [
+        tasks.FLOW,
+        Foreign(
+            Flow.REGISTRATION, registration.on_text, _reg_screen, _reg_reprompt, "cancel.kept", True
+        ),
+        Foreign(Flow.PROFILE, registration.on_text, _reg_screen, _reg_reprompt, "cancel.profile"),
+        *coordinator.flows(),
+    ],
+    idle=profile.idle,
+)
 
 DELETE_SCOPE: Final = "x"
 COMMANDS: Final = ("start", "newtask", "tasks", "help", "cancel", "mydata", "delete")
@@ -67,7 +91,7 @@ async def _reprompt(turn: Turn, message_id: str) -> None:
     async with turn.svc.db.session() as session:
         conv = await repository.get_conversation(session, turn.user.id)
     if conv is not None and conv.active:
-        await turn.show(flows.current_screen(conv, Translator(conv.language)(message_id)))
+        await turn.show(FLOWS.screen(conv, Translator(conv.language)(message_id)))
     else:
         await turn.say(Translator(await _language(turn))(message_id))
 
@@ -123,23 +147,7 @@ async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     turn = Turn.of(update, context)
     if turn is None:
         return
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-        if conv is not None and (conv.flow == Flow.PROFILE or conv.flow in coordinator.FLOWS):
-            await repository.delete_conversation(session, turn.user.id)  # nothing worth keeping
-        elif conv is not None:
-            conv.active = False
-            await repository.save_conversation(session, conv, turn.svc.clock.now())
-    if conv is None:
-        key = "cancel.nothing"
-    elif conv.flow == Flow.PROFILE:
-        key = "cancel.profile"
-    elif conv.flow in coordinator.FLOWS:
-        key = "coord.cancelled"
-    elif conv.flow == tasks.FLOW:
-        key = "cancel.task_kept"
-    else:
-        key = "cancel.kept"
+    key = await FLOWS.cancel(turn) or "cancel.nothing"
     await turn.say(Translator(await _language(turn))(key), remove_keyboard=True)
 
 
@@ -284,18 +292,13 @@ async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if conv is None or not conv.active:
         await profile.idle(turn)
     else:
-        await _reprompt(turn, flows.reprompt_id(conv))
+        await _reprompt(turn, FLOWS.reprompt(conv))
 
 
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed text goes to the flow the person is in (registration when there is none)."""
-    turn = Turn.of(update, context)
-    if turn is None:
-        return
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-    handler = flows.TEXT.get(conv.flow) if conv is not None and conv.active else None
-    await (handler or registration.on_text)(update, context)
+async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A shared contact card: for the flow that asks one, else like any other message."""
+    if not await FLOWS.on_contact(update, context):
+        await registration.on_contact(update, context)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -344,8 +347,9 @@ def register_handlers(application: Application) -> None:
     add(CallbackQueryHandler(registration.on_consent, pattern=rf"^{registration.CONSENT_SCOPE}:"))
     add(CallbackQueryHandler(registration.on_resume, pattern=rf"^{registration.RESUME_SCOPE}:"))
     add(CallbackQueryHandler(registration.on_button, pattern=r"^r:"))
+    for scope in sorted(FLOWS.scopes):  # every question of every flow on the engine
+        add(CallbackQueryHandler(FLOWS.on_button, pattern=rf"^{scope}:"))
     add(CallbackQueryHandler(profile.on_button, pattern=rf"^{profile.SCOPE}:"))
-    add(CallbackQueryHandler(tasks.on_button, pattern=rf"^{task_steps.SCOPE}:"))
     add(CallbackQueryHandler(tasks.on_list_button, pattern=rf"^{tasks.LIST_SCOPE}:"))
     add(CallbackQueryHandler(offers.on_button, pattern=rf"^{offers.SCOPE}:"))
     # Coordinators' commands, buttons and CSV uploads; to anyone else their commands answer
@@ -356,8 +360,8 @@ def register_handlers(application: Application) -> None:
     add(CallbackQueryHandler(_stale_button))
     # Answers. Unknown commands must come before plain text (a command is text too).
     add(MessageHandler(new & filters.COMMAND, on_unknown_command))
-    add(MessageHandler(new & filters.TEXT, on_text))
-    add(MessageHandler(new & filters.CONTACT, registration.on_contact))
+    add(MessageHandler(new & filters.TEXT, FLOWS.on_text))
+    add(MessageHandler(new & filters.CONTACT, on_contact))
     add(MessageHandler(new, on_other_message))
     application.add_error_handler(on_error)
 

@@ -68,7 +68,7 @@ from telegram.ext import (
 from telegram.ext.filters import BaseFilter
 
 from bot.chat import chunks, questions, ui
-from bot.chat.flows import registry as flows
+from bot.chat.engine.table import Foreign
 from bot.chat.flows.task import steps as task_steps
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator, language_from_telegram
@@ -1194,6 +1194,11 @@ async def _stop(turn: Turn, cb: Callback, tr: Translator) -> None:
 # ---- wiring --------------------------------------------------------------------------------------
 
 
+def flows() -> list[Foreign]:
+    """The coordinators' flows for the flow table (/cancel drops them: nothing worth keeping)."""
+    return [Foreign(f, on_text, _conv_screen, _reprompt_id, "coord.cancelled") for f in FLOWS]
+
+
 def register(
     add: Callable[[BaseHandler[Any, Any, Any]], None], new_messages_filter: BaseFilter
 ) -> None:
@@ -1207,5 +1212,3 @@ def register(
     add(CommandHandler("digest", cmd_digest, filters=new))
     add(CallbackQueryHandler(on_button, pattern=rf"^{SCOPE}:"))
     add(MessageHandler(new & filters.Document.ALL, on_document))
-    for flow in FLOWS:
-        flows.register(flow, text=on_text, screen=_conv_screen, reprompt=_reprompt_id)
