@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.app import build_application, running, services_of
-from bot.chat.flows.registration.steps import QUESTIONS, Step
+from bot.chat.flows.registration.steps import FORM, Step
 from bot.chat.engine.form import Kind
 from bot.chat.flows.task import steps as ts
 from bot.chat.handlers import COMMANDS
@@ -156,7 +156,7 @@ def test_a_free_text_step_stores_only_valid_answers(harness, step, text):
     before = h.run(_current(h))
     h.run(h.chat.send(text))
     after = h.run(_current(h))
-    question = QUESTIONS[step]
+    question = FORM[step]
     parse = validate_phone if step == Step.PHONE else question.parse
     assert parse is not None
     verdict = parse(text)

@@ -10,7 +10,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from bot.chat.engine.form import Kind
-from bot.chat.flows.registration.steps import EDITABLE, QUESTIONS
+from bot.chat.flows.registration.steps import FORM as REGISTRATION
 from bot.chat.handlers import COMMANDS
 from bot.core import i18n
 from bot.domain import reference
@@ -68,9 +68,7 @@ def _dynamic_ids() -> set[str]:
 
     form = ts.FORM
     asks = [q for q in form.questions if q.kind != Kind.SUMMARY]
-    task_ids = {form.prompt(q) for q in asks} | {
-        form.reprompt(q.id, {}) for q in form.questions
-    }
+    task_ids = {form.prompt(q) for q in asks} | {form.reprompt(q.id, {}) for q in form.questions}
     task_ids |= {form.edit_label(q) for q in asks if q.main}
     task_ids |= {f"task.{q.id}.other" for q in form.questions if q.other}
     task_ids |= {f"task.act.{c}" for c in (*ts.CLINICAL_ACTIVITIES, *ts.RESEARCH_ACTIVITIES)}
@@ -83,9 +81,14 @@ def _dynamic_ids() -> set[str]:
     ids = {f"type.{t}" for t in (*reference.EXCHANGE_TYPES, "both")}
     ids |= {f"offer.exchange.{t}" for t in reference.EXCHANGE_TYPES}
     ids |= {f"title.{t}" for t in (*reference.TITLES, "other")}
-    ids |= {f"edit.{step.value}" for step in EDITABLE}
+    ids |= {REGISTRATION.edit_label(q) for q in REGISTRATION.editable({})}
     ids |= {f"command.{name}" for name in COMMANDS}
-    ids |= {q.prompt for q in QUESTIONS.values()} | {q.reprompt for q in QUESTIONS.values()}
+    ids |= {REGISTRATION.prompt(q) for q in REGISTRATION.questions}
+    ids |= {
+        REGISTRATION.reprompt(q.id, d)
+        for q in REGISTRATION.questions
+        for d in ({}, {"name_suggestion": "x"})
+    }
     return ids | task_ids
 
 

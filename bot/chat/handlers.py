@@ -28,11 +28,10 @@ from telegram.ext import (
 )
 
 from bot.chat import ui
-from bot.chat.engine.table import Flows, Foreign
+from bot.chat.engine.table import Flows
 from bot.chat.flows import campaign, offers, profile
 from bot.chat.flows.coordinator import handlers as coordinator
 from bot.chat.flows.registration import handlers as registration
-from bot.chat.flows.registration import steps as reg_steps
 from bot.chat.flows.registration.handlers import Flow
 from bot.chat.flows.task import handlers as tasks
 from bot.chat.questions import already_answered
@@ -48,30 +47,17 @@ from bot.services.verification import LINK_PREFIX
 from storage import placements as store_placements
 from storage import questions, repository
 from storage.coordinators import coordinators_of_user
-from storage.models import Conversation
 from storage.placements import Placement
 from storage.slots import open_offers_of
 
 log = logging.getLogger(__name__)
 
 
-def _reg_screen(conv: Conversation, notice: str | None) -> ui.Screen:
-    return reg_steps.screen(
-        reg_steps.Step(conv.step), conv.data, Translator(conv.language), notice=notice
-    )
-
-
-def _reg_reprompt(conv: Conversation) -> str:
-    return reg_steps.reprompt_id(reg_steps.Step(conv.step), conv.data)
-
-
 FLOWS: Final = Flows(
     [
         tasks.FLOW,
-        Foreign(
-            Flow.REGISTRATION, registration.on_text, _reg_screen, _reg_reprompt, "cancel.kept", True
-        ),
-        Foreign(Flow.PROFILE, registration.on_text, _reg_screen, _reg_reprompt, "cancel.profile"),
+        registration.FLOW,
+        registration.PROFILE,
         *coordinator.flows(),
     ],
     idle=profile.idle,
@@ -298,7 +284,7 @@ async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A shared contact card: for the flow that asks one, else like any other message."""
     if not await FLOWS.on_contact(update, context):
-        await registration.on_contact(update, context)
+        await on_other_message(update, context)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -346,7 +332,6 @@ def register_handlers(application: Application) -> None:
     # Buttons, routed by the scope prefix of their (signed) callback data.
     add(CallbackQueryHandler(registration.on_consent, pattern=rf"^{registration.CONSENT_SCOPE}:"))
     add(CallbackQueryHandler(registration.on_resume, pattern=rf"^{registration.RESUME_SCOPE}:"))
-    add(CallbackQueryHandler(registration.on_button, pattern=r"^r:"))
     for scope in sorted(FLOWS.scopes):  # every question of every flow on the engine
         add(CallbackQueryHandler(FLOWS.on_button, pattern=rf"^{scope}:"))
     add(CallbackQueryHandler(profile.on_button, pattern=rf"^{profile.SCOPE}:"))
