@@ -319,7 +319,7 @@ async def test_each_party_may_do_exactly_what_its_scope_allows(world: World, act
 
 async def test_a_slot_moved_by_a_file_is_refused_even_when_it_appears_meanwhile(services):
     """The import itself refuses another area's slot (if it was added after the check)."""
-    from bot.chat.flows.coordinator.handlers import out_of_scope
+    from bot.chat.flows.coordinator.upload import out_of_scope
     from bot.domain.slots_csv import parse
     from storage import slots
 

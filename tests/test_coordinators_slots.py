@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
-from bot.chat.flows.coordinator import handlers as coordinator
-from bot.chat.flows.coordinator.handlers import AStep
+from bot.chat.flows.coordinator import addslot
+from bot.chat.flows.coordinator.addslot import AStep
 from storage.models import Coordinator, Offer, OfferStatus, Slot, SlotStatus, TaskStatus
 from tests.support import coordinator_fixtures
 from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
@@ -264,20 +264,20 @@ SCOPES = [
     ["SCOPE-1", "research", "clinical", "tromso", "oslo", "2027-03-01", "4", "8", "2", "-",
      "public_health", "Oman"])), max_size=14))  # fmt: skip
 def test_whatever_is_typed_or_pressed_a_finished_slot_passes_the_importer(answers):
-    data = coordinator.start_data(SCOPES, date(2026, 11, 24), 2)
+    data = addslot.start_data(SCOPES, date(2026, 11, 24), 2)
     step = AStep.REFERENCE
     for raw in answers:
         before = dict(data)
-        step_after, problem = coordinator.apply_answer(step, data, raw)
+        step_after, problem = addslot.apply_answer(step, data, raw)
         if problem is not None:
             assert data == before and step_after == step, "a refused answer changes nothing"
         step = step_after
         if step == AStep.CONFIRM:
             break
     if step == AStep.CONFIRM:
-        row, errors = coordinator.check_row(coordinator._cells(data))
+        row, errors = addslot.check_row(addslot._cells(data))
         assert errors == [] and row is not None
-        allowed = coordinator.allowed_places(SCOPES)
+        allowed = addslot.allowed_places(SCOPES)
         assert row.city in allowed[row.exchange_type], "only a city in scope"
 
 

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 from sqlmodel import col, select, update
 
-from bot.chat.flows.coordinator import handlers as coordinator
+from bot.chat.flows import coordinator
 from bot.core.i18n import Translator
 from bot.demo import TerminalRequest
 from bot.jobs.scheduler import Scheduler

@@ -29,11 +29,18 @@ from telegram.ext import (
 
 from bot.chat import ui
 from bot.chat.engine.table import Flows
-from bot.chat.flows import campaign, offers, profile
-from bot.chat.flows.coordinator import handlers as coordinator
+from bot.chat.flows import campaign, coordinator, offers, profile
 from bot.chat.flows.registration import handlers as registration
 from bot.chat.flows.registration.handlers import Flow
 from bot.chat.flows.task import handlers as tasks
+from bot.chat.general import (
+    COMMANDS,
+    FLOWS_KEY,
+    flows_of,
+    on_other_message,
+    on_unknown_command,
+    reprompt,
+)
 from bot.chat.questions import already_answered
 from bot.chat.questions import question_id as question_tag
 from bot.chat.turn import Turn
@@ -52,34 +59,12 @@ from storage.slots import open_offers_of
 
 log = logging.getLogger(__name__)
 
-
-FLOWS: Final = Flows(
-    [
-        tasks.FLOW,
-        registration.FLOW,
-        registration.PROFILE,
-        *coordinator.flows(),
-    ],
-    idle=profile.idle,
-)
-
 DELETE_SCOPE: Final = "x"
-COMMANDS: Final = ("start", "newtask", "tasks", "help", "cancel", "mydata", "delete")
 
 
 async def _language(turn: Turn) -> str:
     """The person's language: profile, then draft, then Telegram's setting."""
     return await turn.language()
-
-
-async def _reprompt(turn: Turn, message_id: str) -> None:
-    """Say a catalog message, then ask the current question again if a flow is running."""
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-    if conv is not None and conv.active:
-        await turn.show(FLOWS.screen(conv, Translator(conv.language)(message_id)))
-    else:
-        await turn.say(Translator(await _language(turn))(message_id))
 
 
 async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -126,14 +111,16 @@ async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if scopes:  # a coordinator learns their own commands; the supervisors' only if one too
         tr = Translator(scopes[0].language)
         await turn.say(coordinator.commands_text(scopes, tr, "coord.help"))
-    await _reprompt(turn, "help.general" if scopes and supervisor is None else "help.text")
+    await reprompt(
+        turn, "help.general" if scopes and supervisor is None else "help.text", flows_of(context)
+    )
 
 
 async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None:
         return
-    key = await FLOWS.cancel(turn) or "cancel.nothing"
+    key = await flows_of(context).cancel(turn) or "cancel.nothing"
     await turn.say(Translator(await _language(turn))(key), remove_keyboard=True)
 
 
@@ -148,7 +135,7 @@ async def cmd_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await update.get_bot().send_document(
         turn.chat_id, document, filename="veileder-my-data.json", caption=tr("mydata.caption")
     )
-    await _reprompt(turn, "mydata.sent")
+    await reprompt(turn, "mydata.sent", flows_of(context))
 
 
 def _delete_screen(language: str, question_id: int, held: Sequence[Placement] = ()) -> ui.Screen:
@@ -214,7 +201,7 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await turn.query.answer()
     if cb.action != "yes":
         await turn.close(tr("delete.kept"))
-        await _reprompt(turn, "delete.kept_continue")
+        await reprompt(turn, "delete.kept_continue", flows_of(context))
         return
     now = turn.svc.clock.now()
     async with turn.svc.db.session() as session:
@@ -263,27 +250,9 @@ def _remove_files(names: list[str]) -> None:
         Path(name).unlink(missing_ok=True)
 
 
-async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if turn := Turn.of(update, context):
-        await _reprompt(turn, "unknown.command")
-
-
-async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stickers, photos, voice notes...: the current step's own re-prompt, state unchanged."""
-    turn = Turn.of(update, context)
-    if turn is None:
-        return
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-    if conv is None or not conv.active:
-        await profile.idle(turn)
-    else:
-        await _reprompt(turn, FLOWS.reprompt(conv))
-
-
 async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A shared contact card: for the flow that asks one, else like any other message."""
-    if not await FLOWS.on_contact(update, context):
+    if not await flows_of(context).on_contact(update, context):
         await on_other_message(update, context)
 
 
@@ -314,7 +283,17 @@ async def set_commands(application: Application) -> None:
             await application.bot.set_my_commands(commands, language_code=code)
 
 
+def flow_table() -> Flows:
+    """Every flow, by name: the one table the handlers consult (built once, immutable)."""
+    return Flows(
+        [tasks.FLOW, registration.FLOW, registration.PROFILE, *coordinator.flows()],
+        idle=profile.idle,
+    )
+
+
 def register_handlers(application: Application) -> None:
+    flows = flow_table()
+    application.bot_data[FLOWS_KEY] = flows
     private = filters.ChatType.PRIVATE
     # Only new messages: an edited message is never taken as an answer.
     new = filters.UpdateType.MESSAGE & private
@@ -332,8 +311,8 @@ def register_handlers(application: Application) -> None:
     # Buttons, routed by the scope prefix of their (signed) callback data.
     add(CallbackQueryHandler(registration.on_consent, pattern=rf"^{registration.CONSENT_SCOPE}:"))
     add(CallbackQueryHandler(registration.on_resume, pattern=rf"^{registration.RESUME_SCOPE}:"))
-    for scope in sorted(FLOWS.scopes):  # every question of every flow on the engine
-        add(CallbackQueryHandler(FLOWS.on_button, pattern=rf"^{scope}:"))
+    for scope in sorted(flows.scopes):  # every question of every flow on the engine
+        add(CallbackQueryHandler(flows.on_button, pattern=rf"^{scope}:"))
     add(CallbackQueryHandler(profile.on_button, pattern=rf"^{profile.SCOPE}:"))
     add(CallbackQueryHandler(tasks.on_list_button, pattern=rf"^{tasks.LIST_SCOPE}:"))
     add(CallbackQueryHandler(offers.on_button, pattern=rf"^{offers.SCOPE}:"))
@@ -345,7 +324,7 @@ def register_handlers(application: Application) -> None:
     add(CallbackQueryHandler(_stale_button))
     # Answers. Unknown commands must come before plain text (a command is text too).
     add(MessageHandler(new & filters.COMMAND, on_unknown_command))
-    add(MessageHandler(new & filters.TEXT, FLOWS.on_text))
+    add(MessageHandler(new & filters.TEXT, flows.on_text))
     add(MessageHandler(new & filters.CONTACT, on_contact))
     add(MessageHandler(new, on_other_message))
     application.add_error_handler(on_error)

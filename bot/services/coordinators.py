@@ -3,7 +3,7 @@
 A coordinator is a student volunteer who hands over every year, so nothing about them is
 configuration: `python -m bot coordinators add` (see `bot.cli.coordinators`) stores a scope and
 queues an invitation email whose one-tap link (`/start c_<token>`) binds their Telegram account
-(see `bot.chat.flows.coordinator.handlers.bind`).
+(see `bot.chat.flows.coordinator.access.bind`).
 
 Roles follow Nmf's offices: NEO and LEO (national / local exchange officer) work with the clinical
 exchange, NORE and LORE with the research exchange; a local officer always has a city.

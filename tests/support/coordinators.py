@@ -13,7 +13,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandl
 
 from bot.app import App, build_application, running
 from bot.chat import handlers
-from bot.chat.flows.coordinator import handlers as coordinator
+from bot.chat.flows import coordinator
 from bot.chat.turn import Turn
 from bot.core.context import Services
 from bot.core.settings import Settings

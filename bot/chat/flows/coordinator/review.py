@@ -1,0 +1,285 @@
+"""/pending: a card per submitted task with approve / return; a return asks for a note first
+(flow `coord_return`), and the supervisor is told either way."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any, Final
+
+from telegram import Update
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.chat import questions, ui
+from bot.chat.flows.coordinator.access import (
+    FLOWS,
+    RETURN_FLOW,
+    RETURN_STEP,
+    SCOPE,
+    as_unknown,
+    replace_conversation,
+    reviewer_of,
+    translator,
+)
+from bot.chat.flows.task import steps as task_steps
+from bot.chat.turn import Turn
+from bot.core.i18n import Translator
+from bot.domain import reference
+from bot.domain.signing import Callback, parse_id
+from bot.domain.validation import Invalid, clean_text
+from bot.services import notify
+from storage import coordinators as store
+from storage import repository, tasks
+from storage.models import Conversation, Coordinator, Supervisor, Task, TaskStatus
+
+MAX_REASON: Final = 500
+PENDING_PAGE: Final = 10  # task cards /pending shows at once
+
+
+def task_card(task: Any, supervisor: Any, tr: Translator) -> str:
+    """What a coordinator needs to judge a task: the supervisor's own summary card, and who."""
+    who = tr(
+        "coord.task.supervisor",
+        name=supervisor.name,
+        title=_title(supervisor.title, tr),
+        workplace=supervisor.workplace,
+        email=supervisor.email,
+    )
+    submitted = task.submitted_at or task.updated_at
+    return "\n".join(
+        [
+            task_steps.card(tasks.draft_values(task), tr),
+            who,
+            tr("coord.task.submitted_at", date=submitted.date().isoformat()),
+        ]
+    )
+
+
+def _title(code: str, tr: Translator) -> str:
+    return tr(f"title.{code}") if code in reference.TITLES else code
+
+
+def task_screen(task: Any, supervisor: Any, tr: Translator) -> ui.Screen:
+    value = questions.pair(task.id, questions.fingerprint(task))  # acts on this version only
+    return ui.Screen(
+        task_card(task, supervisor, tr),
+        [
+            [
+                ui.Button(tr("coord.btn.approve"), Callback(SCOPE, "t", "ok", value)),
+                ui.Button(tr("coord.btn.return"), Callback(SCOPE, "t", "ret", value)),
+            ]
+        ],
+    )
+
+
+async def cmd_pending(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = Turn.of(update, context)
+    if turn is None:
+        return
+    async with turn.svc.db.session() as session:
+        scopes = await store.coordinators_of_user(session, turn.user.id)
+        pending = await store.pending_tasks(session, scopes)
+    if not scopes:
+        await as_unknown(update, context)
+        return
+    tr = translator(scopes)
+    if not pending:
+        await turn.say(tr("coord.pending.none"))
+        return
+    await turn.say(tr("coord.pending.header", count=len(pending)))
+    await _show_pending(turn, pending, tr)
+
+
+async def _show_pending(
+    turn: Turn, pending: Sequence[tuple[Task, Supervisor]], tr: Translator
+) -> None:
+    """A card per task, `PENDING_PAGE` at a time: hundreds of messages at once would run into
+    Telegram's flood limits. A button shows the next ones, after the last card shown."""
+    for task, supervisor in pending[:PENDING_PAGE]:
+        await turn.show(task_screen(task, supervisor, tr))
+    left = len(pending) - PENDING_PAGE
+    if left > 0:
+        last = str(pending[PENDING_PAGE - 1][0].id)
+        more = ui.Button(tr("coord.btn.more_pending"), Callback(SCOPE, "p", "more", last))
+        await turn.show(ui.Screen(tr("coord.pending.more", left=left), [[more]]))
+
+
+async def on_more_pending(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
+    """The next pending tasks after the last one shown (submitted later, or at the same time
+    with a higher id), whatever was reviewed in the meantime."""
+    assert turn.query is not None
+    tr = translator(scopes)
+    async with turn.svc.db.session() as session:
+        pending = await store.pending_tasks(session, scopes)
+        shown = await session.get(Task, task_id) if (task_id := parse_id(cb.value)) else None
+    if cb.action != "more" or shown is None:
+        await turn.query.answer(tr("btn.stale"))
+        return
+    await turn.query.answer()
+    cursor = (shown.submitted_at or shown.updated_at, shown.id or 0)
+    after = [p for p in pending if (p[0].submitted_at or p[0].updated_at, p[0].id or 0) > cursor]
+    await turn.close(turn.pressed_html())
+    if not after:
+        await turn.say(tr("coord.pending.none"))
+        return
+    await _show_pending(turn, after, tr)
+
+
+async def on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) -> None:
+    assert turn.query is not None
+    tr = translator(scopes)
+    now = turn.svc.clock.now()
+    task_id, version = questions.split(cb.value) or (0, "")
+    approved = busy = changed = False
+    conv: Conversation | None = None
+    async with turn.svc.db.session() as session:
+        found = await store.task_with_supervisor(session, task_id)
+        reviewer = reviewer_of(scopes, found[0].exchange_type, found[0].city) if found else None
+        if found is None or reviewer is None:
+            pass  # not (or no longer) this coordinator's task: a stale press
+        elif found[0].status == TaskStatus.SUBMITTED and questions.fingerprint(found[0]) != version:
+            changed = True  # edited since the card was shown: approve only what was seen
+        elif cb.action == "ok":
+            approved = await store.review_task(
+                session,
+                task_id,
+                status=TaskStatus.APPROVED,
+                reviewer_id=reviewer.id or 0,
+                now=now,
+                updated_at=found[0].updated_at,
+            )
+            existing = await repository.get_conversation(session, turn.user.id)
+            returning = existing is not None and existing.flow == RETURN_FLOW
+            if approved and returning and existing and existing.data.get("task_id") == task_id:
+                await repository.delete_conversation(session, turn.user.id)
+        elif cb.action == "ret" and found[0].status == TaskStatus.SUBMITTED:
+            existing = await repository.get_conversation(session, turn.user.id)
+            busy = existing is not None and existing.flow not in FLOWS
+            if not busy:
+                conv = Conversation(
+                    telegram_user_id=turn.user.id,
+                    chat_id=turn.chat_id,
+                    flow=RETURN_FLOW,
+                    step=RETURN_STEP,
+                    language=reviewer.language,
+                    data={
+                        "task_id": task_id,
+                        "title": found[0].title,
+                        "card": _message_id(turn),
+                        "version": version,
+                    },
+                    created_at=now,
+                )
+                await replace_conversation(session, turn, conv, existing is not None)
+    if found is None or reviewer is None:
+        await turn.query.answer(tr("btn.stale"))
+        return
+    task, supervisor = found
+    if changed:
+        await turn.query.answer(tr("coord.task.changed"))
+        await turn.close(turn.pressed_html() + "\n\n" + tr("coord.task.changed"))
+        await turn.show(task_screen(task, supervisor, tr))
+    elif approved:
+        await turn.query.answer()
+        await turn.close(turn.pressed_html() + "\n\n" + tr("coord.task.approved"))
+        await notify.tell(
+            turn.update.get_bot(),
+            supervisor.chat_id,
+            supervisor.language,
+            "coord.notify.approved",
+            title=task.title,
+        )
+    elif busy:
+        await turn.query.answer()
+        await turn.say(tr("coord.return.busy"))
+    elif conv is not None:
+        await turn.query.answer()
+        await turn.show(return_screen(conv))
+    else:
+        await _task_stale(turn, task_id, tr)
+
+
+async def _task_stale(turn: Turn, task_id: int, tr: Translator) -> None:
+    """Someone else reviewed it (or the supervisor withdrew it): say so, drop the buttons."""
+    assert turn.query is not None
+    async with turn.svc.db.session() as session:
+        found = await store.task_with_supervisor(session, task_id)
+    await turn.query.answer(tr("coord.task.stale"))
+    if found is not None:
+        status = tr(f"coord.status.{found[0].status.value}")
+        await turn.close(turn.pressed_html() + "\n\n" + tr("coord.task.now", status=status))
+
+
+def _message_id(turn: Turn) -> int | None:
+    message = turn.query.message if turn.query else None
+    return message.message_id if message is not None else None
+
+
+def return_screen(conv: Conversation, notice: str | None = None) -> ui.Screen:
+    tr = Translator(conv.language)
+    text = tr("coord.return.ask", title=conv.data.get("title", ""))
+    return ui.Screen(
+        f"{notice}\n\n{text}" if notice else text,
+        [[ui.Button(tr("coord.btn.stop"), Callback(SCOPE, RETURN_STEP, "stop"))]],
+    )
+
+
+async def return_text(turn: Turn, conv: Conversation, text: str, update_id: int) -> None:
+    """The note for a returned task: store it, tell the supervisor, end the flow."""
+    tr = Translator(conv.language)
+    checked = clean_text(text, max_length=MAX_REASON, min_length=2)
+    if isinstance(checked, Invalid):
+        await turn.show(return_screen(conv, tr(checked.message_id)))
+        return
+    task_id = int(conv.data.get("task_id", 0))
+    now = turn.svc.clock.now()
+    returned = False
+    async with turn.svc.db.session() as session:
+        current = await repository.get_conversation(session, turn.user.id)
+        if current is None or current.flow != RETURN_FLOW or update_id <= current.last_update_id:
+            return  # delivered again after a restart, or already ended
+        await repository.delete_conversation(session, turn.user.id)
+        scopes = await store.coordinators_of_user(session, turn.user.id)
+        found = await store.task_with_supervisor(session, task_id)
+        reviewer = reviewer_of(scopes, found[0].exchange_type, found[0].city) if found else None
+        seen = found is not None and questions.fingerprint(found[0]) == conv.data.get("version")
+        if found is not None and reviewer is not None and seen:
+            returned = await store.review_task(
+                session,
+                task_id,
+                status=TaskStatus.RETURNED,
+                reviewer_id=reviewer.id or 0,
+                now=now,
+                reason=checked.value,
+                updated_at=found[0].updated_at if found else None,
+            )
+    if found is not None and not seen and found[0].status == TaskStatus.SUBMITTED:
+        await _drop_buttons(turn, conv.data.get("card"))
+        await turn.say(tr("coord.task.changed"))
+        await turn.show(task_screen(found[0], found[1], tr))
+        return
+    if not returned or found is None:
+        await turn.say(tr("coord.task.stale"))
+        return
+    task, supervisor = found
+    await _drop_buttons(turn, conv.data.get("card"))
+    await turn.say(tr("coord.task.returned", reason=checked.value))
+    await notify.tell(
+        turn.update.get_bot(),
+        supervisor.chat_id,
+        supervisor.language,
+        "coord.notify.returned",
+        title=task.title,
+        reason=checked.value,
+    )
+
+
+async def _drop_buttons(turn: Turn, message_id: object) -> None:
+    """Take approve/return off the task's card once it was returned (best effort)."""
+    if not isinstance(message_id, int):
+        return
+    with contextlib.suppress(BadRequest):  # too old to edit, deleted, or already without
+        await turn.update.get_bot().edit_message_reply_markup(
+            chat_id=turn.chat_id, message_id=message_id, reply_markup=None
+        )
