@@ -28,13 +28,19 @@ from telegram.ext import (
 )
 
 from bot.chat import ui
+from bot.chat.engine.table import Flows
 from bot.chat.flows import campaign, coordinator, offers, profile
-from bot.chat.flows import registry as flows
 from bot.chat.flows.registration import handlers as registration
 from bot.chat.flows.registration.handlers import Flow
 from bot.chat.flows.task import handlers as tasks
-from bot.chat.flows.task import steps as task_steps
-from bot.chat.general import COMMANDS, on_other_message, on_unknown_command, reprompt
+from bot.chat.general import (
+    COMMANDS,
+    FLOWS_KEY,
+    flows_of,
+    on_other_message,
+    on_unknown_command,
+    reprompt,
+)
 from bot.chat.questions import already_answered
 from bot.chat.questions import question_id as question_tag
 from bot.chat.turn import Turn, services
@@ -104,30 +110,16 @@ async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if scopes:  # a coordinator learns their own commands; the supervisors' only if one too
         tr = Translator(scopes[0].language)
         await turn.say(coordinator.commands_text(scopes, tr, "coord.help"))
-    await reprompt(turn, "help.general" if scopes and supervisor is None else "help.text")
+    await reprompt(
+        turn, "help.general" if scopes and supervisor is None else "help.text", flows_of(context)
+    )
 
 
 async def cmd_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None:
         return
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-        if conv is not None and (conv.flow == Flow.PROFILE or conv.flow in coordinator.FLOWS):
-            await repository.delete_conversation(session, turn.user.id)  # nothing worth keeping
-        elif conv is not None:
-            conv.active = False
-            await repository.save_conversation(session, conv, turn.svc.clock.now())
-    if conv is None:
-        key = "cancel.nothing"
-    elif conv.flow == Flow.PROFILE:
-        key = "cancel.profile"
-    elif conv.flow in coordinator.FLOWS:
-        key = "coord.cancelled"
-    elif conv.flow == tasks.FLOW:
-        key = "cancel.task_kept"
-    else:
-        key = "cancel.kept"
+    key = await flows_of(context).cancel(turn) or "cancel.nothing"
     await turn.say(Translator(await _language(turn))(key), remove_keyboard=True)
 
 
@@ -142,7 +134,7 @@ async def cmd_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await update.get_bot().send_document(
         turn.chat_id, document, filename="veileder-my-data.json", caption=tr("mydata.caption")
     )
-    await reprompt(turn, "mydata.sent")
+    await reprompt(turn, "mydata.sent", flows_of(context))
 
 
 def _delete_screen(language: str, question_id: int, held: Sequence[Placement] = ()) -> ui.Screen:
@@ -208,7 +200,7 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await turn.query.answer()
     if cb.action != "yes":
         await turn.close(tr("delete.kept"))
-        await reprompt(turn, "delete.kept_continue")
+        await reprompt(turn, "delete.kept_continue", flows_of(context))
         return
     now = turn.svc.clock.now()
     async with turn.svc.db.session() as session:
@@ -257,15 +249,10 @@ def _remove_files(names: list[str]) -> None:
         Path(name).unlink(missing_ok=True)
 
 
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed text goes to the flow the person is in (registration when there is none)."""
-    turn = Turn.of(update, context)
-    if turn is None:
-        return
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-    handler = flows.TEXT.get(conv.flow) if conv is not None and conv.active else None
-    await (handler or registration.on_text)(update, context)
+async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A shared contact card: for the flow that asks one, else like any other message."""
+    if not await flows_of(context).on_contact(update, context):
+        await on_other_message(update, context)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -295,7 +282,17 @@ async def set_commands(application: Application) -> None:
             await application.bot.set_my_commands(commands, language_code=code)
 
 
+def flow_table() -> Flows:
+    """Every flow, by name: the one table the handlers consult (built once, immutable)."""
+    return Flows(
+        [tasks.FLOW, registration.FLOW, registration.PROFILE, *coordinator.flows()],
+        idle=profile.idle,
+    )
+
+
 def register_handlers(application: Application) -> None:
+    flows = flow_table()
+    application.bot_data[FLOWS_KEY] = flows
     private = filters.ChatType.PRIVATE
     # Only new messages: an edited message is never taken as an answer.
     new = filters.UpdateType.MESSAGE & private
@@ -313,9 +310,9 @@ def register_handlers(application: Application) -> None:
     # Buttons, routed by the scope prefix of their (signed) callback data.
     add(CallbackQueryHandler(registration.on_consent, pattern=rf"^{registration.CONSENT_SCOPE}:"))
     add(CallbackQueryHandler(registration.on_resume, pattern=rf"^{registration.RESUME_SCOPE}:"))
-    add(CallbackQueryHandler(registration.on_button, pattern=r"^r:"))
+    for scope in sorted(flows.scopes):  # every question of every flow on the engine
+        add(CallbackQueryHandler(flows.on_button, pattern=rf"^{scope}:"))
     add(CallbackQueryHandler(profile.on_button, pattern=rf"^{profile.SCOPE}:"))
-    add(CallbackQueryHandler(tasks.on_button, pattern=rf"^{task_steps.SCOPE}:"))
     add(CallbackQueryHandler(tasks.on_list_button, pattern=rf"^{tasks.LIST_SCOPE}:"))
     add(CallbackQueryHandler(offers.on_button, pattern=rf"^{offers.SCOPE}:"))
     # Coordinators' commands, buttons and CSV uploads; to anyone else their commands answer
@@ -326,8 +323,8 @@ def register_handlers(application: Application) -> None:
     add(CallbackQueryHandler(_stale_button))
     # Answers. Unknown commands must come before plain text (a command is text too).
     add(MessageHandler(new & filters.COMMAND, on_unknown_command))
-    add(MessageHandler(new & filters.TEXT, on_text))
-    add(MessageHandler(new & filters.CONTACT, registration.on_contact))
+    add(MessageHandler(new & filters.TEXT, flows.on_text))
+    add(MessageHandler(new & filters.CONTACT, on_contact))
     add(MessageHandler(new, on_other_message))
     application.add_error_handler(on_error)
 

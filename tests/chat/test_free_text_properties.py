@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.app import build_application, running, services_of
-from bot.chat.flows.registration.steps import QUESTIONS, Step
+from bot.chat.engine.form import Kind
+from bot.chat.flows.registration.steps import FORM, Step
 from bot.chat.flows.task import steps as ts
 from bot.chat.handlers import COMMANDS
 from bot.core import i18n
@@ -156,7 +157,7 @@ def test_a_free_text_step_stores_only_valid_answers(harness, step, text):
     before = h.run(_current(h))
     h.run(h.chat.send(text))
     after = h.run(_current(h))
-    question = QUESTIONS[step]
+    question = FORM[step]
     parse = validate_phone if step == Step.PHONE else question.parse
     assert parse is not None
     verdict = parse(text)
@@ -186,7 +187,7 @@ TASK_BASE: dict[str, Any] = {
     "learning_goals": [],
     "activities": ["chart_review"],
 }
-TASK_TEXT_STEPS = [s for s, a in ts.BY_STEP.items() if a.kind == ts.Kind.TEXT]
+TASK_TEXT_STEPS = [s for s, a in ts.FORM.by_id.items() if a.kind == Kind.TEXT]
 
 
 async def _place_in_task(h: Harness, step: ts.TStep) -> None:
@@ -223,7 +224,7 @@ def test_a_free_text_task_step_stores_only_valid_answers(harness, step, text):
     before = h.run(_current(h))
     h.run(h.chat.send(text))
     after = h.run(_current(h))
-    ask = ts.BY_STEP[step]
+    ask = ts.FORM[step]
     assert ask.parse is not None
     verdict = ask.parse(text)
     if command_entities(text):

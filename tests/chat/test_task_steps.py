@@ -6,10 +6,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.chat.engine import screens
 from bot.chat.flows.task import steps as ts
 from bot.core.i18n import Translator
 
 TR = Translator("en")
+FORM = ts.FORM
 ACTIONS = ["pick", "toggle", "done", "other", "skip", "keep", "back", "edit", "submit"]
 
 
@@ -24,8 +26,7 @@ def _start(types: list[str]) -> dict:
 
 
 def _values(step: ts.TStep, data: dict) -> list[str]:
-    ask = ts.BY_STEP[step]
-    codes = [o.code for o in ask.options(data, TR)] if ask.options else []
+    codes = [o.code for o in FORM.options(FORM[step], data, TR)]
     return [*codes, "bogus", "", *[s.value for s in ts.TStep]]
 
 
@@ -35,29 +36,29 @@ def _values(step: ts.TStep, data: dict) -> list[str]:
 )
 def test_any_sequence_of_answers_keeps_the_draft_valid(types, data):
     draft = _start(types)
-    step = ts.first_step(draft)
+    step = FORM.first(draft)
     for _ in range(data.draw(st.integers(1, 60))):
         if data.draw(st.booleans()):
             action = data.draw(st.sampled_from(ACTIONS))
             value = data.draw(st.sampled_from(_values(step, draft)))
-            applied = ts.apply_button(step, draft, action, value, TR)
+            applied = FORM.apply_button(step, draft, action, value, TR)
         else:
-            applied = ts.apply_text(step, draft, data.draw(st.text(max_size=80)))
-        if applied.submitted:
-            assert ts.missing(draft) is None
+            applied = FORM.apply_text(step, draft, data.draw(st.text(max_size=80)), TR)
+        if applied.finished:
+            assert FORM.missing(draft) is None
             break
         step = applied.step
-        assert step in ts.BY_STEP
+        assert step in FORM.by_id
         assert len(draft.get("learning_goals", [])) <= ts.MAX_GOALS
         if draft.get("season"):
             assert set(draft.get("months", [])) <= set(ts.season_months(int(draft["season"])))
-        screen = ts.screen(step, draft, TR)
+        screen = screens.screen(FORM, step, draft, TR)
         assert all(len(b.callback.body()) < 50 for row in screen.buttons for b in row.__iter__())
 
 
 def test_a_clinical_task_never_asks_research_questions():
     draft = _start(["clinical"])
-    asked = [s for s in ts.BY_STEP if ts.BY_STEP[s].applies(draft)]
+    asked = [s for s in FORM.by_id if FORM[s].when(draft)]
     assert (
         ts.TStep.WEEKS not in asked
         and ts.TStep.PRODUCTS not in asked
@@ -68,11 +69,11 @@ def test_a_clinical_task_never_asks_research_questions():
 
 def test_ethics_is_asked_only_for_patient_data():
     draft = _start(["research"])
-    assert not ts.BY_STEP[ts.TStep.ETHICS].applies(draft)
+    assert not FORM[ts.TStep.ETHICS].when(draft)
     draft["activities"] = ["literature"]
-    assert not ts.BY_STEP[ts.TStep.ETHICS].applies(draft)
+    assert not FORM[ts.TStep.ETHICS].when(draft)
     draft["activities"] = ["chart_review"]
-    assert ts.BY_STEP[ts.TStep.ETHICS].applies(draft)
+    assert FORM[ts.TStep.ETHICS].when(draft)
 
 
 def test_seasons_offered_are_the_current_and_the_next():

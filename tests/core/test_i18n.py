@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.chat.flows.registration.steps import EDITABLE, QUESTIONS
+from bot.chat.engine.form import Kind
+from bot.chat.flows.registration.steps import FORM as REGISTRATION
 from bot.chat.handlers import COMMANDS
 from bot.chat.telegram_html import parse_html
 from bot.core import i18n
@@ -65,13 +66,11 @@ def _literal_ids() -> set[str]:
 def _dynamic_ids() -> set[str]:
     from bot.chat.flows.task import steps as ts
 
-    task_ids = {a.prompt for a in ts.ASKS if a.kind != ts.Kind.SUMMARY} | {
-        a.reprompt for a in ts.ASKS
-    }
-    task_ids |= {
-        f"task.{a.step.value}.label" for a in ts.ASKS if a.main and a.kind != ts.Kind.SUMMARY
-    }
-    task_ids |= {f"task.{a.step.value}.other" for a in ts.ASKS if a.other}
+    form = ts.FORM
+    asks = [q for q in form.questions if q.kind != Kind.SUMMARY]
+    task_ids = {form.prompt(q) for q in asks} | {form.reprompt(q.id, {}) for q in form.questions}
+    task_ids |= {form.edit_label(q) for q in asks if q.main}
+    task_ids |= {f"task.{q.id}.other" for q in form.questions if q.other}
     task_ids |= {f"task.act.{c}" for c in (*ts.CLINICAL_ACTIVITIES, *ts.RESEARCH_ACTIVITIES)}
     task_ids |= {f"task.hours.{c}" for c in ts.HOURS} | {f"task.product.{c}" for c in ts.PRODUCTS}
     task_ids |= {f"task.ethics.{c}" for c in ts.ETHICS} | {f"month.{m}" for m in range(1, 13)}
@@ -82,9 +81,14 @@ def _dynamic_ids() -> set[str]:
     ids = {f"type.{t}" for t in (*reference.EXCHANGE_TYPES, "both")}
     ids |= {f"offer.exchange.{t}" for t in reference.EXCHANGE_TYPES}
     ids |= {f"title.{t}" for t in (*reference.TITLES, "other")}
-    ids |= {f"edit.{step.value}" for step in EDITABLE}
+    ids |= {REGISTRATION.edit_label(q) for q in REGISTRATION.editable({})}
     ids |= {f"command.{name}" for name in COMMANDS}
-    ids |= {q.prompt for q in QUESTIONS.values()} | {q.reprompt for q in QUESTIONS.values()}
+    ids |= {REGISTRATION.prompt(q) for q in REGISTRATION.questions}
+    ids |= {
+        REGISTRATION.reprompt(q.id, d)
+        for q in REGISTRATION.questions
+        for d in ({}, {"name_suggestion": "x"})
+    }
     return ids | task_ids
 
 

@@ -1,7 +1,8 @@
 """The registered supervisor's menu: see the profile, edit one field, switch language, verify.
 
-An edit reuses the registration steps (`answers.profile_edit` with `editing` set), so every field
-is asked, validated and re-prompted exactly as during registration.
+An edit reuses the registration questions (`answers.profile_edit` with `editing` set, in the
+registration form without its summary), so every field is asked, validated and re-prompted
+exactly as during registration.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.chat import ui
-from bot.chat.flows.registration import answering
-from bot.chat.flows.registration.answers import profile_edit
-from bot.chat.flows.registration.steps import EDITABLE, Step, profile_lines, screen
+from bot.chat.engine import screens
+from bot.chat.engine.context import Ctx
+from bot.chat.flows.registration.answers import draft_values, profile_edit
+from bot.chat.flows.registration.steps import FORM, Step, queue_code
 from bot.chat.flows.task import handlers as tasks
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator, language_from_telegram
@@ -33,7 +35,7 @@ PAUSES: Final = ("month", "three", "season")
 
 def menu_screen(supervisor: Supervisor, tz: ZoneInfo) -> ui.Screen:
     tr = Translator(supervisor.language)
-    data = profile_edit(supervisor, Step.SUMMARY, supervisor.updated_at).data
+    data = draft_values(supervisor)
     rows = [
         [
             ui.Button(tr("tasks.mine"), Callback(SCOPE, "-", "tasks")),
@@ -44,7 +46,7 @@ def menu_screen(supervisor: Supervisor, tz: ZoneInfo) -> ui.Screen:
     ]
     if supervisor.email_verified_at is None:
         rows.insert(1, [ui.Button(tr("profile.verify"), Callback(SCOPE, "-", "verify"))])
-    text = tr("profile.menu", card=Markup(profile_lines(tr, data)))
+    text = tr("profile.menu", card=Markup(screens.card(FORM, data, tr)))
     if supervisor.status == SupervisorStatus.PAUSED:
         until = supervisor.paused_until
         text += "\n\n" + (
@@ -88,8 +90,8 @@ def pause_end(choice: str, today: date, tz: ZoneInfo) -> datetime:
 def fields_screen(supervisor: Supervisor) -> ui.Screen:
     tr = Translator(supervisor.language)
     buttons = [
-        ui.Button(tr(f"edit.{step.value}"), Callback(SCOPE, "-", "edit", step.value))
-        for step in EDITABLE
+        ui.Button(tr(FORM.edit_label(q)), Callback(SCOPE, "-", "edit", q.id))
+        for q in FORM.editable(draft_values(supervisor))
     ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     rows.append([ui.Button(tr("btn.back"), Callback(SCOPE, "-", "menu"))])
@@ -143,8 +145,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 supervisor.language = "en" if supervisor.language == "nb" else "nb"
                 supervisor.updated_at = now
                 session.add(supervisor)
-            elif cb.action == "edit" and cb.value in {s.value for s in EDITABLE}:
-                edit = profile_edit(supervisor, Step(cb.value), now)
+            elif cb.action == "edit" and cb.value in {
+                q.id for q in FORM.editable(draft_values(supervisor))
+            }:
+                edit = profile_edit(supervisor, cb.value, now)
             elif cb.action == "verify" and supervisor.email_verified_at is None:
                 edit = profile_edit(supervisor, Step.VERIFY, now)
             if edit is not None:
@@ -152,7 +156,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 await session.flush()
                 await repository.save_conversation(session, edit, now)
                 if cb.action == "verify":
-                    notice = await answering.queue_code(session, turn.svc, edit)
+                    notice = await queue_code(Ctx(session, turn.svc, edit))
     language = (
         supervisor.language if supervisor else language_from_telegram(turn.user.language_code)
     )
@@ -177,7 +181,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if cb.action == "verify" and notice is None:
             turn.svc.sender.wake()
         await turn.close(tr("profile.editing"))
-        await turn.show(screen(Step(edit.step), edit.data, tr, notice=notice))
+        shown = tr(notice) if notice else None
+        await turn.show(screens.screen(FORM, edit.step, edit.data, tr, notice=shown))
 
 
 async def unsubscribe_link(turn: Turn, payload: str) -> None:

@@ -63,7 +63,7 @@ from telegram.ext import (
 from telegram.ext.filters import BaseFilter
 
 from bot.chat import ui
-from bot.chat.flows import registry as flows
+from bot.chat.engine.table import Foreign
 from bot.chat.flows.coordinator.access import (
     ADDSLOT_FLOW,
     COMMANDS,
@@ -109,6 +109,7 @@ __all__ = [
     "SCOPE",
     "bind",
     "commands_text",
+    "flows",
     "on_button",
     "on_text",
     "register",
@@ -132,7 +133,7 @@ def _reprompt_id(conv: Conversation) -> str:
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed text while in one of the coordinators' flows (routed here by `flows.TEXT`)."""
+    """Typed text while in one of the coordinators' flows (routed here by the flow table)."""
     turn = Turn.of(update, context)
     text = update.effective_message.text if update.effective_message else None
     if turn is None or text is None:
@@ -193,6 +194,11 @@ async def _stop(turn: Turn, cb: Callback, tr: Translator) -> None:
     await turn.close(tr("coord.cancelled"))
 
 
+def flows() -> list[Foreign]:
+    """The coordinators' flows for the flow table (/cancel drops them: nothing worth keeping)."""
+    return [Foreign(f, on_text, _conv_screen, _reprompt_id, "coord.cancelled") for f in FLOWS]
+
+
 # ---- wiring --------------------------------------------------------------------------------------
 
 
@@ -209,5 +215,3 @@ def register(
     add(CommandHandler("digest", cmd_digest, filters=new))
     add(CallbackQueryHandler(on_button, pattern=rf"^{SCOPE}:"))
     add(MessageHandler(new & filters.Document.ALL, on_document))
-    for flow in FLOWS:
-        flows.register(flow, text=on_text, screen=_conv_screen, reprompt=_reprompt_id)

@@ -1,7 +1,9 @@
-"""A draft's answers and the profile they become: pure conversions, no I/O.
+"""A draft's answers and the profile they become, both ways, derived from the question rows.
 
-A registration draft (`Conversation.data`) holds one key per question; a profile edit starts from
-the profile's values put back into that shape, so both walk the same steps.
+A registration draft (`Conversation.data`) holds one key per question; a supervisor's column has
+the question's key. A choice with an "other" text stores the text in the column when "other" was
+chosen, and a profile edit starts from the profile's values put back into that shape, so both
+walk the same rows. A new stored question needs its column, not a line here.
 """
 
 from __future__ import annotations
@@ -9,17 +11,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.chat.flows.registration.steps import CONSENT_VERSION, Flow, Step
-from bot.domain.reference import TITLES, city
-from bot.domain.validation import Valid, validate_name
+from bot.chat.engine.context import Ctx
+from bot.chat.engine.form import OTHER, Kind, Question
+from bot.chat.flows.registration.steps import (
+    CONSENT_VERSION,
+    FORM,
+    QUESTIONS,
+    Flow,
+    name_suggestion,
+)
+from bot.core.i18n import Translator
+from storage import repository
 from storage.models import Conversation, Supervisor
 
+_ANY = Translator("en")  # option codes do not depend on the language
 
-def name_suggestion(profile_name: str) -> str | None:
-    """The Telegram profile's name as a suggestion, if it would pass as a typed name: a profile
-    name is typed by anyone, and tapping "yes" must not store what typing it would refuse."""
-    checked = validate_name(profile_name)
-    return checked.value if isinstance(checked, Valid) else None
+
+def _stored() -> list[Question]:
+    """The rows with a column: all but the summary and a choice's "other" text (its column is
+    the choice's)."""
+    merged = {q.other for q in QUESTIONS if q.kind == Kind.CHOICE and q.other}
+    return [q for q in QUESTIONS if q.kind != Kind.SUMMARY and q.id not in merged]
+
+
+def _other_key(q: Question) -> str | None:
+    return FORM[q.other].key if q.kind == Kind.CHOICE and q.other else None
 
 
 def new_draft(user_id: int, chat_id: int, language: str, name: str, now: datetime) -> Conversation:
@@ -30,7 +46,7 @@ def new_draft(user_id: int, chat_id: int, language: str, name: str, now: datetim
         telegram_user_id=user_id,
         chat_id=chat_id,
         flow=Flow.REGISTRATION,
-        step=Step.TYPES,
+        step=FORM.first(data),
         language=language,
         data=data,
         created_at=now,
@@ -38,74 +54,78 @@ def new_draft(user_id: int, chat_id: int, language: str, name: str, now: datetim
     )
 
 
-def profile_edit(supervisor: Supervisor, step: Step, now: datetime) -> Conversation:
+def draft_values(supervisor: Supervisor) -> dict[str, Any]:
+    """The profile's values as a draft's answers."""
+    data: dict[str, Any] = {}
+    for q in _stored():
+        value = getattr(supervisor, q.key)
+        other = _other_key(q)
+        if other is not None and value not in {o.code for o in FORM.options(q, data, _ANY)}:
+            data[q.key], data[other] = OTHER, value
+        elif isinstance(value, datetime):
+            data[q.key] = value.isoformat()
+        elif isinstance(value, list):
+            data[q.key] = list(value)
+        else:
+            data[q.key] = value
+    return data
+
+
+def profile_edit(supervisor: Supervisor, step: str, now: datetime) -> Conversation:
     """A profile edit: the profile's values as answers, `editing` so it returns after one field."""
-    data: dict[str, Any] = {
-        "exchange_types": list(supervisor.exchange_types),
-        "name": supervisor.name,
-        "workplace": supervisor.workplace,
-        "fields": list(supervisor.fields),
-        "fields_other": supervisor.fields_other,
-        "email": supervisor.email,
-        "email_verified_at": supervisor.email_verified_at.isoformat()
-        if supervisor.email_verified_at
-        else None,
-        "phone": supervisor.phone,
-        "editing": True,
-    }
-    data.update(
-        {"title": supervisor.title}
-        if supervisor.title in TITLES
-        else {"title": "other", "title_other": supervisor.title}
-    )
-    data.update(
-        {"city": supervisor.city}
-        if city(supervisor.city)
-        else {"city": "other", "city_other": supervisor.city}
-    )
     return Conversation(
         telegram_user_id=supervisor.telegram_user_id,
         chat_id=supervisor.chat_id,
         flow=Flow.PROFILE,
         step=step,
         language=supervisor.language,
-        data=data,
+        data={**draft_values(supervisor), "editing": True},
         created_at=now,
         updated_at=now,
     )
 
 
 def profile_values(data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": data["name"],
-        "title": data["title_other"] if data["title"] == "other" else data["title"],
-        "workplace": data["workplace"],
-        "city": data["city_other"] if data["city"] == "other" else data["city"],
-        "fields": list(data.get("fields", [])),
-        "fields_other": data.get("fields_other") or None,
-        "exchange_types": list(data["exchange_types"]),
-        "email": data["email"],
-        "email_verified_at": datetime.fromisoformat(data["email_verified_at"])
-        if data.get("email_verified_at")
-        else None,
-        "phone": data.get("phone") or None,
-    }
+    """The draft's answers as the supervisor's columns."""
+    values: dict[str, Any] = {}
+    for q in _stored():
+        value = data.get(q.key)
+        other = _other_key(q)
+        if other is not None and value == OTHER:
+            value = data.get(other)
+        if q.key.endswith("_at"):
+            value = datetime.fromisoformat(value) if value else None
+        elif isinstance(value, list):
+            value = list(value)
+        values[q.key] = value if value not in ("", None) else None
+    return values
 
 
-_REQUIRED = (
-    (Step.TYPES, "exchange_types"),
-    (Step.NAME, "name"),
-    (Step.TITLE, "title"),
-    (Step.WORKPLACE, "workplace"),
-    (Step.CITY, "city"),
-    (Step.EMAIL, "email"),
-)
+async def finish(ctx: Ctx) -> bool:
+    """ "Confirm": the draft becomes the supervisor; whether the email is verified."""
+    conv, now = ctx.conv, ctx.svc.clock.now()
+    supervisor = Supervisor(
+        telegram_user_id=conv.telegram_user_id,
+        chat_id=conv.chat_id,
+        language=conv.language,
+        consent_version=str(conv.data["consent_version"]),
+        consent_at=datetime.fromisoformat(conv.data["consent_at"]),
+        created_at=now,
+        updated_at=now,
+        **profile_values(conv.data),
+    )
+    ctx.session.add(supervisor)
+    await repository.delete_conversation(ctx.session, conv.telegram_user_id)
+    return supervisor.email_verified_at is not None
 
 
-def missing_step(data: dict[str, Any]) -> Step | None:
-    for step, key in _REQUIRED:
-        if not data.get(key):
-            return step
-    if not data.get("fields") and not data.get("fields_other"):
-        return Step.FIELDS
-    return None
+async def save_profile(ctx: Ctx) -> None:
+    """The end of a profile edit: its answers go to the profile, and the draft is gone."""
+    conv = ctx.conv
+    supervisor = await repository.get_supervisor(ctx.session, conv.telegram_user_id)
+    if supervisor is not None:
+        for key, value in profile_values(conv.data).items():
+            setattr(supervisor, key, value)
+        supervisor.updated_at = ctx.svc.clock.now()
+        ctx.session.add(supervisor)
+    await repository.delete_conversation(ctx.session, conv.telegram_user_id)

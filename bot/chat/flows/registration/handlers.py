@@ -2,10 +2,11 @@
 
 The story: /start greets in the person's language with the commitment in three lines and the
 privacy notice; nothing is stored until they tap "I agree". Then one question at a time
-(`steps` holds the questions as data, `answering` applies each answer), every answer written to
-the `conversation` row in the same transaction that accepts it, so a crash resumes at the next
-step. The email step sends a code and a one-tap link through the outbox; a summary with an edit
-button per field ends in "confirm", which turns the draft into a `Supervisor` row.
+(`steps` holds the questions as rows; the flow engine, `bot.chat.engine`, asks them and applies
+each answer), every answer written to the `conversation` row in the same transaction that
+accepts it, so a crash resumes at the next step. The email step sends a code and a one-tap link
+through the outbox; a summary with an edit button per field ends in "confirm", which turns the
+draft into a `Supervisor` row.
 
 We keep the step in our own table rather than in PTB's ConversationHandler persistence: PTB
 flushes persistence on an interval, so a SIGKILL could lose the last answers, and a draft in the
@@ -14,32 +15,20 @@ database can be expired, exported (/mydata) and erased (/delete) like any other 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
-from markupsafe import escape
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.chat import ui
+from bot.chat.engine.context import Ctx
+from bot.chat.engine.flow import Flow as EngineFlow
 from bot.chat.flows import profile
-from bot.chat.flows.registration import answering
-from bot.chat.flows.registration.answering import Kind, Outcome
+from bot.chat.flows.registration import answers
 from bot.chat.flows.registration.answers import new_draft
-from bot.chat.flows.registration.steps import (
-    CONSENT_VERSION,
-    MAIN_STEPS,
-    QUESTIONS,
-    SCOPE,
-    Flow,
-    Step,
-    advance,
-    answer_label,
-    screen,
-)
+from bot.chat.flows.registration.steps import CONSENT_VERSION, FORM, PROFILE_FORM, Flow, Step
 from bot.chat.flows.task import handlers as tasks
 from bot.chat.turn import Turn
-from bot.core.context import Services
 from bot.core.i18n import Translator, language_from_telegram
 from bot.domain.signing import Callback
 from bot.services import verification
@@ -48,8 +37,6 @@ from storage.models import Conversation
 
 CONSENT_SCOPE = "c"
 RESUME_SCOPE = "s"
-
-Apply = Callable[[AsyncSession, Services, Conversation], Awaitable[Outcome]]
 
 
 # ---- screens of this module --------------------------------------------------------------------
@@ -74,9 +61,9 @@ def consent_screen(language: str) -> ui.Screen:
 
 def resume_screen(conversation: Conversation) -> ui.Screen:
     tr = Translator(conversation.language)
-    progress = QUESTIONS[Step(conversation.step)].progress or MAIN_STEPS
+    step, total = FORM.progress(conversation.step, conversation.data)
     return ui.Screen(
-        tr("resume.ask", step=progress, total=MAIN_STEPS),
+        tr("resume.ask", step=step, total=total),
         [
             [ui.Button(tr("resume.continue"), Callback(RESUME_SCOPE, "-", "continue"))],
             [ui.Button(tr("resume.over"), Callback(RESUME_SCOPE, "-", "over"))],
@@ -84,140 +71,57 @@ def resume_screen(conversation: Conversation) -> ui.Screen:
     )
 
 
-def step_screen(conv: Conversation, notice: str | None = None) -> ui.Screen:
-    return screen(Step(conv.step), conv.data, Translator(conv.language), notice=notice)
+# ---- the flows: registration, and a profile edit walking the same questions -------------------
 
 
-# ---- answering ---------------------------------------------------------------------------------
-
-
-async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, apply: Apply) -> None:
-    """Apply a message to the person's running draft, then show the outcome."""
-    turn = Turn.of(update, context)
-    if turn is None:
-        return
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-        if conv is None or not conv.active:
-            conv = None
-        elif update.update_id <= conv.last_update_id:
-            return  # delivered again after a restart: already answered
-        else:
-            outcome = await apply(session, turn.svc, conv)
-            conv.last_update_id = update.update_id
-            await _store(session, turn.svc, conv, outcome)
-    if conv is None:
-        await profile.idle(turn)
-        return
-    await respond(turn, conv, outcome)
-
-
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    text = update.effective_message.text if update.effective_message else None
-    if text is not None:
-        await _answer(update, context, lambda s, svc, c: answering.apply_text(s, svc, c, text))
-
-
-async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    contact = update.effective_message.contact if update.effective_message else None
-    if contact is not None:
-        await _answer(
-            update,
-            context,
-            lambda s, svc, c: answering.apply_contact(
-                s, svc, c, contact.phone_number, contact.user_id
-            ),
-        )
-
-
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = Turn.of(update, context)
-    if turn is None or turn.query is None:
-        return
-    cb = turn.callback
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-        fresh = (
-            cb is not None
-            and conv is not None
-            and cb.scope == SCOPE
-            and conv.flow in (Flow.REGISTRATION, Flow.PROFILE)  # step names repeat across flows
-            and conv.step == cb.step
-            and update.update_id > conv.last_update_id
-        )
-        if fresh and conv is not None and cb is not None:
-            conv.active = True
-            outcome = await answering.apply_button(session, turn.svc, conv, cb)
-            conv.last_update_id = update.update_id
-            await _store(session, turn.svc, conv, outcome)
-    if not fresh or conv is None:
-        language = conv.language if conv else await turn.language()
-        await turn.query.answer(Translator(language)("btn.stale"))
-        return
-    await turn.query.answer(outcome.toast)
-    await respond(turn, conv, outcome)
-
-
-async def _store(
-    session: AsyncSession, svc: Services, conv: Conversation, outcome: Outcome
-) -> None:
-    """Write the answer and the new step, in the transaction that accepted them."""
-    if outcome.kind in (Kind.FINISHED, Kind.SAVED, Kind.CONSENT):
-        return  # the draft became (part of) the profile and is gone, or nothing changed
-    if outcome.kind == Kind.DISCARDED:
-        await repository.delete_conversation(session, conv.telegram_user_id)
-        return
-    await repository.save_conversation(session, conv, svc.clock.now())
-
-
-async def respond(turn: Turn, conv: Conversation, outcome: Outcome) -> None:
-    """Show the result of an answer. Runs after the transaction has committed."""
+async def _registered(turn: Turn, conv: Conversation, verified: Any) -> None:
     tr = Translator(conv.language)
-    if outcome.mail_queued:
-        turn.svc.sender.wake()
-    match outcome.kind:
-        case Kind.IGNORED:
-            return
-        case Kind.STAY:
-            await turn.show(step_screen(conv, outcome.notice))
-        case Kind.EDIT:
-            await turn.replace(step_screen(conv))
-        case Kind.MOVED:
-            await _close_question(turn, conv, outcome)
-            if outcome.closed_step == Step.PHONE:
-                await turn.say(tr("reg.phone.saved"), remove_keyboard=True)
-            await turn.show(step_screen(conv, outcome.notice))
-        case Kind.CONSENT:
-            if turn.query is not None:
-                await turn.replace(consent_screen(conv.language))
-            else:
-                await turn.show(consent_screen(conv.language))
-        case Kind.FINISHED:
-            await turn.close(tr("reg.summary.done_title"))
-            verified = outcome.extra.get("verified")
-            await turn.say(
-                tr("reg.thanks" if verified else "reg.thanks_unverified"), remove_keyboard=True
-            )
-            await turn.show(tasks.offer_screen(tr))
-        case Kind.SAVED | Kind.DISCARDED:
-            await turn.close(
-                tr("profile.saved" if outcome.kind == Kind.SAVED else "profile.unchanged")
-            )
-            await profile.show_menu(turn)
+    await turn.close(tr("reg.summary.done_title"))
+    await turn.say(tr("reg.thanks" if verified else "reg.thanks_unverified"), remove_keyboard=True)
+    await turn.show(tasks.offer_screen(tr))
 
 
-async def _close_question(turn: Turn, conv: Conversation, outcome: Outcome) -> None:
-    """Keep the answered question in the chat, with the answer under it and no buttons."""
-    if turn.query is None or not turn.query.data:
-        return
-    tr = Translator(conv.language)
-    asked = Step(turn.query.data.split(":")[1])
-    text = screen(asked, conv.data, tr).text
-    if outcome.closed_step is not None and (
-        label := answer_label(outcome.closed_step, conv.data, tr)
-    ):
-        text += f"\n✔️ <b>{escape(label)}</b>"
-    await turn.close(text)
+async def _back_to_consent(turn: Turn, conv: Conversation) -> None:
+    """Back from the first question: the consent screen again (the draft stays)."""
+    if turn.query is not None:
+        await turn.replace(consent_screen(conv.language))
+    else:
+        await turn.show(consent_screen(conv.language))
+
+
+async def _saved(turn: Turn, conv: Conversation, result: Any) -> None:
+    await turn.close(Translator(conv.language)("profile.saved"))
+    await profile.show_menu(turn)
+
+
+async def _unchanged(turn: Turn, conv: Conversation) -> None:
+    """Backing out of a profile edit changes nothing."""
+    await turn.close(Translator(conv.language)("profile.unchanged"))
+    await profile.show_menu(turn)
+
+
+async def _save(ctx: Ctx) -> None:
+    await answers.save_profile(ctx)
+
+
+FLOW: Final = EngineFlow(
+    name=Flow.REGISTRATION,
+    form=FORM,
+    finish=answers.finish,
+    done=_registered,
+    cancelled="cancel.kept",
+    left=_back_to_consent,
+)
+PROFILE: Final = EngineFlow(
+    name=Flow.PROFILE,
+    form=PROFILE_FORM,
+    finish=_save,
+    done=_saved,
+    cancelled="cancel.profile",
+    keep_on_cancel=False,
+    left=_unchanged,
+    drop_on_leave=True,
+)
 
 
 # ---- consent, resume, start ----------------------------------------------------------------------
@@ -282,12 +186,12 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     elif cb.action == "no" and conv is not None:
         await turn.close(Translator(conv.language)("consent.kept"))
         if conv.active:
-            await turn.show(step_screen(conv))
+            await turn.show(FLOW.screen(conv))
     elif conv is None:
         await turn.close(tr("consent.declined"))
     else:
         await turn.close(tr("welcome.intro") + "\n\n" + tr("consent.given"))
-        await turn.show(step_screen(conv))
+        await turn.show(FLOW.screen(conv))
 
 
 async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -318,7 +222,7 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await turn.show(consent_screen(language))
     else:
         await turn.close(tr("resume.continuing"))
-        await turn.show(step_screen(conv))
+        await turn.show(FLOW.screen(conv))
 
 
 async def start(turn: Turn, conv: Conversation | None) -> None:
@@ -342,9 +246,9 @@ async def verify_link(turn: Turn, token: str) -> None:
             conv.data["email_verified_at"] = now.isoformat()
             conv.active = True
             if conv.step == Step.VERIFY:
-                conv.step = advance(Step.VERIFY, conv.data)
+                conv.step = FORM.advance(Step.VERIFY, conv.data)
             if conv.step == Step.SUMMARY and conv.flow == Flow.PROFILE:
-                await answering.save_profile(session, turn.svc, conv)
+                await answers.save_profile(Ctx(session, turn.svc, conv))
                 conv = None
             else:
                 await repository.save_conversation(session, conv, now)
@@ -364,6 +268,6 @@ async def verify_link(turn: Turn, token: str) -> None:
         return
     await turn.say(tr("verify.link_ok"))
     if conv is not None and conv.active:
-        await turn.show(step_screen(conv))
+        await turn.show(FLOW.screen(conv))
     elif supervisor is not None:
         await profile.show_menu(turn)

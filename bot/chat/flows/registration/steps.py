@@ -1,4 +1,4 @@
-"""The registration questions as data, and the screens that ask them. Pure: no Telegram I/O.
+"""The registration questions as rows of the flow engine (`bot.chat.engine`). No Telegram I/O.
 
 ```mermaid
 stateDiagram-v2
@@ -19,30 +19,36 @@ stateDiagram-v2
     summary --> [*]: confirm
 ```
 
-A profile edit (registered supervisors) walks the same steps with `editing` set, and its
-"summary" means "save to the profile".
+A profile edit (registered supervisors) walks the same rows with `editing` set, in a form without
+a summary to review (`PROFILE_FORM`): reaching the end saves to the profile. The email's code is
+a follow-up row with its own hooks (sending the code when asked, checking a typed code, resend,
+change address, verify later); order, back, progress and edits come from the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from markupsafe import Markup
-
-from bot.chat.ui import Button, KeyButton, Screen
+from bot.chat.engine.context import Ctx
+from bot.chat.engine.form import Applied, Form, Kind, Option, Question
 from bot.core.i18n import Translator
 from bot.domain import reference
-from bot.domain.signing import Callback
-from bot.domain.validation import Result, validate_email, validate_name, validate_short_text
+from bot.domain.validation import (
+    Invalid,
+    Valid,
+    validate_code,
+    validate_email,
+    validate_name,
+    validate_phone,
+    validate_short_text,
+)
+from bot.services import verification
 
 SCOPE: Final = "r"
 # The privacy notice's version, stored with each consent: change it whenever the notice changes
 # (2026-11-30: the do-not-email list that outlives /delete).
 CONSENT_VERSION: Final = "2026-11-30"
-MAIN_STEPS: Final = 8
 
 
 class Step(StrEnum):
@@ -66,356 +72,308 @@ class Flow(StrEnum):
     PROFILE = "profile"
 
 
-@dataclass(frozen=True)
-class Question:
-    """One step: where its answer goes, how it is asked, and how typed text is checked."""
-
-    step: Step
-    key: str
-    prompt: str
-    reprompt: str
-    progress: int | None = None
-    parse: Callable[[str], Result] | None = None
-    returns_to: Step | None = None  # a sub-step that hands back to its parent step
+def name_suggestion(profile_name: str) -> str | None:
+    """The Telegram profile's name as a suggestion, if it would pass as a typed name: a profile
+    name is typed by anyone, and tapping "yes" must not store what typing it would refuse."""
+    checked = validate_name(profile_name)
+    return checked.value if isinstance(checked, Valid) else None
 
 
-QUESTIONS: Final[dict[Step, Question]] = {
-    q.step: q
-    for q in (
-        Question(Step.TYPES, "exchange_types", "reg.types.ask", "reg.types.reprompt", 1),
-        Question(Step.NAME, "name", "reg.name.ask", "reg.name.reprompt", 2, validate_name),
-        Question(Step.TITLE, "title", "reg.title.ask", "reg.title.reprompt", 3),
-        Question(
-            Step.TITLE_OTHER,
-            "title_other",
-            "reg.title_other.ask",
-            "reg.text.reprompt",
-            3,
-            validate_short_text,
-        ),
-        Question(
-            Step.WORKPLACE,
-            "workplace",
-            "reg.workplace.ask",
-            "reg.workplace.reprompt",
-            4,
-            validate_short_text,
-        ),
-        Question(Step.CITY, "city", "reg.city.ask", "reg.city.reprompt", 5),
-        Question(
-            Step.CITY_OTHER,
-            "city_other",
-            "reg.city_other.ask",
-            "reg.text.reprompt",
-            5,
-            validate_short_text,
-        ),
-        Question(Step.FIELDS, "fields", "reg.fields.ask", "reg.fields.reprompt", 6),
-        Question(
-            Step.FIELDS_OTHER,
-            "fields_other",
-            "reg.fields_other.ask",
-            "reg.text.reprompt",
-            6,
-            validate_short_text,
-            returns_to=Step.FIELDS,
-        ),
-        Question(Step.EMAIL, "email", "reg.email.ask", "reg.email.reprompt", 7, validate_email),
-        Question(Step.VERIFY, "email_verified_at", "reg.verify.ask", "reg.verify.reprompt", 7),
-        Question(Step.PHONE, "phone", "reg.phone.ask", "reg.phone.reprompt", 8),
-        Question(Step.SUMMARY, "", "reg.summary.ask", "reg.summary.reprompt"),
-    )
-}
-
-SUB_STEPS: Final = frozenset({Step.TITLE_OTHER, Step.CITY_OTHER, Step.FIELDS_OTHER, Step.VERIFY})
-EDITABLE: Final = (
-    Step.TYPES,
-    Step.NAME,
-    Step.TITLE,
-    Step.WORKPLACE,
-    Step.CITY,
-    Step.FIELDS,
-    Step.EMAIL,
-    Step.PHONE,
-)
-
-_BACK: Final[dict[Step, Step | None]] = {
-    Step.TYPES: None,
-    Step.NAME: Step.TYPES,
-    Step.TITLE: Step.NAME,
-    Step.TITLE_OTHER: Step.TITLE,
-    Step.WORKPLACE: Step.TITLE,
-    Step.CITY: Step.WORKPLACE,
-    Step.CITY_OTHER: Step.CITY,
-    Step.FIELDS: Step.CITY,
-    Step.FIELDS_OTHER: Step.FIELDS,
-    Step.EMAIL: Step.FIELDS,
-    Step.VERIFY: Step.EMAIL,
-    Step.PHONE: Step.EMAIL,
-    Step.SUMMARY: Step.PHONE,
-}
+# ---- labels ------------------------------------------------------------------------------------
 
 
-def previous(step: Step) -> Step | None:
-    """Where "back" leads; None on the first question (back to the consent screen)."""
-    return _BACK[step]
+def types_label(data: dict[str, Any], tr: Translator) -> str:
+    return ", ".join(tr(f"type.{t}") for t in data.get("exchange_types", []))
 
 
-def following(step: Step, data: dict[str, Any]) -> Step:
-    """The step after an accepted answer, given the answers so far."""
-    if step == Step.TITLE and data.get("title") == "other":
-        return Step.TITLE_OTHER
-    if step == Step.CITY and data.get("city") == "other":
-        return Step.CITY_OTHER
-    question = QUESTIONS[step]
-    if question.returns_to:
-        return question.returns_to
-    order = [
-        Step.TYPES,
-        Step.NAME,
-        Step.TITLE,
-        Step.WORKPLACE,
-        Step.CITY,
-        Step.FIELDS,
-        Step.EMAIL,
-        Step.VERIFY,
-        Step.PHONE,
-        Step.SUMMARY,
-    ]
-    base = {Step.TITLE_OTHER: Step.TITLE, Step.CITY_OTHER: Step.CITY}.get(step, step)
-    return order[order.index(base) + 1]
+def title_label(data: dict[str, Any], tr: Translator) -> str:
+    title = data.get("title")
+    if title == "other":
+        return str(data.get("title_other") or tr("title.other"))
+    return tr(f"title.{title}") if title else ""
 
 
-def advance(step: Step, data: dict[str, Any]) -> Step:
-    """`following`, except that an edit returns to the summary once its own sub-steps are done."""
-    nxt = following(step, data)
-    if data.get("editing") and nxt not in SUB_STEPS and step != Step.FIELDS_OTHER:
-        data.pop("editing", None)
-        return Step.SUMMARY
-    return nxt
-
-
-# ---- screens ---------------------------------------------------------------------------------
-
-
-def _cb(step: Step, action: str, value: str = "") -> Callback:
-    return Callback(SCOPE, step.value, action, value)
-
-
-def _mark(selected: bool, label: str) -> str:
-    return f"✅ {label}" if selected else label
-
-
-def _header(tr: Translator, question: Question, data: dict[str, Any]) -> str:
-    if question.progress is None or data.get("editing"):  # an edit is one question, not a step of 8
-        return ""
-    return tr("reg.progress", step=question.progress, total=MAIN_STEPS) + "\n"
-
-
-def _nav_row(tr: Translator, step: Step, data: dict[str, Any]) -> list[Button]:
-    row = [Button(tr("btn.back"), _cb(step, "back"))]
-    question = QUESTIONS[step]
-    if question.parse is not None and data.get(question.key) and step != Step.FIELDS_OTHER:
-        row.append(Button(tr("btn.keep"), _cb(step, "keep")))
-    return row
-
-
-def title_label(tr: Translator, code: str) -> str:
-    return tr(f"title.{code}")
-
-
-def city_label(language: str, data: dict[str, Any]) -> str:
+def city_label(data: dict[str, Any], tr: Translator) -> str:
     if data.get("city") == "other":
-        return str(data.get("city_other") or "")
+        return str(data.get("city_other") or tr("btn.other"))
     city = reference.city(str(data.get("city") or ""))
-    return city.name(language) if city else ""
+    return city.name(tr.language) if city else ""
 
 
-def fields_label(language: str, data: dict[str, Any]) -> str:
-    names = [f.name(language) for code in data.get("fields", []) if (f := reference.field(code))]
+def fields_label(data: dict[str, Any], tr: Translator) -> str:
+    names = [f.name(tr.language) for code in data.get("fields", []) if (f := reference.field(code))]
     if data.get("fields_other"):
         names.append(str(data["fields_other"]))
     return ", ".join(names)
 
 
-def types_label(tr: Translator, data: dict[str, Any]) -> str:
-    return ", ".join(tr(f"type.{t}") for t in data.get("exchange_types", []))
+def _verified_label(data: dict[str, Any], tr: Translator) -> str:
+    return tr("profile.verified") if data.get("email_verified_at") else tr("profile.unverified")
 
 
-def profile_lines(tr: Translator, data: dict[str, Any]) -> str:
-    """The person's answers as a card; every value escaped by the translator."""
-    title = (
-        data.get("title_other")
-        if data.get("title") == "other"
-        else (title_label(tr, data["title"]) if data.get("title") else "")
-    )
-    verified = tr("profile.verified") if data.get("email_verified_at") else tr("profile.unverified")
-    return tr(
-        "profile.card",
-        types=types_label(tr, data),
-        name=data.get("name", ""),
-        title=title or "",
-        workplace=data.get("workplace", ""),
-        city=city_label(tr.language, data),
-        fields=fields_label(tr.language, data),
-        email=data.get("email", ""),
-        verified=verified,
-        phone=data.get("phone") or tr("profile.no_phone"),
-    )
+def _phone_label(data: dict[str, Any], tr: Translator) -> str:
+    return str(data.get("phone") or tr("profile.no_phone"))
 
 
-def screen(
-    step: Step, data: dict[str, Any], tr: Translator, *, notice: str | None = None
-) -> Screen:
-    """The prompt for `step`; `notice` (an error or re-prompt) goes on top when given."""
-    question = QUESTIONS[step]
-    top = f"{notice}\n\n" if notice else ""
-    text = top + _header(tr, question, data) + _prompt_text(step, data, tr)
-    result = Screen(text)
-    builder = _KEYBOARDS.get(step)
-    if builder is not None:
-        builder(result, data, tr)
-    if step not in (Step.PHONE, Step.SUMMARY):
-        result.buttons.append(_nav_row(tr, step, data))
-    return result
+# ---- options and prompts -----------------------------------------------------------------------
 
 
-def reprompt_id(step: Step, data: dict[str, Any]) -> str:
-    """The step's short re-prompt; the name step offers "Yes" only when there is a suggestion."""
-    if step == Step.NAME and not data.get("name_suggestion"):
-        return "reg.name.reprompt_typed"
-    return QUESTIONS[step].reprompt
+def _types(data: dict[str, Any], tr: Translator) -> list[Option]:
+    return [Option(k, tr(f"type.{k}")) for k in ("clinical", "research", "both")]
 
 
-def _prompt_text(step: Step, data: dict[str, Any], tr: Translator) -> str:
-    question = QUESTIONS[step]
-    if step == Step.NAME and data.get("name_suggestion"):
-        return tr("reg.name.confirm", name=data.get("name") or data["name_suggestion"])
-    if step == Step.VERIFY:
-        return tr(question.prompt, email=data.get("email", ""))
-    if step == Step.SUMMARY:
-        return tr(question.prompt, card=Markup(profile_lines(tr, data)))
-    if step == Step.FIELDS and (chosen := fields_label(tr.language, data)):
-        return tr(question.prompt) + "\n" + tr("reg.fields.chosen", fields=chosen)
-    return tr(question.prompt)
+def _types_value(code: str) -> list[str]:
+    return ["clinical", "research"] if code == "both" else [code]
 
 
-def _types_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    current = sorted(data.get("exchange_types", []))
-    options = [
-        ("clinical", ["clinical"]),
-        ("research", ["research"]),
-        ("both", ["clinical", "research"]),
-    ]
-    s.buttons.append(
-        [
-            Button(_mark(current == v, tr(f"type.{k}")), _cb(Step.TYPES, "pick", k))
-            for k, v in options
-        ]
-    )
+def _types_code(value: Any) -> str:
+    chosen = sorted(value or [])
+    return "both" if chosen == ["clinical", "research"] else (chosen[0] if chosen else "")
 
 
-def _name_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    if data.get("name_suggestion"):
-        s.buttons.append([Button(tr("reg.name.yes"), _cb(Step.NAME, "yes"))])
+def _titles(data: dict[str, Any], tr: Translator) -> list[Option]:
+    return [Option(c, tr(f"title.{c}")) for c in (*reference.TITLES, "other")]
 
 
-def _title_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    current = data.get("title")
-    codes = [*reference.TITLES, "other"]
-    buttons = [
-        Button(_mark(current == c, title_label(tr, c)), _cb(Step.TITLE, "pick", c)) for c in codes
-    ]
-    s.buttons.extend([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+def _cities(data: dict[str, Any], tr: Translator) -> list[Option]:
+    cities = [Option(c.code, c.name(tr.language)) for c in reference.cities()]
+    return [*cities, Option("other", tr("btn.other"))]
 
 
-def _city_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    current = data.get("city")
-    buttons = [
-        Button(_mark(current == c.code, c.name(tr.language)), _cb(Step.CITY, "pick", c.code))
-        for c in reference.cities()
-    ]
-    buttons.append(
-        Button(_mark(current == "other", tr("btn.other")), _cb(Step.CITY, "pick", "other"))
-    )
-    s.buttons.extend([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
-
-
-def _fields_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    chosen = set(data.get("fields", []))
+def _fields(data: dict[str, Any], tr: Translator) -> list[Option]:
     offered = reference.fields_for(list(data.get("exchange_types", [])), tr.language)
-    show_all = bool(data.get("fields_all"))
-    visible = offered if show_all else offered[: reference.COMMON_COUNT]
-    # Chosen fields stay visible even on the short list, so a toggle never hides itself.
-    visible += [f for f in offered if f.code in chosen and f not in visible]
-    buttons = [
-        Button(_mark(f.code in chosen, f.name(tr.language)), _cb(Step.FIELDS, "toggle", f.code))
-        for f in visible
-    ]
-    s.buttons.extend([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
-    more = (
-        Button(tr("btn.fewer"), _cb(Step.FIELDS, "less"))
-        if show_all
-        else Button(tr("btn.more"), _cb(Step.FIELDS, "more"))
-    )
-    s.buttons.append(
-        [
-            more,
-            Button(
-                _mark(bool(data.get("fields_other")), tr("btn.other")), _cb(Step.FIELDS, "other")
-            ),
-        ]
-    )
-    s.buttons.append([Button(tr("btn.done"), _cb(Step.FIELDS, "done"))])
+    return [Option(f.code, f.name(tr.language)) for f in offered]
 
 
-def _verify_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    s.buttons.append(
-        [
-            Button(tr("reg.verify.resend"), _cb(Step.VERIFY, "resend")),
-            Button(tr("reg.verify.change"), _cb(Step.VERIFY, "change")),
-        ]
-    )
-    s.buttons.append([Button(tr("reg.verify.later"), _cb(Step.VERIFY, "later"))])
+def _fields_text(data: dict[str, Any], tr: Translator) -> str:
+    chosen = fields_label(data, tr)
+    return tr("reg.fields.ask") + ("\n" + tr("reg.fields.chosen", fields=chosen) if chosen else "")
 
 
-def _phone_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    s.keyboard = [
-        [KeyButton(tr("reg.phone.share"), contact=True)],
-        [KeyButton(tr("reg.phone.skip")), KeyButton(tr("btn.back"))],
+def _name_text(data: dict[str, Any], tr: Translator) -> str:
+    if data.get("name_suggestion"):
+        return tr("reg.name.confirm", name=data.get("name") or data["name_suggestion"])
+    return tr("reg.name.ask")
+
+
+def _name_extra(data: dict[str, Any], tr: Translator) -> list[list[tuple[str, str]]]:
+    return [[(tr("reg.name.yes"), "yes")]] if data.get("name_suggestion") else []
+
+
+def _name_reprompt(data: dict[str, Any]) -> str:
+    """The name step offers "Yes" only when there is a suggestion."""
+    return "reg.name.reprompt" if data.get("name_suggestion") else "reg.name.reprompt_typed"
+
+
+def _email_changed(data: dict[str, Any], new: Any) -> None:
+    data["email_verified_at"] = None  # a new address is verified anew
+
+
+def _verify_text(data: dict[str, Any], tr: Translator) -> str:
+    return tr("reg.verify.ask", email=data.get("email", ""))
+
+
+def _verify_extra(data: dict[str, Any], tr: Translator) -> list[list[tuple[str, str]]]:
+    return [
+        [(tr("reg.verify.resend"), "resend"), (tr("reg.verify.change"), "change")],
+        [(tr("reg.verify.later"), "later")],
     ]
 
 
-def _summary_keyboard(s: Screen, data: dict[str, Any], tr: Translator) -> None:
-    edits = [
-        Button(tr(f"edit.{step.value}"), _cb(Step.SUMMARY, "edit", step.value)) for step in EDITABLE
-    ]
-    s.buttons.extend([edits[i : i + 2] for i in range(0, len(edits), 2)])
-    s.buttons.append([Button(tr("reg.summary.confirm"), _cb(Step.SUMMARY, "confirm"))])
+# ---- the row hooks: a suggested name, and the email's code -----------------------------------
 
 
-_KEYBOARDS: Final[dict[Step, Callable[[Screen, dict[str, Any], Translator], None]]] = {
-    Step.TYPES: _types_keyboard,
-    Step.NAME: _name_keyboard,
-    Step.TITLE: _title_keyboard,
-    Step.CITY: _city_keyboard,
-    Step.FIELDS: _fields_keyboard,
-    Step.VERIFY: _verify_keyboard,
-    Step.PHONE: _phone_keyboard,
-    Step.SUMMARY: _summary_keyboard,
-}
+async def _name_yes(ctx: Ctx, value: str) -> Applied:
+    data = ctx.conv.data
+    if not data.get("name_suggestion"):
+        return Applied(Step.NAME, notice="btn.stale")
+    if data.get("name"):
+        return FORM.accept(Step.NAME, data, str(data["name"]))
+    suggestion = name_suggestion(str(data["name_suggestion"]))
+    if suggestion is None:  # a draft begun before suggestions were checked
+        del data["name_suggestion"]
+        return Applied(Step.NAME, notice="reg.name.suggestion_refused")
+    data["name"] = suggestion
+    return FORM.accept(Step.NAME, data, suggestion)
 
 
-def answer_label(step: Step, data: dict[str, Any], tr: Translator) -> str:
-    """How an answer is echoed under its (now closed) question."""
-    match step:
-        case Step.TYPES:
-            return types_label(tr, data)
-        case Step.TITLE:
-            return title_label(tr, data["title"])
-        case Step.CITY:
-            return city_label(tr.language, data) or tr("btn.other")
-        case Step.FIELDS:
-            return fields_label(tr.language, data)
+async def queue_code(ctx: Ctx) -> str | None:
+    """Queue a code for the draft's address; the notice (catalog id) when over the limit."""
+    conv, data = ctx.conv, ctx.conv.data
+    email = str(data["email"])
+    if not await verification.may_send(ctx.session, ctx.svc, conv.telegram_user_id, email):
+        return "reg.verify.rate_limited"
+    await verification.send_code(
+        ctx.session,
+        ctx.svc,
+        user_id=conv.telegram_user_id,
+        email=email,
+        language=conv.language,
+        name=str(data.get("name") or data.get("name_suggestion") or ""),
+    )
+    return None
+
+
+async def _send_code(ctx: Ctx) -> Applied:
+    refused = await queue_code(ctx)
+    return Applied(Step.VERIFY, notice=refused, mail=refused is None)
+
+
+async def _resend(ctx: Ctx, value: str) -> Applied:
+    refused = await queue_code(ctx)
+    return Applied(Step.VERIFY, notice=refused or "reg.verify.resent", mail=refused is None)
+
+
+async def _change(ctx: Ctx, value: str) -> Applied:
+    return Applied(Step.EMAIL)
+
+
+async def _later(ctx: Ctx, value: str) -> Applied:
+    ctx.conv.data["email_verified_at"] = None
+    return FORM.accept(Step.VERIFY, ctx.conv.data)
+
+
+async def _check_code(ctx: Ctx, text: str) -> Applied:
+    result = validate_code(text)
+    if isinstance(result, Invalid):
+        return Applied(Step.VERIFY, notice=result.message_id)
+    check = await verification.check_code(
+        ctx.session,
+        ctx.svc,
+        user_id=ctx.conv.telegram_user_id,
+        email=str(ctx.conv.data.get("email")),
+        code=result.value,
+    )
+    match check.outcome:
+        case verification.CodeCheck.OK:
+            ctx.conv.data["email_verified_at"] = ctx.svc.clock.now().isoformat()
+            return FORM.accept(Step.VERIFY, ctx.conv.data)
+        case verification.CodeCheck.WRONG:
+            return Applied(Step.VERIFY, notice="reg.verify.wrong", args={"left": check.tries_left})
+        case verification.CodeCheck.EXPIRED:
+            return Applied(Step.VERIFY, notice="reg.verify.expired")
+        case verification.CodeCheck.TOO_MANY:
+            return Applied(Step.VERIFY, notice="reg.verify.too_many")
         case _:
-            return str(data.get(QUESTIONS[step].key) or "")
+            return Applied(Step.VERIFY, notice="reg.verify.none_sent")
+
+
+# ---- the questions -----------------------------------------------------------------------------
+
+_TEXT_REPROMPT: Final = "reg.text.reprompt"
+
+QUESTIONS: Final[tuple[Question, ...]] = (
+    Question(
+        Step.TYPES,
+        "exchange_types",
+        Kind.CHOICE,
+        _types,
+        store=_types_value,
+        code=_types_code,
+        label=types_label,
+        width=3,
+    ),
+    Question(
+        Step.NAME,
+        "name",
+        Kind.TEXT,
+        parse=validate_name,
+        text=_name_text,
+        extra=_name_extra,
+        reprompt=_name_reprompt,
+        actions={"yes": _name_yes},
+    ),
+    Question(Step.TITLE, "title", Kind.CHOICE, _titles, other=Step.TITLE_OTHER, label=title_label),
+    Question(
+        Step.TITLE_OTHER,
+        "title_other",
+        Kind.TEXT,
+        parse=validate_short_text,
+        parent=Step.TITLE,
+        prompt="reg.title_other.ask",
+        reprompt=_TEXT_REPROMPT,
+    ),
+    Question(
+        Step.WORKPLACE,
+        "workplace",
+        Kind.TEXT,
+        parse=validate_short_text,
+        prompt="reg.workplace.ask",
+        reprompt="reg.workplace.reprompt",
+    ),
+    Question(Step.CITY, "city", Kind.CHOICE, _cities, other=Step.CITY_OTHER, label=city_label),
+    Question(
+        Step.CITY_OTHER,
+        "city_other",
+        Kind.TEXT,
+        parse=validate_short_text,
+        parent=Step.CITY,
+        prompt="reg.city_other.ask",
+        reprompt=_TEXT_REPROMPT,
+    ),
+    Question(
+        Step.FIELDS,
+        "fields",
+        Kind.MULTI,
+        _fields,
+        short=reference.COMMON_COUNT,
+        other=Step.FIELDS_OTHER,
+        other_label="btn.other",
+        none="reg.fields.none",
+        text=_fields_text,
+        label=fields_label,
+    ),
+    Question(
+        Step.FIELDS_OTHER,
+        "fields_other",
+        Kind.TEXT,
+        parse=validate_short_text,
+        parent=Step.FIELDS,
+        prompt="reg.fields_other.ask",
+        reprompt=_TEXT_REPROMPT,
+    ),
+    Question(Step.EMAIL, "email", Kind.TEXT, parse=validate_email, changed=_email_changed),
+    Question(
+        Step.VERIFY,
+        "email_verified_at",
+        Kind.TEXT,
+        parent=Step.EMAIL,
+        follows=lambda d: not d.get("email_verified_at"),
+        text=_verify_text,
+        extra=_verify_extra,
+        label=_verified_label,
+        echo=False,
+        keep=False,
+        check=_check_code,
+        enter=_send_code,
+        actions={"resend": _resend, "change": _change, "later": _later},
+    ),
+    Question(
+        Step.PHONE,
+        "phone",
+        Kind.CONTACT,
+        parse=validate_phone,
+        optional=True,
+        skip_label="reg.phone.skip",
+        label=_phone_label,
+    ),
+    Question(Step.SUMMARY, "", Kind.SUMMARY),
+)
+
+
+def _card(data: dict[str, Any], tr: Translator) -> str:
+    """The answers as the profile card; each question fills its own `{id}` placeholder."""
+    return tr("profile.card", **{q.id: FORM.label(q, data, tr) for q in QUESTIONS})
+
+
+FORM: Final = Form(
+    "reg",
+    SCOPE,
+    QUESTIONS,
+    progress_id="reg.progress",
+    finish_action="confirm",
+    card=_card,
+    edit_label_id="edit.{id}",
+    edit_width=2,
+)
+PROFILE_FORM: Final = FORM.reviewing(False)

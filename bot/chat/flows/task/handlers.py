@@ -14,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from markupsafe import escape
+from markupsafe import Markup
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.chat import chunks, questions, ui
+from bot.chat.engine.context import Ctx
+from bot.chat.engine.flow import Flow
 from bot.chat.flows.task import steps as ts
-from bot.chat.flows.task.steps import SCOPE, TStep
+from bot.chat.flows.task.steps import TStep
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from bot.domain.signing import Callback, parse_id
@@ -31,7 +33,6 @@ from storage import repository, tasks
 from storage.models import Conversation, Supervisor, Task, TaskStatus
 from storage.placements import Placement
 
-FLOW: Final = "task"
 LIST_SCOPE: Final = "k"
 PAGE_NOTE_ROOM: Final = 40  # visible characters kept free for "Page 2 of 3"
 
@@ -46,11 +47,11 @@ def _context(supervisor: Supervisor, today: Any) -> ts.Context:
     )
 
 
-def _draft(supervisor: Supervisor, data: dict[str, Any], step: TStep, now: Any) -> Conversation:
+def _draft(supervisor: Supervisor, data: dict[str, Any], step: str, now: Any) -> Conversation:
     return Conversation(
         telegram_user_id=supervisor.telegram_user_id,
         chat_id=supervisor.chat_id,
-        flow=FLOW,
+        flow=FLOW.name,
         step=step,
         language=supervisor.language,
         data=data,
@@ -65,12 +66,12 @@ async def start_new(turn: Turn) -> None:
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         conv = await repository.get_conversation(session, turn.user.id)
-        if supervisor is not None and (conv is None or conv.flow != FLOW):
+        if supervisor is not None and (conv is None or conv.flow != FLOW.name):
             if conv is not None:
                 await repository.delete_conversation(session, turn.user.id)
                 await session.flush()
             data = _context(supervisor, now.astimezone(turn.svc.settings.tz).date()).initial_data()
-            conv = _draft(supervisor, data, ts.first_step(data), now)
+            conv = _draft(supervisor, data, ts.FORM.first(data), now)
             await repository.save_conversation(session, conv, now)
         elif conv is not None:
             conv.active = True
@@ -78,7 +79,7 @@ async def start_new(turn: Turn) -> None:
     if supervisor is None or conv is None:
         await turn.say(Translator(await _language(turn))("task.register_first"))
         return
-    await turn.show(ts.screen(TStep(conv.step), conv.data, Translator(conv.language)))
+    await turn.show(FLOW.screen(conv))
 
 
 async def _language(turn: Turn) -> str:
@@ -90,83 +91,27 @@ async def cmd_newtask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await start_new(turn)
 
 
-# ---- answering ---------------------------------------------------------------------------------
+# ---- answering: the engine runs the questions; finishing turns the draft into a task ------------
 
 
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = Turn.of(update, context)
-    text = update.effective_message.text if update.effective_message else None
-    if turn is None or text is None:
-        return
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-        if conv is None or conv.flow != FLOW or update.update_id <= conv.last_update_id:
-            return
-        applied = ts.apply_text(TStep(conv.step), conv.data, text)
-        conv.step = applied.step
-        conv.last_update_id = update.update_id
-        await repository.save_conversation(session, conv, turn.svc.clock.now())
-    tr = Translator(conv.language)
-    notice = tr(applied.notice) if applied.notice else None
-    await turn.show(ts.screen(applied.step, conv.data, tr, notice=notice))
-
-
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = Turn.of(update, context)
-    if turn is None or turn.query is None:
-        return
-    cb = turn.callback
-    now = turn.svc.clock.now()
-    task: Task | None = None
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-        supervisor = await repository.get_supervisor(session, turn.user.id)
-        fresh = (
-            cb is not None
-            and cb.scope == SCOPE
-            and conv is not None
-            and supervisor is not None
-            and conv.flow == FLOW
-            and conv.step == cb.step
-            and update.update_id > conv.last_update_id
+async def _finish(ctx: Ctx) -> Task | None:
+    """ "Submit": the draft becomes a task waiting for approval (again, when it was edited)."""
+    now = ctx.svc.clock.now()
+    supervisor = await repository.get_supervisor(ctx.session, ctx.conv.telegram_user_id)
+    if supervisor is None:
+        return None
+    task = await tasks.save_submitted(ctx.session, supervisor, ctx.conv.data, now)
+    await repository.delete_conversation(ctx.session, ctx.conv.telegram_user_id)
+    if ctx.conv.data.get("task_id"):  # changed: its waiting offers wait for approval too
+        await offers.release_task(
+            ctx.session, ctx.svc.settings, task.id or 0, now, keep_accepted=True
         )
-        if fresh and conv is not None and cb is not None and supervisor is not None:
-            tr = Translator(conv.language)
-            asked = TStep(conv.step)
-            applied = ts.apply_button(asked, conv.data, cb.action, cb.value, tr)
-            conv.last_update_id = update.update_id
-            conv.active = True
-            if applied.submitted:
-                task = await tasks.save_submitted(session, supervisor, conv.data, now)
-                await repository.delete_conversation(session, turn.user.id)
-                if conv.data.get("task_id"):  # changed: its waiting offers wait for approval too
-                    await offers.release_task(
-                        session, turn.svc.settings, task.id or 0, now, keep_accepted=True
-                    )
-            else:
-                conv.step = applied.step
-                await repository.save_conversation(session, conv, now)
-    if not fresh or conv is None or cb is None:
-        language = conv.language if conv else await turn.language()
-        await turn.query.answer(Translator(language)("btn.stale"))
+    return task
+
+
+async def _submitted(turn: Turn, conv: Conversation, task: Task | None) -> None:
+    if task is None:
         return
-    notice = tr(applied.notice) if applied.notice else None
-    await turn.query.answer(notice if applied.step == asked else None)
-    if task is not None:
-        await _submitted(turn, conv, task)
-    elif applied.redraw:
-        await turn.replace(ts.screen(applied.step, conv.data, tr))
-    elif applied.step == asked and notice:
-        await turn.show(ts.screen(asked, conv.data, tr, notice=notice))
-    else:
-        answered = turn.pressed_html()
-        if applied.answer:
-            answered += f"\n✔️ <b>{escape(applied.answer)}</b>"
-        await turn.close(answered)
-        await turn.show(ts.screen(applied.step, conv.data, tr, notice=notice))
-
-
-async def _submitted(turn: Turn, conv: Conversation, task: Task) -> None:
     tr = Translator(conv.language)
     await turn.close(tr("task.submitted_title"))
     await turn.say(tr("task.submitted", title=task.title))
@@ -178,6 +123,15 @@ async def _submitted(turn: Turn, conv: Conversation, task: Task) -> None:
         title=task.title,
         workplace=task.site,
     )
+
+
+FLOW: Final = Flow(
+    name="task",
+    form=ts.FORM,
+    finish=_finish,
+    done=_submitted,
+    cancelled="cancel.task_kept",
+)
 
 
 # ---- the list of tasks -------------------------------------------------------------------------
@@ -226,7 +180,7 @@ def list_screen(task_list: list[Task], tr: Translator, page: int = 0) -> ui.Scre
 
 def task_screen(task: Task, tr: Translator) -> ui.Screen:
     data = tasks.draft_values(task)
-    text = tr("tasks.view", status=_status(task, tr), card=ts.Markup(ts.card(data, tr)))
+    text = tr("tasks.view", status=_status(task, tr), card=Markup(ts.card(data, tr)))
     if task.status == TaskStatus.RETURNED and task.return_reason:
         text += "\n\n" + tr("tasks.returned_reason", reason=task.return_reason)
     value = str(task.id)
@@ -389,4 +343,4 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await placements.announce(turn.svc, held)
         case "edit" | "dup" if draft is not None:
             await turn.close(tr("tasks.editing"))
-            await turn.show(ts.screen(TStep.SUMMARY, draft.data, tr))
+            await turn.show(FLOW.screen(draft))

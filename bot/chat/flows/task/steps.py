@@ -1,8 +1,8 @@
-"""The task questions as data, and one generic engine that asks any of them. Pure: no I/O.
+"""The task questions as rows of the flow engine (`bot.chat.engine`). Pure: no I/O.
 
-Every step is an `Ask`: where the answer goes, whether it is typed text, one choice or several
-toggles, which options it offers and when it applies. One function (`screen`) draws any step and
-two (`apply_text`, `apply_button`) accept any answer, so adding a question is adding a row.
+Every question is a `Question`: where the answer goes, whether it is typed text, one choice or
+several toggles, which options it offers and when it applies. The engine derives the order, back,
+progress, the summary and its edits, so adding a question is adding a row.
 
 ```mermaid
 stateDiagram-v2
@@ -28,19 +28,17 @@ stateDiagram-v2
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Any, Final
 
-from markupsafe import Markup, escape
-
-from bot.chat.ui import Button, Screen
+from bot.chat.engine import screens
+from bot.chat.engine.form import Form, Kind, Option, Options, Question
+from bot.chat.ui import Screen
 from bot.core.i18n import Translator
 from bot.domain import reference
-from bot.domain.signing import Callback
-from bot.domain.validation import Invalid, Result, clean_text, validate_short_text
+from bot.domain.validation import Result, clean_text, validate_short_text
 
 SCOPE: Final = "t"
 
@@ -103,26 +101,6 @@ class TStep(StrEnum):
     SUMMARY = "summary"
 
 
-class Kind(StrEnum):
-    TEXT = "text"
-    CHOICE = "choice"
-    MULTI = "multi"
-    SUMMARY = "summary"
-
-
-@dataclass(frozen=True)
-class Option:
-    code: str
-    label: str
-
-
-Options = Callable[[dict[str, Any], Translator], list[Option]]
-
-
-def _always(data: dict[str, Any]) -> bool:
-    return True
-
-
 def _clinical(data: dict[str, Any]) -> bool:
     return data.get("exchange_type") == "clinical"
 
@@ -141,32 +119,6 @@ def validate_description(raw: str) -> Result:
 
 def validate_goal(raw: str) -> Result:
     return clean_text(raw, max_length=200, min_length=5)
-
-
-@dataclass(frozen=True)
-class Ask:
-    """One question: `key` in the draft, how it is answered, when it is asked."""
-
-    step: TStep
-    key: str
-    kind: Kind
-    options: Options | None = None
-    parse: Callable[[str], Result] | None = None
-    applies: Callable[[dict[str, Any]], bool] = _always
-    optional: bool = False
-    minimum: int = 1
-    maximum: int | None = None
-    other: TStep | None = None  # a MULTI's "other"/"write my own": a text sub-step
-    parent: TStep | None = None  # a text sub-step hands back to this MULTI step
-    main: bool = True  # counted in the progress marker and offered for editing
-
-    @property
-    def prompt(self) -> str:
-        return f"task.{self.step.value}.ask"
-
-    @property
-    def reprompt(self) -> str:
-        return f"task.{self.step.value}.reprompt"
 
 
 # ---- options -----------------------------------------------------------------------------------
@@ -212,9 +164,8 @@ def goal_text(goal: str, tr: Translator) -> str:
 
 
 def _goals(data: dict[str, Any], tr: Translator) -> list[Option]:
-    options = [Option(f"@{code}", tr(f"task.goal.{code}")) for code in suggested_goals(data)]
-    own = [Option(g, g) for g in data.get("learning_goals", []) if not g.startswith("@")]
-    return options + [Option(f"#{i}", o.label) for i, o in enumerate(own)]
+    """The suggestions; the engine adds the supervisor's own goals as `#0`, `#1`..."""
+    return [Option(f"@{code}", tr(f"task.goal.{code}")) for code in suggested_goals(data)]
 
 
 def _weeks(data: dict[str, Any], tr: Translator) -> list[Option]:
@@ -245,354 +196,174 @@ def _capacity(data: dict[str, Any], tr: Translator) -> list[Option]:
     return [Option(str(n), str(n)) for n in (1, 2, 3)]
 
 
+def _yes(code: str) -> bool:
+    return code == "yes"
+
+
+def _yes_code(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def _type_changed(data: dict[str, Any], new: Any) -> None:
+    """Activities, products and goals belong to a type; a clinical exchange is four weeks."""
+    for key in ("activities", "activities_other", "products", "learning_goals"):
+        data.pop(key, None)
+    data["weeks"] = 4 if new == "clinical" else data.get("weeks")
+
+
+def _season_changed(data: dict[str, Any], new: Any) -> None:
+    data["months"] = []  # months belong to a season
+
+
+def _type_label(data: dict[str, Any], tr: Translator) -> str:
+    return tr(f"type.{data['exchange_type']}") if data.get("exchange_type") else ""
+
+
+def _field_label(data: dict[str, Any], tr: Translator) -> str:
+    value = data.get("field")
+    if not value:
+        return ""
+    known = reference.field(str(value))
+    return known.name(tr.language) if known else str(value)
+
+
+def _goals_label(data: dict[str, Any], tr: Translator) -> str:
+    return "; ".join(goal_text(g, tr) for g in data.get("learning_goals", []))
+
+
+def _weeks_label(data: dict[str, Any], tr: Translator) -> str:
+    return tr("task.weeks.n", weeks=data["weeks"]) if data.get("weeks") else ""
+
+
+def _season_label(data: dict[str, Any], tr: Translator) -> str:
+    value = data.get("season")
+    return f"{value}/{(int(value) + 1) % 100:02d}" if value else ""
+
+
+def _months_label(data: dict[str, Any], tr: Translator) -> str:
+    return ", ".join(month_label(m, tr) for m in data.get("months", []))
+
+
 # ---- the questions -----------------------------------------------------------------------------
 
-ASKS: Final[tuple[Ask, ...]] = (
-    Ask(
+QUESTIONS: Final[tuple[Question, ...]] = (
+    Question(
         TStep.TYPE,
         "exchange_type",
         Kind.CHOICE,
         _types,
-        applies=lambda d: len(d.get("offered_types", [])) > 1,
+        when=lambda d: len(d.get("offered_types", [])) > 1,
+        changed=_type_changed,
+        label=_type_label,
+        on_card=True,
     ),
-    Ask(
+    Question(
         TStep.FIELD,
         "field",
         Kind.CHOICE,
         _fields,
-        applies=lambda d: len(d.get("offered_fields", [])) > 1,
+        when=lambda d: len(d.get("offered_fields", [])) > 1,
+        label=_field_label,
+        on_card=True,
     ),
-    Ask(TStep.TITLE, "title", Kind.TEXT, parse=validate_short_text, applies=_research),
-    Ask(TStep.DESCRIPTION, "description", Kind.TEXT, parse=validate_description, applies=_research),
-    Ask(TStep.DEPARTMENT, "department", Kind.TEXT, parse=validate_short_text, applies=_clinical),
-    Ask(TStep.CITY, "city", Kind.CHOICE, _cities),
-    Ask(TStep.ACTIVITIES, "activities", Kind.MULTI, _activities, other=TStep.ACTIVITIES_OTHER),
-    Ask(
+    Question(TStep.TITLE, "title", Kind.TEXT, parse=validate_short_text, when=_research),
+    Question(
+        TStep.DESCRIPTION, "description", Kind.TEXT, parse=validate_description, when=_research
+    ),
+    Question(TStep.DEPARTMENT, "department", Kind.TEXT, parse=validate_short_text, when=_clinical),
+    Question(TStep.CITY, "city", Kind.CHOICE, _cities),
+    Question(TStep.ACTIVITIES, "activities", Kind.MULTI, _activities, other=TStep.ACTIVITIES_OTHER),
+    Question(
         TStep.ACTIVITIES_OTHER,
         "activities_other",
         Kind.TEXT,
         parse=validate_short_text,
         parent=TStep.ACTIVITIES,
-        main=False,
     ),
-    Ask(TStep.HOURS, "daily_hours", Kind.CHOICE, _coded("task.hours", HOURS), applies=_clinical),
-    Ask(
-        TStep.PRODUCTS, "products", Kind.MULTI, _coded("task.product", PRODUCTS), applies=_research
+    Question(TStep.HOURS, "daily_hours", Kind.CHOICE, _coded("task.hours", HOURS), when=_clinical),
+    Question(
+        TStep.PRODUCTS,
+        "products",
+        Kind.MULTI,
+        _coded("task.product", PRODUCTS),
+        when=_research,
     ),
-    Ask(
-        TStep.GOALS, "learning_goals", Kind.MULTI, _goals, maximum=MAX_GOALS, other=TStep.GOAL_TEXT
+    Question(
+        TStep.GOALS,
+        "learning_goals",
+        Kind.MULTI,
+        _goals,
+        maximum=MAX_GOALS,
+        other=TStep.GOAL_TEXT,
+        label=_goals_label,
+        width=1,
+        full="task.goals.full",
     ),
-    Ask(
+    Question(
         TStep.GOAL_TEXT,
         "learning_goals",
         Kind.TEXT,
         parse=validate_goal,
         parent=TStep.GOALS,
-        main=False,
     ),
-    Ask(TStep.WEEKS, "weeks", Kind.CHOICE, _weeks, applies=_research),
-    Ask(TStep.SEASON, "season", Kind.CHOICE, _seasons),
-    Ask(TStep.MONTHS, "months", Kind.MULTI, _months),
-    Ask(TStep.CAPACITY, "capacity", Kind.CHOICE, _capacity),
-    Ask(TStep.LANGUAGE, "english_ok", Kind.CHOICE, _coded("task.lang", ("yes", "no"))),
-    Ask(TStep.SKILLS, "skills", Kind.TEXT, parse=validate_short_text, optional=True),
-    Ask(
+    Question(
+        TStep.WEEKS, "weeks", Kind.CHOICE, _weeks, when=_research, store=int, label=_weeks_label
+    ),
+    Question(
+        TStep.SEASON,
+        "season",
+        Kind.CHOICE,
+        _seasons,
+        store=int,
+        changed=_season_changed,
+        label=_season_label,
+    ),
+    Question(TStep.MONTHS, "months", Kind.MULTI, _months, label=_months_label, width=3),
+    Question(TStep.CAPACITY, "capacity", Kind.CHOICE, _capacity, store=int, width=4),
+    Question(
+        TStep.LANGUAGE,
+        "english_ok",
+        Kind.CHOICE,
+        _coded("task.lang", ("yes", "no")),
+        store=_yes,
+        code=_yes_code,
+    ),
+    Question(TStep.SKILLS, "skills", Kind.TEXT, parse=validate_short_text, optional=True),
+    Question(
         TStep.ETHICS,
         "ethics_status",
         Kind.CHOICE,
         _coded("task.ethics", ETHICS),
-        applies=_patient_data,
+        when=_patient_data,
     ),
-    Ask(
+    Question(
         TStep.CONFIDENTIALITY,
         "confidentiality",
         Kind.CHOICE,
         _coded("task.conf", ("yes", "no")),
-        applies=_patient_data,
+        when=_patient_data,
+        store=_yes,
+        code=_yes_code,
     ),
-    Ask(TStep.BACKUP, "backup_contact", Kind.TEXT, parse=validate_short_text),
-    Ask(TStep.SUMMARY, "", Kind.SUMMARY, main=False),
+    Question(TStep.BACKUP, "backup_contact", Kind.TEXT, parse=validate_short_text),
+    Question(TStep.SUMMARY, "", Kind.SUMMARY),
 )
-BY_STEP: Final = {a.step: a for a in ASKS}
-_ORDER: Final = [a.step for a in ASKS if a.parent is None]
+FORM: Final = Form(
+    "task",
+    SCOPE,
+    QUESTIONS,
+    progress_id="task.progress",
+    incomplete="task.summary.incomplete",
+)
 
 
-def first_step(data: dict[str, Any]) -> TStep:
-    return next(s for s in _ORDER if BY_STEP[s].applies(data))
-
-
-def following(step: TStep, data: dict[str, Any]) -> TStep:
-    ask = BY_STEP[step]
-    if ask.parent is not None:
-        return ask.parent
-    if data.get("editing"):
-        return TStep.SUMMARY
-    later = _ORDER[_ORDER.index(step) + 1 :]
-    return next(s for s in later if BY_STEP[s].applies(data))
-
-
-def previous(step: TStep, data: dict[str, Any]) -> TStep | None:
-    ask = BY_STEP[step]
-    if ask.parent is not None:
-        return ask.parent
-    if data.get("editing"):
-        return TStep.SUMMARY
-    earlier = _ORDER[: _ORDER.index(step)]
-    return next((s for s in reversed(earlier) if BY_STEP[s].applies(data)), None)
-
-
-def progress(step: TStep, data: dict[str, Any]) -> tuple[int, int]:
-    steps = [s for s in _ORDER if BY_STEP[s].main and BY_STEP[s].applies(data)]
-    target = BY_STEP[step].parent or step
-    return (steps.index(target) + 1 if target in steps else len(steps)), len(steps)
-
-
-def missing(data: dict[str, Any]) -> TStep | None:
-    """The first applicable question still without an answer (skills are optional)."""
-    for step in _ORDER:
-        ask = BY_STEP[step]
-        if ask.kind != Kind.SUMMARY and not ask.optional and ask.applies(data):
-            value = data.get(ask.key)
-            if value is None or value == [] or value == "":
-                return step
-    return None
-
-
-# ---- accepting answers -------------------------------------------------------------------------
-
-
-@dataclass
-class Applied:
-    """The result of an answer: where to go, or a notice and the same step; `redraw` = toggled."""
-
-    step: TStep
-    notice: str | None = None
-    redraw: bool = False
-    submitted: bool = False
-    answer: str | None = None
-
-
-def _stay(step: TStep, notice: str) -> Applied:
-    return Applied(step, notice=notice)
-
-
-def apply_text(step: TStep, data: dict[str, Any], text: str) -> Applied:
-    ask = BY_STEP[step]
-    if ask.kind != Kind.TEXT or ask.parse is None:
-        return _stay(step, ask.reprompt)
-    result = ask.parse(text)
-    if isinstance(result, Invalid):
-        return _stay(step, result.message_id)
-    if step == TStep.GOAL_TEXT:
-        goals = list(data.get("learning_goals", []))
-        if len(goals) >= MAX_GOALS:
-            return Applied(TStep.GOALS, notice="task.goals.full")
-        data["learning_goals"] = [*goals, result.value]
-    elif step == TStep.ACTIVITIES_OTHER:
-        data["activities_other"] = result.value
-    else:
-        data[ask.key] = result.value
-    return Applied(following(step, data), answer=result.value)
-
-
-def _set_choice(ask: Ask, data: dict[str, Any], code: str) -> None:
-    value: Any = code
-    if ask.step in (TStep.WEEKS, TStep.SEASON, TStep.CAPACITY):
-        value = int(code)
-    elif ask.step in (TStep.LANGUAGE, TStep.CONFIDENTIALITY):
-        value = code == "yes"
-    if ask.step == TStep.SEASON and data.get("season") != value:
-        data["months"] = []  # months belong to a season
-    if ask.step == TStep.TYPE and data.get("exchange_type") != code:
-        for key in ("activities", "activities_other", "products", "learning_goals"):
-            data.pop(key, None)
-        data["weeks"] = 4 if code == "clinical" else data.get("weeks")
-    data[ask.key] = value
-
-
-def apply_button(
-    step: TStep, data: dict[str, Any], action: str, value: str, tr: Translator
-) -> Applied:
-    ask = BY_STEP[step]
-    codes = {o.code for o in ask.options(data, tr)} if ask.options else set()
-    if action == "back":
-        target = previous(step, data)
-        return Applied(target if target is not None else step, answer=None)
-    if action == "skip" and ask.optional:
-        data[ask.key] = None
-        return Applied(following(step, data))
-    if action == "keep" and data.get(ask.key) not in (None, [], ""):
-        return Applied(following(step, data))
-    if action == "pick" and ask.kind == Kind.CHOICE and value in codes:
-        _set_choice(ask, data, value)
-        return Applied(following(step, data), answer=_label(data, ask, tr))
-    if action == "toggle" and ask.kind == Kind.MULTI and value in codes:
-        return _toggle(ask, data, value)
-    if action == "other" and ask.other is not None:
-        return Applied(ask.other)
-    if action == "done" and ask.kind == Kind.MULTI:
-        chosen = list(data.get(ask.key, []))
-        extra = 1 if step == TStep.ACTIVITIES and data.get("activities_other") else 0
-        if len(chosen) + extra < ask.minimum:
-            return _stay(step, "task.multi.none")
-        return Applied(following(step, data))
-    if action == "edit" and step == TStep.SUMMARY and value in BY_STEP:
-        data["editing"] = True
-        return Applied(TStep(value))
-    if action == "submit" and step == TStep.SUMMARY:
-        if (gap := missing(data)) is not None:
-            data["editing"] = True
-            return Applied(gap, notice="task.summary.incomplete")
-        return Applied(step, submitted=True)
-    return Applied(step, notice="btn.stale")
-
-
-def _toggle(ask: Ask, data: dict[str, Any], code: str) -> Applied:
-    chosen = list(data.get(ask.key, []))
-    if ask.step == TStep.GOALS and code.startswith("#"):
-        own = [g for g in chosen if not g.startswith("@")]
-        index = int(code[1:])
-        if index < len(own):
-            chosen.remove(own[index])  # the supervisor's own goal: a tap removes it
-        data[ask.key] = chosen
-        return Applied(ask.step, redraw=True)
-    if code in chosen:
-        chosen.remove(code)
-    elif ask.maximum is not None and len(chosen) >= ask.maximum:
-        return Applied(ask.step, notice="task.goals.full")
-    else:
-        chosen.append(code)
-    data[ask.key] = chosen
-    return Applied(ask.step, redraw=True)
-
-
-# ---- screens -------------------------------------------------------------------------------------
-
-
-def _cb(step: TStep, action: str, value: str = "") -> Callback:
-    return Callback(SCOPE, step.value, action, value)
-
-
-def _rows(buttons: list[Button], width: int) -> list[list[Button]]:
-    return [buttons[i : i + width] for i in range(0, len(buttons), width)]
-
-
-def screen(
-    step: TStep, data: dict[str, Any], tr: Translator, *, notice: str | None = None
-) -> Screen:
-    ask = BY_STEP[step]
-    if ask.kind == Kind.SUMMARY:
-        return summary_screen(data, tr, notice=notice)
-    top = f"{notice}\n\n" if notice else ""
-    number, total = progress(step, data)
-    header = "" if data.get("editing") else tr("task.progress", step=number, total=total) + "\n"
-    result = Screen(top + header + tr(ask.prompt))
-    options = ask.options(data, tr) if ask.options else []
-    if ask.kind == Kind.CHOICE:
-        current = str(data.get(ask.key)) if data.get(ask.key) is not None else None
-        if ask.key in ("english_ok", "confidentiality") and current is not None:
-            current = "yes" if data[ask.key] else "no"
-        width = 4 if step == TStep.CAPACITY else 2
-        result.buttons += _rows(
-            [Button(_mark(o.code == current, o.label), _cb(step, "pick", o.code)) for o in options],
-            width,
-        )
-    elif ask.kind == Kind.MULTI:
-        chosen = set(data.get(ask.key, []))
-        own = {
-            f"#{i}" for i, g in enumerate(g for g in data.get(ask.key, []) if not g.startswith("@"))
-        }
-        width = 3 if step == TStep.MONTHS else 1 if step == TStep.GOALS else 2
-        result.buttons += _rows(
-            [
-                Button(
-                    _mark(o.code in chosen or o.code in own, o.label), _cb(step, "toggle", o.code)
-                )
-                for o in options
-            ],
-            width,
-        )
-        row = [Button(tr("btn.done"), _cb(step, "done"))]
-        if ask.other is not None:
-            row.insert(0, Button(tr(f"task.{step.value}.other"), _cb(step, "other")))
-        result.buttons.append(row)
-    nav = [Button(tr("btn.back"), _cb(step, "back"))]
-    if ask.optional:
-        nav.append(Button(tr("task.skip"), _cb(step, "skip")))
-    if ask.kind == Kind.TEXT and ask.parent is None and data.get(ask.key):
-        nav.append(Button(tr("btn.keep"), _cb(step, "keep")))
-    result.buttons.append(nav)
-    return result
-
-
-def _mark(selected: bool, label: str) -> str:
-    return f"✅ {label}" if selected else label
-
-
-def _label(data: dict[str, Any], ask: Ask, tr: Translator) -> str:
-    value = data.get(ask.key)
-    if value is None or value == [] or value == "":
-        return "—"
-    match ask.step:
-        case TStep.TYPE:
-            return tr(f"type.{value}")
-        case TStep.FIELD:
-            known = reference.field(str(value))
-            return known.name(tr.language) if known else str(value)
-        case TStep.CITY:
-            city = reference.city(str(value))
-            return city.name(tr.language) if city else str(value)
-        case TStep.ACTIVITIES:
-            names = [tr(f"task.act.{a}") for a in value]
-            return ", ".join(
-                names + ([data["activities_other"]] if data.get("activities_other") else [])
-            )
-        case TStep.HOURS:
-            return tr(f"task.hours.{value}")
-        case TStep.PRODUCTS:
-            return ", ".join(tr(f"task.product.{p}") for p in value)
-        case TStep.GOALS:
-            return "; ".join(goal_text(g, tr) for g in value)
-        case TStep.WEEKS:
-            return tr("task.weeks.n", weeks=value)
-        case TStep.SEASON:
-            return f"{value}/{(int(value) + 1) % 100:02d}"
-        case TStep.MONTHS:
-            return ", ".join(month_label(m, tr) for m in value)
-        case TStep.LANGUAGE | TStep.CONFIDENTIALITY:
-            return tr(f"task.{ask.step.value}.{'yes' if value else 'no'}")
-        case TStep.ETHICS:
-            return tr(f"task.ethics.{value}")
-    return str(value)
-
-
-def _shown(ask: Ask, data: dict[str, Any]) -> bool:
-    """On the card: every answered question; type and field even when they were not asked."""
-    if not ask.main or ask.kind == Kind.SUMMARY:
-        return False
-    return ask.applies(data) or ask.step in (TStep.TYPE, TStep.FIELD)
+def screen(step: str, data: dict[str, Any], tr: Translator, *, notice: str | None = None) -> Screen:
+    return screens.screen(FORM, step, data, tr, notice=notice)
 
 
 def card(data: dict[str, Any], tr: Translator) -> str:
-    """All answers as an HTML card; values escaped here, since they are the supervisor's text."""
-    return "\n".join(
-        f"<b>{escape(tr(f'task.{ask.step.value}.label'))}:</b> {escape(_label(data, ask, tr))}"
-        for ask in ASKS
-        if _shown(ask, data)
-    )
-
-
-def summary_screen(data: dict[str, Any], tr: Translator, *, notice: str | None = None) -> Screen:
-    top = f"{notice}\n\n" if notice else ""
-    result = Screen(top + tr("task.summary.ask", card=Markup(card(data, tr))))
-    editable = [a for a in ASKS if a.main and a.kind != Kind.SUMMARY and a.applies(data)]
-    buttons = [
-        Button(tr(f"task.{a.step.value}.label"), _cb(TStep.SUMMARY, "edit", a.step.value))
-        for a in editable
-    ]
-    result.buttons += _rows(buttons, 3)
-    result.buttons.append([Button(tr("task.summary.submit"), _cb(TStep.SUMMARY, "submit"))])
-    return result
+    """All answers as an HTML card (a task's view, the coordinators' review)."""
+    return screens.card(FORM, data, tr)
 
 
 def seasons_open(today: date) -> list[int]:

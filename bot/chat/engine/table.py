@@ -1,0 +1,126 @@
+"""Every flow, in one table built when the handlers are wired. Which flow a person is in decides
+who takes their typed text, how the current question is asked again (after /help, an unknown
+command, a sticker...) and what /cancel does, so none of these has a branch per flow."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.chat import ui
+from bot.chat.engine.flow import Flow
+from bot.chat.turn import Turn
+from bot.core.i18n import Translator
+from storage import repository
+from storage.models import Conversation
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """A flow that runs its own handlers: its text handler, screen and re-prompt."""
+
+    name: str
+    text: Handler
+    screen_of: Callable[[Conversation, str | None], ui.Screen]
+    reprompt_of: Callable[[Conversation], str]
+    cancelled: str
+    keep_on_cancel: bool = False
+
+    def screen(self, conv: Conversation, notice: str | None = None) -> ui.Screen:
+        return self.screen_of(conv, notice)
+
+    def reprompt(self, conv: Conversation) -> str:
+        return self.reprompt_of(conv)
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.text(update, context)
+
+
+Entry = Flow | Foreign
+
+
+class Flows:
+    """The flows by name (immutable once built)."""
+
+    def __init__(self, entries: Iterable[Entry], *, idle: Callable[[Turn], Awaitable[None]]):
+        by_name = {e.name: e for e in entries}
+        self._by_name: Mapping[str, Entry] = MappingProxyType(by_name)
+        self._idle = idle
+        self.scopes = frozenset(e.form.scope for e in by_name.values() if isinstance(e, Flow))
+
+    def __getitem__(self, name: str) -> Entry:
+        return self._by_name[name]
+
+    def get(self, name: str) -> Entry | None:
+        return self._by_name.get(name)
+
+    def screen(self, conv: Conversation, notice: str | None = None) -> ui.Screen:
+        return self[conv.flow].screen(conv, notice)
+
+    def reprompt(self, conv: Conversation) -> str:
+        return self[conv.flow].reprompt(conv)
+
+    async def running(self, turn: Turn) -> tuple[Conversation | None, Entry | None]:
+        """The person's active draft and its flow, if any."""
+        async with turn.svc.db.session() as session:
+            conv = await repository.get_conversation(session, turn.user.id)
+        if conv is None or not conv.active:
+            return None, None
+        return conv, self.get(conv.flow)
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Typed text goes to the flow the person is in; outside any, a hint what to do."""
+        turn = Turn.of(update, context)
+        if turn is None:
+            return
+        _, entry = await self.running(turn)
+        if entry is None:
+            await self._idle(turn)
+        else:
+            await entry.on_text(update, context)
+
+    async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        """A shared contact card, for a flow that asks one; False when no flow takes it."""
+        turn = Turn.of(update, context)
+        contact = update.effective_message.contact if update.effective_message else None
+        if turn is None or contact is None:
+            return True
+        _, entry = await self.running(turn)
+        if not isinstance(entry, Flow):
+            return False
+        await entry.on_contact(update, context, contact.phone_number, contact.user_id)
+        return True
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A question's button: for the flow the person is in, if drawn for its current step."""
+        turn = Turn.of(update, context)
+        if turn is None or turn.query is None:
+            return
+        async with turn.svc.db.session() as session:
+            conv = await repository.get_conversation(session, turn.user.id)
+        entry = self.get(conv.flow) if conv is not None else None
+        if isinstance(entry, Flow) and await entry.on_button(turn, update):
+            return
+        language = conv.language if conv else await turn.language()
+        await turn.query.answer(Translator(language)("btn.stale"))
+
+    async def cancel(self, turn: Turn) -> str | None:
+        """/cancel: pause the draft, or drop it when it is not worth keeping; the message id to
+        say (None when nothing was running)."""
+        async with turn.svc.db.session() as session:
+            conv = await repository.get_conversation(session, turn.user.id)
+            if conv is None:
+                return None
+            entry = self.get(conv.flow)
+            if entry is not None and not entry.keep_on_cancel:
+                await repository.delete_conversation(session, turn.user.id)
+            else:
+                conv.active = False
+                await repository.save_conversation(session, conv, turn.svc.clock.now())
+        return entry.cancelled if entry is not None else "cancel.kept"
