@@ -172,11 +172,7 @@ def test_no_module_is_over_500_lines(module: str) -> None:
 
 # Violations the layout move found and the rest of issue 8 removes; each is expected to fail until
 # then (not strict: a fix makes it pass). This list must end empty.
-PENDING: frozenset[str] = frozenset(
-    {
-        "test_no_module_is_over_500_lines[bot.chat.flows.task.steps]",
-    }
-)
+PENDING: frozenset[str] = frozenset()
 
 
 @pytest.fixture(autouse=True)
