@@ -13,10 +13,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram.ext import Application, ApplicationBuilder
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.chat.handlers import register_handlers, set_commands
-from bot.chat.inbox import Inbox
+from bot.chat.inbox import AnswerGate, Inbox
 from bot.chat.notifier import ChatNotifier
 from bot.core.context import SERVICES_KEY, Services
 from bot.core.loop import Periodic
@@ -105,8 +105,8 @@ def build_application(
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if request is not None:
-        builder = builder.request(request)
+    # PTB's own default request, behind the gate that marks an update done as it is answered.
+    builder = builder.request(AnswerGate(request or HTTPXRequest(connection_pool_size=256)))
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     application: App = builder.build()

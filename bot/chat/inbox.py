@@ -2,14 +2,15 @@
 
     delete_webhook, then: replay what a crash left undone, and forever
         getUpdates(offset) -> store the batch, commit -> offset = last id + 1
-        -> for each stored update not yet done: process_update, mark it done
+        -> for each stored update not yet done: process_update (done at its first answer)
 
 Telegram drops an update once a `getUpdates` call passes an offset beyond it, and this loop only
 asks again after the batch is committed, so a crash at any instant leaves every update at
 Telegram (delivered again, and dropped on insert when it is already stored) or in the inbox (not
-done: processed at the next start). An update is marked done only after `process_update`
-returned, which never raises (a handler's failure goes to the error handler), so one is answered
-again only when the crash came while it was being processed.
+done: processed at the next start). An update is marked done just before its first call to
+Telegram (`AnswerGate`), or when `process_update` returned having said nothing (it never raises:
+a handler's failure goes to the error handler). So a crash before the first answer processes it
+again, and a crash after never answers it twice.
 
 Done rows hold what people wrote: they are purged `PURGE_AFTER` after they were done, but only
 once Telegram can no longer send them again (a later call passed an offset beyond them, or they
@@ -25,13 +26,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Final, TypeVar
 
 from telegram import Update
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import ODVInput
 from telegram.error import InvalidToken, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
+from telegram.request import BaseRequest, RequestData
 
 from bot.core.context import SERVICES_KEY, Services
 from storage import inbox
@@ -114,14 +119,25 @@ class Inbox:
 
     async def _process(self, update_ids: list[int] | None, stop: asyncio.Event) -> None:
         """Process the stored updates not yet done (of `update_ids`, else all), one at a time."""
-        rows = await self._retrying(stop, "read the inbox", lambda: self._pending(update_ids))
+        rows = await self._retrying(stop, "read the inbox", partial(self._pending, update_ids))
         for row in rows or []:
             if stop.is_set():
                 return  # the rest stay not done: processed at the next start
-            update = Update.de_json(row.payload, self.application.bot)
+            await self.handle(row)
+
+    async def handle(self, row: inbox.InboxUpdate) -> None:
+        """Process one stored update; it is done from its first answer on (see `AnswerGate`)."""
+        # Not cancellable by `stop`: once an answer is going out, the update must be done.
+        first = _FirstAnswer(
+            partial(self._retrying, None, "mark an update done", partial(self._done, row.update_id))
+        )
+        update = Update.de_json(row.payload, self.application.bot)
+        token = _answering.set(first)
+        try:
             await self.application.process_update(update)
-            # Not cancellable by `stop`: the update was answered, so it must be marked done.
-            await self._retrying(None, "mark an update done", partial(self._done, row.update_id))
+        finally:
+            _answering.reset(token)
+        await first()  # it said nothing
 
     async def _pending(self, update_ids: list[int] | None) -> list[inbox.InboxUpdate]:
         async with self.svc.db.session() as session:
@@ -175,6 +191,64 @@ class Inbox:
             if wait > 0 and await _stopped_within(stop, wait):
                 return None
         return None
+
+
+class _FirstAnswer:
+    """Marks the update being processed done, once, before the first Bot API call it makes."""
+
+    def __init__(self, mark: Callable[[], Awaitable[object]]) -> None:
+        self._mark: Callable[[], Awaitable[object]] | None = mark
+
+    async def __call__(self) -> None:
+        mark, self._mark = self._mark, None
+        if mark is not None:
+            await mark()
+
+
+# Set while the inbox processes an update, in its task only: the sweeps' and the sender's
+# messages (other tasks, started before) never see it.
+_answering: ContextVar[_FirstAnswer | None] = ContextVar("inbox_answering", default=None)
+
+
+class AnswerGate(BaseRequest):
+    """The bot's requests (not `getUpdates`): an update's first call to Telegram waits until the
+    update is marked done.
+
+    Handlers commit what an update changed before they answer it, and an update delivered again
+    finds its change made (the flows' `last_update_id`): processed again, it is at best ignored
+    and at worst answered twice (a button's query cannot be answered twice). So an update counts
+    as done from its first answer on: a crash after that does not process it again; a crash
+    before does, and its handler commits and answers it then."""
+
+    def __init__(self, inner: BaseRequest) -> None:
+        self.inner = inner
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self.inner.read_timeout
+
+    async def initialize(self) -> None:
+        await self.inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self.inner.shutdown()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        first = _answering.get()
+        if first is not None:
+            await first()
+        return await self.inner.do_request(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )
 
 
 class _Stopped(Exception):
