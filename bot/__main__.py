@@ -13,10 +13,8 @@ import sys
 from collections.abc import Sequence
 from datetime import date, time
 
-from telegram import Update
-
 from bot import startup
-from bot.app import build_application, work
+from bot.app import serve, work
 from bot.cli import coordinators as cli_coordinators
 from bot.cli import digest as cli_digest
 from bot.cli import mail as cli_mail
@@ -153,9 +151,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             )
         _prepare(settings, migrate=not args.no_migrate)
         _serve(settings)
-        application = build_application(settings, start_scheduler=not args.no_scheduler)
-        application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
-        return 0
+        return asyncio.run(serve(settings, start_scheduler=not args.no_scheduler))
     if args.command == "worker":
         if not settings.telegram_bot_token:
             return _fail("TELEGRAM_BOT_TOKEN is not set; the worker sends chat messages too")

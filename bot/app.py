@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram.ext import Application, ApplicationBuilder
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.chat.handlers import register_handlers, set_commands
+from bot.chat.inbox import AnswerGate, Inbox
 from bot.chat.notifier import ChatNotifier
 from bot.core.context import SERVICES_KEY, Services
 from bot.core.loop import Periodic
@@ -100,11 +101,12 @@ def build_application(
         .base_url(settings.telegram_api_base_url)
         .base_file_url(_file_url(settings.telegram_api_base_url))
         .concurrent_updates(False)  # one update at a time: conversations must not interleave
+        .updater(None)  # updates come through the durable inbox (`bot.chat.inbox`), see `serve`
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if request is not None:
-        builder = builder.request(request)
+    # PTB's own default request, behind the gate that marks an update done as it is answered.
+    builder = builder.request(AnswerGate(request or HTTPXRequest(connection_pool_size=256)))
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     application: App = builder.build()
@@ -134,12 +136,26 @@ async def running(application: App) -> AsyncIterator[App]:
         await application.shutdown()
 
 
-async def work(settings: Settings) -> int:
-    """`python -m bot worker`: senders and sweeps until SIGTERM or SIGINT, no chat polling."""
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def serve(settings: Settings, *, start_scheduler: bool = True) -> int:
+    """`python -m bot run`: the chat, through the inbox, with senders (and sweeps) until SIGTERM
+    or SIGINT; the update being processed then is finished first."""
+    stop = _stop_on_signals()
+    async with running(build_application(settings, start_scheduler=start_scheduler)) as app:
+        await Inbox(app).run(stop)
+    return 0
+
+
+async def work(settings: Settings) -> int:
+    """`python -m bot worker`: senders and sweeps until SIGTERM or SIGINT, no chat polling."""
+    stop = _stop_on_signals()
     async with running(build_application(settings, start_scheduler=True)):
         await stop.wait()
     return 0

@@ -2,9 +2,10 @@
 
 Personal data about supervisors lives in `supervisor` (a finished registration), `conversation`
 (the answers of a flow in progress), `task` and `offer` (what they offered and answered),
-`email_verification` / `outbox_email` (addresses mail was sent to) and `question` (the yes/no
-questions they were asked). `/delete` erases all of it by Telegram user id (tasks and offers by
-cascade); see `storage.repository.erase_person`.
+`email_verification` / `outbox_email` (addresses mail was sent to), `question` (the yes/no
+questions they were asked) and `inbox_update` (their updates as received, kept for minutes).
+`/delete` erases all of it by Telegram user id (tasks and offers by cascade); see
+`storage.repository.erase_person`.
 Coordinators are data too (`coordinator`): they change every year.
 """
 
@@ -398,3 +399,24 @@ class Question(SQLModel, table=True):
     version: str = Field(max_length=16)
     asked_at: datetime = _utc()
     answered_at: datetime | None = _utc(nullable=True)
+
+
+class InboxUpdate(SQLModel, table=True):
+    """A Telegram update as it arrived, stored before its offset is confirmed to Telegram.
+
+    `done_at` is set once the bot has processed it; done rows are purged soon after (they hold
+    what the person wrote), see `storage.inbox`. The update id is the key: Telegram delivers an
+    unconfirmed update again after a crash, and the second copy is dropped on insert.
+    """
+
+    __tablename__ = "inbox_update"
+
+    update_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    telegram_user_id: int | None = Field(
+        default=None, sa_type=BigInteger, index=True, nullable=True
+    )
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = _utc()
+    done_at: datetime | None = _utc(nullable=True)

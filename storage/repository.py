@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import col, select
 
+from storage import inbox
 from storage.coordinators import unbind_user
 from storage.models import (
     Conversation,
@@ -181,6 +182,7 @@ async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
     await session.execute(delete(EmailVerification).where(_verifications_of(user_id, addresses)))
     await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
     await session.execute(delete(Question).where(col(Question.telegram_user_id) == user_id))
+    await inbox.erase_of(session, user_id)
     await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
     if addresses:  # an invitation named them: forget it (a "no" stays as a suppression)
         await session.execute(delete(Invitation).where(_at(Invitation.email, addresses)))
@@ -253,6 +255,8 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
             for c in scopes
         ],
         "telegram_user_id": user_id,
+        # Messages as received, kept minutes until processed (their content is in the rest).
+        "updates_held": await inbox.count_of(session, user_id),
         "profile": supervisor.model_dump(mode="json") if supervisor else None,
         "registration_in_progress": conversation.model_dump(mode="json") if conversation else None,
         "email_verifications": [

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def _start_bot(server: BotApiServer, var_dir: Path, workdir: Path) -> subprocess.Popen[bytes]:
+def _start_bot(
+    server: BotApiServer, var_dir: Path, workdir: Path, *, paused: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The bot; with `paused`, one that can wait before processing (`tests.support.paused_bot`)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -36,8 +40,12 @@ def _start_bot(server: BotApiServer, var_dir: Path, workdir: Path) -> subprocess
         MAIL_BACKEND="file",
         LOG_LEVEL="WARNING",
     )
+    command = ["-m", "bot", "run"]
+    if paused is not None:
+        env["PAUSE_DIR"] = str(paused)
+        command = ["-m", "tests.support.paused_bot"]
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, *command],
         cwd=workdir,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -115,3 +123,58 @@ async def test_killing_the_bot_after_every_answer_loses_nothing(tmp_path):
     )
     assert drafts == 0
     assert b"Traceback" not in errors
+
+
+async def test_a_kill_between_taking_an_update_and_answering_it_loses_nothing(tmp_path):
+    """Each update is taken from Telegram, committed to the inbox, and the bot killed before it
+    processed any of it: after the restart it is answered, once (Telegram delivered it again,
+    and the copy is dropped)."""
+    var_dir, pause = tmp_path / "var", tmp_path / "pause"
+    pause.mkdir()
+    script: list[tuple[Callable[[Chat], Awaitable[object]], str]] = [
+        (lambda c: c.command("start"), "Welcome to Veileder"),
+        (lambda c: c.press("I agree"), "Step 1 of 8"),
+        (lambda c: c.press("Research"), "Step 2 of 8"),
+        (lambda c: c.press("Yes, that's right"), "Step 3 of 8"),
+        (lambda c: c.press("Researcher"), "Step 4 of 8"),
+        (lambda c: c.send("Haukeland University Hospital"), "Step 5 of 8"),
+    ]
+    with BotApiServer() as server:
+        fake = server.fake
+        chat = Chat.via_server(
+            fake, TgUser(id=4343, first_name="Grace", last_name="Hopper", language_code="en")
+        )
+        bot = _start_bot(server, var_dir, tmp_path, paused=pause)
+        try:
+            for action, reply in script:
+                (pause / "hold").touch()
+                mark = chat.mark()
+                await action(chat)
+                update_id = fake.last_update_id
+                taken = pause / f"taken-{update_id}"
+                await fake.wait_for(taken.exists, within=30, what="the update taken and stored")
+                bot.send_signal(signal.SIGKILL)
+                bot.wait(timeout=10)
+                assert not chat.new_messages(mark)
+                (pause / "hold").unlink()
+                bot = _start_bot(server, var_dir, tmp_path, paused=pause)
+                await _expect(chat, mark, reply)
+                # Confirmed by the next poll, which comes only after it was processed.
+                await fake.wait_for(
+                    partial(fake.is_confirmed, update_id), within=30, what="the offset confirmed"
+                )
+                answers = [m for m in chat.new_messages(mark) if reply in m.text]
+                assert len(answers) == 1, [m.text[:60] for m in chat.new_messages(mark)]
+                assert fake.delivery_count(update_id) == 2
+        finally:
+            bot.kill()
+            _, errors = bot.communicate(timeout=10)
+    assert fake.violations == []
+    assert b"Traceback" not in errors
+    with sqlite3.connect(var_dir / "veileder.db") as db:
+        workplace = db.execute(
+            "SELECT json_extract(data, '$.workplace') FROM conversation"
+        ).fetchone()
+        not_done = db.execute("SELECT count(*) FROM inbox_update WHERE done_at IS NULL").fetchone()
+    assert workplace == ("Haukeland University Hospital",)
+    assert not_done == (0,)
