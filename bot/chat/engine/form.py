@@ -5,7 +5,9 @@ A `Form` is a flow's questions as rows (`Question`). From the rows alone it deri
 answers are still missing before the summary can be confirmed, which answers the summary offers
 to edit, and how an edit returns to the summary. It also applies a typed text or a pressed
 button to the draft (`apply_text`, `apply_button`), so a new question is one row and its catalog
-entries: no order list, back map or edit list to keep in step with it.
+entries: no order list, back map or edit list to keep in step with it. A row that is not asked
+may still be answered: by its `default` (a choice with a single possible answer), set whenever
+the flow moves on.
 
 Sub-questions (`parent` set) are not counted and not offered for editing. They come in two sorts:
 the free text behind a choice's or a multi-choice's `other` (a choice asks it after "Other...",

@@ -374,13 +374,14 @@ async def cmd_addslot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         existing = await repository.get_conversation(session, turn.user.id)
         busy = existing is not None and existing.flow not in FLOWS
         if scopes and not busy:
+            data = start_data(scopes, today, turn.svc.settings.coordinator_margin_weeks)
             conv = Conversation(
                 telegram_user_id=turn.user.id,
                 chat_id=turn.chat_id,
                 flow=ADDSLOT_FLOW,
-                step=FORM.first({}),
+                step=FORM.first(data),
                 language=scopes[0].language,
-                data=start_data(scopes, today, turn.svc.settings.coordinator_margin_weeks),
+                data=data,
                 created_at=now,
             )
             await replace_conversation(session, turn, conv, existing is not None)
