@@ -24,6 +24,7 @@ class Valid:
 @dataclass(frozen=True)
 class Invalid:
     message_id: str
+    quoted: str | None = None  # the refused text, for a message that shows it as {value}
 
 
 Result = Valid | Invalid

@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
+from bot.chat.engine.form import Kind
 from bot.chat.flows.coordinator import addslot
 from bot.chat.flows.coordinator.addslot import AStep
+from bot.core.i18n import Translator
 from storage.models import Coordinator, Offer, OfferStatus, Slot, SlotStatus, TaskStatus
 from tests.support import coordinator_fixtures
 from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
@@ -264,14 +266,20 @@ SCOPES = [
     ["SCOPE-1", "research", "clinical", "tromso", "oslo", "2027-03-01", "4", "8", "2", "-",
      "public_health", "Oman"])), max_size=14))  # fmt: skip
 def test_whatever_is_typed_or_pressed_a_finished_slot_passes_the_importer(answers):
+    form, tr = addslot.FORM, Translator("en")
     data = addslot.start_data(SCOPES, date(2026, 11, 24), 2)
-    step = AStep.REFERENCE
+    step = form.first(data)
     for raw in answers:
         before = dict(data)
-        step_after, problem = addslot.apply_answer(step, data, raw)
-        if problem is not None:
-            assert data == before and step_after == step, "a refused answer changes nothing"
-        step = step_after
+        if form[step].kind == Kind.TEXT:  # typed
+            applied = form.apply_text(step, data, raw, tr)
+        else:  # typed where a button is wanted changes nothing; pressed, it carries `raw`
+            typed = form.apply_text(step, data, raw, tr)
+            assert not typed.accepted and typed.step == step and data == before
+            applied = form.apply_button(step, data, "pick", raw, tr)
+        if not applied.accepted:
+            assert data == before and applied.step == step, "a refused answer changes nothing"
+        step = applied.step
         if step == AStep.CONFIRM:
             break
     if step == AStep.CONFIRM:

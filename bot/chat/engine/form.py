@@ -5,7 +5,9 @@ A `Form` is a flow's questions as rows (`Question`). From the rows alone it deri
 answers are still missing before the summary can be confirmed, which answers the summary offers
 to edit, and how an edit returns to the summary. It also applies a typed text or a pressed
 button to the draft (`apply_text`, `apply_button`), so a new question is one row and its catalog
-entries: no order list, back map or edit list to keep in step with it.
+entries: no order list, back map or edit list to keep in step with it. A row that is not asked
+may still be answered: by its `default` (a choice with a single possible answer), set whenever
+the flow moves on.
 
 Sub-questions (`parent` set) are not counted and not offered for editing. They come in two sorts:
 the free text behind a choice's or a multi-choice's `other` (a choice asks it after "Other...",
@@ -91,8 +93,11 @@ class Question:
     kind: Kind
     options: Options | None = None
     parse: Callable[[str], Result] | None = None
+    parse_in: Callable[[Data, str], Result] | None = None  # a parse that reads earlier answers
     when: Predicate = _always  # asked at all
-    optional: bool = False  # "Skip" offered; not needed to finish
+    default: Callable[[Data], Any] | None = None  # the answer while not asked (`when` false)
+    optional: bool = False  # not needed to finish; "Skip" offered (unless `skippable` is off)
+    skippable: bool = True  # False: the options themselves say "none" (no "Skip" button)
     minimum: int = 1  # a MULTI's least number of answers ("other" counts as one)
     maximum: int | None = None  # a MULTI's most
     short: int | None = None  # a MULTI shows this many options until "More"
@@ -107,7 +112,7 @@ class Question:
     editable: bool = True  # the summary offers an edit button (main questions only)
     keep: bool = True  # typed questions offer "Keep current" once answered
     width: int = 2  # option buttons per row
-    store: Callable[[str], Any] | None = None  # a choice's code -> the stored value
+    store: Callable[[str], Any] | None = None  # a choice's code or parsed text -> stored value
     code: Callable[[Any], str] | None = None  # the stored value -> its choice's code
     changed: Callable[[Data, Any], None] | None = None  # (data, new value): clear what depended
     extra: Extra | None = None  # the row's own buttons, under its options
@@ -124,6 +129,16 @@ class Question:
     def main(self) -> bool:
         return self.parent is None and self.kind != Kind.SUMMARY
 
+    @property
+    def typed(self) -> bool:
+        """Takes typed text (a TEXT or CONTACT row with a parse)."""
+        return self.parse is not None or self.parse_in is not None
+
+    @property
+    def skip(self) -> bool:
+        """Offers a "Skip" button."""
+        return self.optional and self.skippable
+
 
 @dataclass(frozen=True)
 class Form:
@@ -131,13 +146,18 @@ class Form:
 
     `catalog` prefixes the default catalog ids, `scope` the buttons' callback data. `card` draws
     the summary's answers (default: a line per question, labelled like its edit button);
-    `edit_label` is the edit buttons' catalog id, with `{catalog}` and `{id}` filled in."""
+    `edit_label` is the edit buttons' catalog id, with `{catalog}` and `{id}` filled in, and
+    `finish_label_id` the finishing button's, with `{catalog}` and `{action}`. Without a
+    `progress_id` no "Step N of M" is shown; without `go_back` no "Back" (a short flow whose
+    rows offer their own way out)."""
 
     catalog: str
     scope: str
     questions: tuple[Question, ...]
-    progress_id: str
+    progress_id: str | None
     finish_action: str = "submit"
+    finish_label_id: str = "{catalog}.summary.{action}"
+    go_back: bool = True
     reviewed: bool = True
     incomplete: str | None = None
     card: Label | None = None
@@ -163,6 +183,9 @@ class Form:
 
     def edit_label(self, q: Question) -> str:
         return self.edit_label_id.format(catalog=self.catalog, id=q.id)
+
+    def finish_label(self) -> str:
+        return self.finish_label_id.format(catalog=self.catalog, action=self.finish_action)
 
     def __getitem__(self, step: str) -> Question:
         return self.by_id[step]
@@ -209,8 +232,18 @@ class Form:
         later = self.mains[self.mains.index(base) + 1 :]
         return next((s for s in later if self[s].when(data)), self.summary)
 
+    def settle_defaults(self, data: Data) -> None:
+        """Every main question not asked takes its `default` (in order, so a later `when` sees
+        an earlier default): an answer with a single possibility is given, not asked."""
+        for s in self.mains:
+            q = self[s]
+            if q.default is not None and not q.when(data):
+                data[q.key] = q.default(data)
+
     def advance(self, step: str, data: Data) -> str:
-        """`following`, except that an edit returns to the summary once its sub-questions are."""
+        """`following`, except that an edit returns to the summary once its sub-questions are.
+        Questions not asked take their defaults first."""
+        self.settle_defaults(data)
         nxt = self.following(step, data)
         if data.get(EDITING) and self[nxt].main and not self._returns(self[step]):
             data.pop(EDITING, None)
@@ -304,19 +337,29 @@ class Form:
     def _stay(self, step: str, notice: str, **args: Any) -> Applied:
         return Applied(step, notice=notice, args=args)
 
+    def _refuse(self, step: str, refusal: Invalid) -> Applied:
+        quoted = {} if refusal.quoted is None else {"value": refusal.quoted}
+        return self._stay(step, refusal.message_id, **quoted)
+
+    def parse(self, q: Question, data: Data, text: str) -> Result | None:
+        """The row's verdict on a typed text; None when it takes none."""
+        if q.parse_in is not None:
+            return q.parse_in(data, text)
+        return q.parse(text) if q.parse is not None else None
+
     def apply_text(self, step: str, data: Data, text: str, tr: Translator) -> Applied:
         q = self[step]
         if q.kind == Kind.CONTACT:
-            if q.optional and text.strip() == tr(self.skip_label(q)):
+            if q.skip and text.strip() == tr(self.skip_label(q)):
                 data[q.key] = None
                 return self.accept(step, data)
             if text.strip() == tr("btn.back"):
                 return self.back(step, data)
-        if q.kind not in (Kind.TEXT, Kind.CONTACT) or q.parse is None:
+        result = self.parse(q, data, text) if q.kind in (Kind.TEXT, Kind.CONTACT) else None
+        if result is None:
             return self._stay(step, self.reprompt(step, data))
-        result = q.parse(text)
         if isinstance(result, Invalid):
-            return self._stay(step, result.message_id)
+            return self._refuse(step, result)
         parent = self[q.parent] if q.parent else None
         if parent is not None and parent.other == step and parent.key == q.key:
             listed = list(data.get(q.key, []))
@@ -326,19 +369,21 @@ class Form:
         else:
             if parent is not None and parent.other == step and parent.kind == Kind.CHOICE:
                 self._set(parent, data, OTHER)
-            self._set(q, data, result.value)
+            self._set(q, data, q.store(result.value) if q.store else result.value)
         return self.accept(step, data, result.value)
 
     def apply_contact(self, step: str, data: Data, phone: str, own: bool) -> Applied:
         """A shared contact card: only the person's own, and only where a contact is asked."""
         q = self[step]
-        if q.kind != Kind.CONTACT or q.parse is None:
+        if q.kind != Kind.CONTACT or not q.typed:
             return self._stay(step, self.reprompt(step, data))
         if not own:
             return self._stay(step, f"{self.catalog}.{step}.not_yours")
-        result = q.parse(phone if phone.startswith("+") else "+" + phone)
+        result = self.parse(q, data, phone if phone.startswith("+") else "+" + phone)
+        if result is None:
+            return self._stay(step, self.reprompt(step, data))
         if isinstance(result, Invalid):
-            return self._stay(step, result.message_id)
+            return self._refuse(step, result)
         data[q.key] = result.value
         return self.accept(step, data)
 
@@ -350,11 +395,12 @@ class Form:
         self, step: str, data: Data, action: str, value: str, tr: Translator
     ) -> Applied:
         q = self[step]
-        codes = {o.code for o in self.options(q, data, tr)}
+        offered = {o.code: o.label for o in self.options(q, data, tr)}
+        codes = set(offered)
         answered = self.count(q, data) > 0
-        if action == "back" and q.kind != Kind.SUMMARY:
+        if action == "back" and q.kind != Kind.SUMMARY and self.go_back:
             return self.back(step, data)
-        if action == "skip" and q.optional:
+        if action == "skip" and q.skip:
             data[q.key] = None
             return self.accept(step, data)
         if action == "keep" and answered and q.kind in (Kind.TEXT, Kind.CONTACT):
@@ -362,6 +408,12 @@ class Form:
         if action == "pick" and q.kind == Kind.CHOICE and value in codes:
             self._set(q, data, q.store(value) if q.store else value)
             return self.accept(step, data, self.label(q, data, tr))
+        if action == "pick" and q.kind == Kind.TEXT and value in codes:
+            # A typed question's buttons are its common answers: pressed is as typed.
+            applied = self.apply_text(step, data, value, tr)
+            if applied.accepted:
+                applied.answer = offered[value]
+            return applied
         if action == "toggle" and q.kind == Kind.MULTI and value in codes:
             return self._toggle(q, data, value)
         if action in ("more", "less") and q.short is not None:

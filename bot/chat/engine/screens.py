@@ -33,12 +33,12 @@ def screen(
     if q.kind == Kind.SUMMARY:
         return _summary(form, data, tr, top)
     header = ""
-    if not data.get(EDITING):  # an edit is one question, not a step of M
+    if form.progress_id is not None and not data.get(EDITING):  # an edit is one question
         number, total = form.progress(step, data)
         header = tr(form.progress_id, step=number, total=total) + "\n"
     text = q.text(data, tr) if q.text is not None else tr(form.prompt(q))
     result = Screen(top + header + text)
-    if q.kind == Kind.CHOICE:
+    if q.kind == Kind.CHOICE or (q.kind == Kind.TEXT and q.options is not None):
         current = form.current(q, data)
         options = form.options(q, data, tr)
         result.buttons += rows(
@@ -50,20 +50,28 @@ def screen(
         )
     elif q.kind == Kind.MULTI:
         _multi(form, q, data, tr, result)
-    if q.extra is not None:
-        result.buttons += [
-            [Button(label, callback(form, step, action)) for label, action in row]
-            for row in q.extra(data, tr)
-        ]
+    result.buttons += _extra(form, q, data, tr)
     if q.kind == Kind.CONTACT:
-        last = [KeyButton(tr(form.skip_label(q)))] if q.optional else []
+        last = [KeyButton(tr(form.skip_label(q)))] if q.skip else []
+        back = [KeyButton(tr("btn.back"))] if form.go_back else []
         result.keyboard = [
             [KeyButton(tr(f"{form.catalog}.{q.id}.share"), contact=True)],
-            [*last, KeyButton(tr("btn.back"))],
+            [*last, *back],
         ]
         return result
-    result.buttons.append(_nav(form, q, data, tr))
+    if nav := _nav(form, q, data, tr):
+        result.buttons.append(nav)
     return result
+
+
+def _extra(form: Form, q: Question, data: Data, tr: Translator) -> list[list[Button]]:
+    """The row's own buttons (resend a code, cancel...), acted on by its `actions`."""
+    if q.extra is None:
+        return []
+    return [
+        [Button(label, callback(form, q.id, action)) for label, action in row]
+        for row in q.extra(data, tr)
+    ]
 
 
 def _multi(form: Form, q: Question, data: Data, tr: Translator, result: Screen) -> None:
@@ -103,10 +111,10 @@ def _multi(form: Form, q: Question, data: Data, tr: Translator, result: Screen) 
 
 
 def _nav(form: Form, q: Question, data: Data, tr: Translator) -> list[Button]:
-    nav = [Button(tr("btn.back"), callback(form, q.id, "back"))]
-    if q.optional:
+    nav = [Button(tr("btn.back"), callback(form, q.id, "back"))] if form.go_back else []
+    if q.skip:
         nav.append(Button(tr(form.skip_label(q)), callback(form, q.id, "skip")))
-    typed = q.kind == Kind.TEXT and q.parse is not None and q.keep
+    typed = q.kind == Kind.TEXT and q.typed and q.keep
     opened = q.parent is not None and q.follows is None and form[q.parent].kind == Kind.MULTI
     if typed and not opened and form.count(q, data):
         nav.append(Button(tr("btn.keep"), callback(form, q.id, "keep")))
@@ -126,12 +134,14 @@ def card(form: Form, data: Data, tr: Translator) -> str:
 
 def _summary(form: Form, data: Data, tr: Translator, top: str) -> Screen:
     q = form[form.summary]
-    result = Screen(top + tr(form.prompt(q), card=Markup(card(form, data, tr))))
+    text = q.text(data, tr) if q.text is not None else None
+    result = Screen(top + (text or tr(form.prompt(q), card=Markup(card(form, data, tr)))))
     edits = [
         Button(tr(form.edit_label(e)), callback(form, form.summary, "edit", e.id))
         for e in form.editable(data)
     ]
     result.buttons += rows(edits, form.edit_width)
-    finish = tr(f"{form.catalog}.summary.{form.finish_action}")
+    finish = tr(form.finish_label())
     result.buttons.append([Button(finish, callback(form, form.summary, form.finish_action))])
+    result.buttons += _extra(form, q, data, tr)
     return result

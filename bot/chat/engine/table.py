@@ -5,7 +5,6 @@ command, a sticker...) and what /cancel does, so none of these has a branch per 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from telegram import Update
@@ -18,46 +17,20 @@ from bot.core.i18n import Translator
 from storage import repository
 from storage.models import Conversation
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Foreign:
-    """A flow that runs its own handlers: its text handler, screen and re-prompt."""
-
-    name: str
-    text: Handler
-    screen_of: Callable[[Conversation, str | None], ui.Screen]
-    reprompt_of: Callable[[Conversation], str]
-    cancelled: str
-    keep_on_cancel: bool = False
-
-    def screen(self, conv: Conversation, notice: str | None = None) -> ui.Screen:
-        return self.screen_of(conv, notice)
-
-    def reprompt(self, conv: Conversation) -> str:
-        return self.reprompt_of(conv)
-
-    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.text(update, context)
-
-
-Entry = Flow | Foreign
-
 
 class Flows:
     """The flows by name (immutable once built)."""
 
-    def __init__(self, entries: Iterable[Entry], *, idle: Callable[[Turn], Awaitable[None]]):
+    def __init__(self, entries: Iterable[Flow], *, idle: Callable[[Turn], Awaitable[None]]):
         by_name = {e.name: e for e in entries}
-        self._by_name: Mapping[str, Entry] = MappingProxyType(by_name)
+        self._by_name: Mapping[str, Flow] = MappingProxyType(by_name)
         self._idle = idle
-        self.scopes = frozenset(e.form.scope for e in by_name.values() if isinstance(e, Flow))
+        self.scopes = frozenset(e.form.scope for e in by_name.values())
 
-    def __getitem__(self, name: str) -> Entry:
+    def __getitem__(self, name: str) -> Flow:
         return self._by_name[name]
 
-    def get(self, name: str) -> Entry | None:
+    def get(self, name: str) -> Flow | None:
         return self._by_name.get(name)
 
     def screen(self, conv: Conversation, notice: str | None = None) -> ui.Screen:
@@ -66,7 +39,7 @@ class Flows:
     def reprompt(self, conv: Conversation) -> str:
         return self[conv.flow].reprompt(conv)
 
-    async def running(self, turn: Turn) -> tuple[Conversation | None, Entry | None]:
+    async def running(self, turn: Turn) -> tuple[Conversation | None, Flow | None]:
         """The person's active draft and its flow, if any."""
         async with turn.svc.db.session() as session:
             conv = await repository.get_conversation(session, turn.user.id)
@@ -92,7 +65,7 @@ class Flows:
         if turn is None or contact is None:
             return True
         _, entry = await self.running(turn)
-        if not isinstance(entry, Flow):
+        if entry is None:
             return False
         await entry.on_contact(update, context, contact.phone_number, contact.user_id)
         return True
@@ -105,7 +78,7 @@ class Flows:
         async with turn.svc.db.session() as session:
             conv = await repository.get_conversation(session, turn.user.id)
         entry = self.get(conv.flow) if conv is not None else None
-        if isinstance(entry, Flow) and await entry.on_button(turn, update):
+        if entry is not None and await entry.on_button(turn, update):
             return
         language = conv.language if conv else await turn.language()
         await turn.query.answer(Translator(language)("btn.stale"))

@@ -37,13 +37,15 @@ stateDiagram-v2
         r_reason --> [*]: the note (task returned, supervisor told)
     }
 ```
-Both flows live in the `conversation` table like registration (the step and answers are stored
-with every answer) and end with "Cancel" or /cancel. They never replace someone's registration,
-task or profile draft: a coordinator in the middle of one is asked to finish it first.
+Both flows run on the flow engine (`bot.chat.engine`), like registration and tasks: the step
+and answers are stored with every answer, and they end with "Cancel" or /cancel (which drop the
+draft). They never replace someone's registration, task or profile draft: a coordinator in the
+middle of one is asked to finish it first.
 
 A module per feature: `access` (binding, scopes, what anyone else gets), `review` (/pending and
 returning with a note), `slots`, `propose`, `digest`, `upload` (a CSV file) and `addslot`. This
-package routes the buttons and typed text of both flows to them and wires the handlers.
+package routes the other buttons (scope `cr`) to them, hands both flows to the flow table and
+wires the handlers.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ from telegram.ext import (
 )
 from telegram.ext.filters import BaseFilter
 
-from bot.chat import ui
-from bot.chat.engine.table import Foreign
+from bot.chat.engine.flow import Flow
+from bot.chat.flows.coordinator import addslot, review
 from bot.chat.flows.coordinator.access import (
     ADDSLOT_FLOW,
     COMMANDS,
@@ -76,30 +78,14 @@ from bot.chat.flows.coordinator.access import (
     set_menu,
     translator,
 )
-from bot.chat.flows.coordinator.addslot import (
-    TYPED,
-    AStep,
-    addslot_answer,
-    addslot_finish,
-    addslot_screen,
-    cmd_addslot,
-)
+from bot.chat.flows.coordinator.addslot import cmd_addslot
 from bot.chat.flows.coordinator.digest import cmd_digest, on_digest_button
 from bot.chat.flows.coordinator.propose import cmd_propose
-from bot.chat.flows.coordinator.review import (
-    cmd_pending,
-    on_more_pending,
-    on_task_button,
-    return_screen,
-    return_text,
-)
+from bot.chat.flows.coordinator.review import cmd_pending, on_more_pending, on_task_button
 from bot.chat.flows.coordinator.slots import cmd_slots, on_slot_button
 from bot.chat.flows.coordinator.upload import on_document
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
-from bot.domain.signing import Callback
-from storage import repository
-from storage.models import Conversation
 
 __all__ = [
     "ADDSLOT_FLOW",
@@ -111,46 +97,12 @@ __all__ = [
     "commands_text",
     "flows",
     "on_button",
-    "on_text",
     "register",
     "set_menu",
 ]
 
 
-# ---- typed text and buttons ----------------------------------------------------------------------
-
-
-def _conv_screen(conv: Conversation, notice: str | None) -> ui.Screen:
-    if conv.flow == RETURN_FLOW:
-        return return_screen(conv, notice)
-    return addslot_screen(AStep(conv.step), conv.data, Translator(conv.language), notice)
-
-
-def _reprompt_id(conv: Conversation) -> str:
-    if conv.flow == RETURN_FLOW:
-        return "coord.return.reprompt"
-    return "coord.addslot.reprompt" if AStep(conv.step) in TYPED else "coord.addslot.choose"
-
-
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed text while in one of the coordinators' flows (routed here by the flow table)."""
-    turn = Turn.of(update, context)
-    text = update.effective_message.text if update.effective_message else None
-    if turn is None or text is None:
-        return
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-    if conv is None or conv.flow not in FLOWS or update.update_id <= conv.last_update_id:
-        return
-    if conv.flow == RETURN_FLOW:
-        await return_text(turn, conv, text, update.update_id)
-    elif AStep(conv.step) in TYPED:
-        await addslot_answer(turn, text, update.update_id, None)
-    else:
-        notice = Translator(conv.language)("coord.addslot.choose")
-        await turn.show(
-            addslot_screen(AStep(conv.step), conv.data, Translator(conv.language), notice)
-        )
+# ---- buttons ------------------------------------------------------------------------------------
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -170,33 +122,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await on_more_pending(turn, cb, scopes)
     elif cb.step == "d":
         await on_digest_button(turn, cb, scopes)
-    elif cb.action == "stop":
-        await _stop(turn, cb, translator(scopes))
-    elif cb.step == AStep.CONFIRM and cb.action == "add":
-        await addslot_finish(turn, update.update_id)
-    elif cb.step in {s.value for s in AStep} and cb.action == "v":
-        await addslot_answer(turn, cb.value, update.update_id, cb.step)
     else:
         await turn.query.answer(translator(scopes)("btn.stale"))
 
 
-async def _stop(turn: Turn, cb: Callback, tr: Translator) -> None:
-    assert turn.query is not None
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-        mine = conv is not None and conv.flow in FLOWS and conv.step == cb.step
-        if mine:
-            await repository.delete_conversation(session, turn.user.id)
-    if not mine:
-        await turn.query.answer(tr("btn.stale"))
-        return
-    await turn.query.answer()
-    await turn.close(tr("coord.cancelled"))
-
-
-def flows() -> list[Foreign]:
-    """The coordinators' flows for the flow table (/cancel drops them: nothing worth keeping)."""
-    return [Foreign(f, on_text, _conv_screen, _reprompt_id, "coord.cancelled") for f in FLOWS]
+def flows() -> list[Flow]:
+    """The coordinators' flows for the flow table."""
+    return [addslot.FLOW, review.RETURN]
 
 
 # ---- wiring --------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.ext import ContextTypes
 
 from bot.chat import general
+from bot.chat.engine.context import Ctx
+from bot.chat.engine.form import Applied, Data
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from bot.services import coordinators as service
@@ -22,7 +24,9 @@ from storage.models import Conversation, Coordinator
 
 log = logging.getLogger(__name__)
 
-SCOPE: Final = "cr"
+SCOPE: Final = "cr"  # the buttons of /pending, /slots and /digest
+ADDSLOT_SCOPE: Final = "ca"  # the /addslot questions' buttons (run by the flow engine)
+RETURN_SCOPE: Final = "cn"  # the return note's "Cancel"
 RETURN_FLOW: Final = "coord_return"
 ADDSLOT_FLOW: Final = "coord_addslot"
 FLOWS: Final = frozenset({RETURN_FLOW, ADDSLOT_FLOW})
@@ -104,3 +108,22 @@ async def replace_conversation(
         await repository.delete_conversation(session, turn.user.id)
         await session.flush()
     await repository.save_conversation(session, conv, turn.svc.clock.now())
+
+
+# ---- what both flows share: "Cancel" under every question ---------------------------------------
+
+
+def cancel_row(data: Data, tr: Translator) -> list[list[tuple[str, str]]]:
+    return [[(tr("coord.btn.stop"), "stop")]]
+
+
+async def _stop(ctx: Ctx, value: str) -> Applied:
+    return Applied(ctx.conv.step, left=True)
+
+
+STOP: Final = {"stop": _stop}  # the action behind `cancel_row`: leave the flow, drop the draft
+
+
+async def stopped(turn: Turn, conv: Conversation) -> None:
+    """After "Cancel": the question says so instead (the draft is gone)."""
+    await turn.close(Translator(conv.language)("coord.cancelled"))

@@ -1,33 +1,44 @@
 """/addslot: a short guided flow (flow `coord_addslot`) adding one slot, each answer checked by
-the CSV importer's own rules, so a slot added here could have come from a file."""
+the CSV importer's own rules, so a slot added here could have come from a file.
+
+The questions are rows run by the flow engine. A question with a single possible answer (the
+only exchange type or city in the coordinator's scope, the 4 weeks of a clinical stay) is not
+asked: its row's `default` answers it. What may be chosen is computed from the coordinator's
+scopes when the flow starts and kept in the draft (`start_data`), so any question can be drawn
+again from the stored draft alone."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from markupsafe import escape
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.chat import ui
+from bot.chat.engine.context import Ctx
+from bot.chat.engine.flow import Flow
+from bot.chat.engine.form import Applied, Data, Form, Kind, Option, Options, Predicate, Question
 from bot.chat.flows.coordinator.access import (
     ADDSLOT_FLOW,
+    ADDSLOT_SCOPE,
     FLOWS,
-    SCOPE,
+    STOP,
     as_unknown,
+    cancel_row,
     replace_conversation,
     reviewer_of,
+    stopped,
     translator,
 )
 from bot.chat.turn import Turn
-from bot.core.i18n import Translator, language_from_telegram
+from bot.core.i18n import Translator
 from bot.domain import reference, season, slots_csv
-from bot.domain.signing import Callback
+from bot.domain.validation import Invalid, Result, Valid
 from bot.services import coordinators as service
 from storage import coordinators as store
 from storage import repository, slots
@@ -38,7 +49,7 @@ NONE: Final = "-"  # the button value for "no field preference" / "skip"
 
 
 class AStep(StrEnum):
-    """The /addslot questions, in order."""
+    """The /addslot questions' ids (stored as the draft's step)."""
 
     REFERENCE = "a_ref"
     TYPE = "a_type"
@@ -51,19 +62,6 @@ class AStep(StrEnum):
     CONFIRM = "a_confirm"
 
 
-ORDER: Final = tuple(AStep)
-TYPED: Final = frozenset({AStep.REFERENCE, AStep.START, AStep.PLACES, AStep.COUNTRY})
-# The CSV column each question fills.
-COLUMN: Final[dict[AStep, str]] = {
-    AStep.REFERENCE: "reference",
-    AStep.TYPE: "exchange_type",
-    AStep.CITY: "city",
-    AStep.START: "start_date",
-    AStep.WEEKS: "weeks",
-    AStep.PLACES: "places",
-    AStep.FIELD: "field_preference",
-    AStep.COUNTRY: "partner_country",
-}
 # Stand-ins for the columns not answered yet: valid, so the importer's verdict on a one-row file
 # is about the answer being checked and nothing else.
 _STAND_IN: Final[dict[str, str]] = {
@@ -101,55 +99,13 @@ def check_row(values: dict[str, str]) -> tuple[slots_csv.SlotRow | None, list[sl
     return (rows[0] if rows and not errors else None), errors
 
 
-def _cells(data: dict[str, Any]) -> dict[str, str]:
+def _cells(data: Data) -> dict[str, str]:
     """The answers so far as CSV cells."""
     return {
         column: "" if data[column] is None else str(data[column])
         for column in slots_csv.COLUMNS
         if column in data
     }
-
-
-def options(step: AStep, data: dict[str, Any], tr: Translator) -> list[tuple[str, str]]:
-    """(value, label) of each button a step offers; only types and cities in scope."""
-    allowed: dict[str, list[str]] = data.get("allowed", {})
-    kind = str(data.get("exchange_type"))
-    match step:
-        case AStep.TYPE:
-            return [(k, tr(f"type.{k}")) for k in allowed]
-        case AStep.CITY:
-            return [(c, service.city_name(c, tr.language)) for c in allowed.get(kind, [])]
-        case AStep.WEEKS:
-            weeks = (4, 8) if kind == "research" else (4,)
-            return [(str(n), tr("coord.addslot.weeks_n", weeks=n)) for n in weeks]
-        case AStep.PLACES:
-            return [(str(n), str(n)) for n in range(1, 5)]
-        case AStep.FIELD:
-            fields = reference.fields_for([kind], tr.language)
-            return [(f.code, f.name(tr.language)) for f in fields] + [
-                (NONE, tr("coord.btn.no_preference"))
-            ]
-        case AStep.COUNTRY:
-            return [(NONE, tr("coord.btn.skip"))]
-    return []
-
-
-CHOICES: Final = frozenset({AStep.TYPE, AStep.CITY, AStep.WEEKS, AStep.FIELD})
-
-
-def following(step: AStep, data: dict[str, Any]) -> AStep:
-    """The next question, answering for the person any with a single possible answer."""
-    index = ORDER.index(step) + 1
-    while ORDER[index] in CHOICES and len(only := options(ORDER[index], data, _EN)) <= 1:
-        data[COLUMN[ORDER[index]]] = _stored(ORDER[index], only[0][0]) if only else None
-        index += 1
-    return ORDER[index]
-
-
-def _stored(step: AStep, cell: str) -> Any:
-    if step in (AStep.WEEKS, AStep.PLACES):
-        return int(cell)
-    return None if cell in ("", NONE) else cell
 
 
 def start_data(scopes: Sequence[Coordinator], today: date, margin_weeks: int) -> dict[str, Any]:
@@ -162,34 +118,7 @@ def start_data(scopes: Sequence[Coordinator], today: date, margin_weeks: int) ->
     }
 
 
-def apply_answer(step: AStep, data: dict[str, Any], raw: str) -> tuple[AStep, str | None]:
-    """Check one answer with the importer's rules: (next step, None), or (same step, the id of
-    the problem). Pure; `data` changes only when the answer is good."""
-    if step == AStep.CONFIRM:
-        return step, "coord.addslot.choose"
-    column = COLUMN[step]
-    cell = raw.strip()
-    if step in (AStep.FIELD, AStep.COUNTRY) and cell == NONE:
-        cell = ""
-    if step in CHOICES and cell not in {
-        v if v != NONE else "" for v, _ in options(step, data, _EN)
-    }:
-        return step, "coord.addslot.choose"
-    row, errors = check_row({**_cells(data), column: cell})
-    if row is None:
-        return step, errors[0].reason_id if errors else "coord.addslot.choose"
-    value = getattr(row, column)
-    data[column] = value.isoformat() if isinstance(value, date) else value
-    return following(step, data), None
-
-
-def answer_label(step: AStep, data: dict[str, Any], raw: str, tr: Translator) -> str:
-    """What a pressed button said (shown under the question once answered)."""
-    return dict(options(step, data, tr)).get(raw, raw)
-
-
-def summary_text(data: dict[str, Any], tr: Translator) -> str:
-    field = reference.field(str(data.get("field_preference") or ""))
+def summary_text(data: Data, tr: Translator) -> str:
     start = date.fromisoformat(str(data["start_date"]))
     return tr(
         "coord.addslot.summary",
@@ -199,28 +128,238 @@ def summary_text(data: dict[str, Any], tr: Translator) -> str:
         start=start.isoformat(),
         weeks=data.get("weeks", ""),
         places=data.get("places", ""),
-        field=field.name(tr.language) if field else tr("coord.btn.no_preference"),
+        field=_field_label(data, tr),
         country=data.get("partner_country") or "—",
         reply_by=season.reply_by(start, int(data.get("margin", 2))).isoformat(),
     )
 
 
-def addslot_screen(
-    step: AStep, data: dict[str, Any], tr: Translator, notice: str | None = None
-) -> ui.Screen:
-    stop = [ui.Button(tr("coord.btn.stop"), Callback(SCOPE, step.value, "stop"))]
-    if step == AStep.CONFIRM:
-        text = summary_text(data, tr)
-        buttons = [[ui.Button(tr("coord.btn.add"), Callback(SCOPE, step.value, "add"))], stop]
+# ---- the questions ------------------------------------------------------------------------------
+
+
+def _types(data: Data, tr: Translator) -> list[Option]:
+    return [Option(k, tr(f"type.{k}")) for k in data.get("allowed", {})]
+
+
+def _cities(data: Data, tr: Translator) -> list[Option]:
+    cities: list[str] = data.get("allowed", {}).get(str(data.get("exchange_type")), [])
+    return [Option(c, service.city_name(c, tr.language)) for c in cities]
+
+
+def _weeks(data: Data, tr: Translator) -> list[Option]:
+    weeks = (4, 8) if data.get("exchange_type") == "research" else (4,)
+    return [Option(str(n), tr("coord.addslot.weeks_n", weeks=n)) for n in weeks]
+
+
+def _places(data: Data, tr: Translator) -> list[Option]:
+    return [Option(str(n), str(n)) for n in range(1, 5)]
+
+
+def _fields(data: Data, tr: Translator) -> list[Option]:
+    fields = reference.fields_for([str(data.get("exchange_type"))], tr.language)
+    return [Option(f.code, f.name(tr.language)) for f in fields] + [
+        Option(NONE, tr("coord.btn.no_preference"))
+    ]
+
+
+def _no_country(data: Data, tr: Translator) -> list[Option]:
+    return [Option(NONE, tr("coord.btn.skip"))]
+
+
+def _field_label(data: Data, tr: Translator) -> str:
+    field = reference.field(str(data.get("field_preference") or ""))
+    return field.name(tr.language) if field else tr("coord.btn.no_preference")
+
+
+def _code(cell: str) -> Any:
+    return None if cell in ("", NONE) else cell
+
+
+def _several(options: Options) -> Predicate:
+    """Asked only when there is a choice to make."""
+    return lambda data: len(options(data, _EN)) > 1
+
+
+def _only(options: Options, store: Callable[[str], Any] = _code) -> Callable[[Data], Any]:
+    """The answer of a question not asked: its single option, if any."""
+
+    def default(data: Data) -> Any:
+        only = options(data, _EN)
+        return store(only[0].code) if only else None
+
+    return default
+
+
+def _checked(column: str) -> Callable[[Data, str], Result]:
+    """A typed answer for `column`, checked by the importer with the answers so far."""
+
+    def parse(data: Data, text: str) -> Result:
+        cell = text.strip()
+        if column == "partner_country" and cell == NONE:
+            cell = ""
+        row, errors = check_row({**_cells(data), column: cell})
+        if row is None:
+            problem = errors[0].reason_id if errors else "coord.addslot.choose"
+            return Invalid(problem, quoted=text.strip()[:60])
+        value = getattr(row, column)
+        return Valid(value.isoformat() if isinstance(value, date) else str(value or ""))
+
+    return parse
+
+
+def _start_text(data: Data, tr: Translator) -> str:
+    return tr("coord.addslot.a_start", example=data.get("example", ""))
+
+
+async def _new_reference(ctx: Ctx, text: str) -> Applied:
+    """A reference must be new: a place is changed by a CSV file, not here."""
+    q = FORM[AStep.REFERENCE]
+    parsed = FORM.parse(q, ctx.conv.data, text)
+    if isinstance(parsed, Valid) and await slots.get_slot_by_reference(ctx.session, parsed.value):
+        return Applied(q.id, notice="coord.addslot.exists", args={"value": text.strip()[:60]})
+    return FORM.apply_text(q.id, ctx.conv.data, text, ctx.tr)
+
+
+def _ask(step: AStep, key: str, kind: Kind, **more: Any) -> Question:
+    """A question as every /addslot question is: its own prompt, "Cancel" under it, no "Back"."""
+    typed = kind == Kind.TEXT
+    return Question(
+        step,
+        key,
+        kind,
+        prompt=f"coord.addslot.{step.value}",
+        reprompt="coord.addslot.reprompt" if typed else "coord.addslot.choose",
+        parse_in=_checked(key) if typed else None,
+        keep=False,
+        editable=False,
+        extra=cancel_row,
+        actions=STOP,
+        **more,
+    )
+
+
+FORM: Final = Form(
+    catalog="coord.addslot",
+    scope=ADDSLOT_SCOPE,
+    questions=(
+        _ask(AStep.REFERENCE, "reference", Kind.TEXT, check=_new_reference),
+        _ask(
+            AStep.TYPE,
+            "exchange_type",
+            Kind.CHOICE,
+            options=_types,
+            when=_several(_types),
+            default=_only(_types),
+        ),
+        _ask(
+            AStep.CITY,
+            "city",
+            Kind.CHOICE,
+            options=_cities,
+            when=_several(_cities),
+            default=_only(_cities),
+        ),
+        _ask(AStep.START, "start_date", Kind.TEXT, text=_start_text),
+        _ask(
+            AStep.WEEKS,
+            "weeks",
+            Kind.CHOICE,
+            options=_weeks,
+            when=_several(_weeks),
+            default=_only(_weeks, int),
+            store=int,
+            code=str,
+        ),
+        _ask(AStep.PLACES, "places", Kind.TEXT, options=_places, store=int, width=4),
+        _ask(
+            AStep.FIELD,
+            "field_preference",
+            Kind.CHOICE,
+            options=_fields,
+            when=_several(_fields),
+            default=_only(_fields),
+            store=_code,
+            label=_field_label,
+            optional=True,
+            skippable=False,
+        ),
+        _ask(
+            AStep.COUNTRY,
+            "partner_country",
+            Kind.TEXT,
+            options=_no_country,
+            store=_code,
+            optional=True,
+            skippable=False,
+        ),
+        Question(
+            AStep.CONFIRM,
+            "",
+            Kind.SUMMARY,
+            text=summary_text,
+            reprompt="coord.addslot.choose",
+            extra=cancel_row,
+            actions=STOP,
+        ),
+    ),
+    progress_id=None,
+    finish_action="add",
+    finish_label_id="coord.btn.add",
+    go_back=False,
+)
+
+
+# ---- adding the place --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Added:
+    row: slots_csv.SlotRow | None
+    problem: str | None  # a catalog id; None: added
+
+
+async def _add(ctx: Ctx) -> Added:
+    """ "Add the place": check everything again (the scope too), then import the one row."""
+    session, user_id = ctx.session, ctx.conv.telegram_user_id
+    scopes = await store.coordinators_of_user(session, user_id)
+    row, errors = check_row(_cells(ctx.conv.data))
+    problem: str | None = None
+    if row is None:
+        problem = errors[0].reason_id if errors else "btn.stale"
+    elif reviewer_of(scopes, row.exchange_type, row.city) is None:
+        problem = "btn.stale"
+    elif await slots.get_slot_by_reference(session, row.reference):
+        problem = "coord.addslot.exists"
     else:
-        text = tr(f"coord.addslot.{step.value}", example=data.get("example", ""))
-        keys = [
-            ui.Button(label, Callback(SCOPE, step.value, "v", value))
-            for value, label in options(step, data, tr)
-        ]
-        width = 4 if step == AStep.PLACES else 2
-        buttons = [keys[i : i + width] for i in range(0, len(keys), width)] + [stop]
-    return ui.Screen(f"{notice}\n\n{text}" if notice else text, buttons)
+        await slots.import_slots(session, [row], ctx.svc.clock.now())
+    await repository.delete_conversation(session, user_id)
+    return Added(row, problem)
+
+
+async def _added(turn: Turn, conv: Conversation, added: Added) -> None:
+    tr = Translator(conv.language)
+    row = added.row
+    if added.problem is not None or row is None:
+        await turn.close(tr(added.problem or "btn.stale", value=row.reference if row else ""))
+        return
+    today = turn.svc.clock.now().astimezone(turn.svc.settings.tz).date()
+    reply_by = season.reply_by(row.start_date, turn.svc.settings.coordinator_margin_weeks)
+    text = turn.pressed_html() + "\n\n" + tr("coord.addslot.done", reference=row.reference)
+    if reply_by < today:
+        text += "\n" + tr("coord.addslot.urgent", date=reply_by.isoformat())
+    await turn.close(text)
+
+
+FLOW: Final = Flow(
+    name=ADDSLOT_FLOW,
+    form=FORM,
+    finish=_add,
+    done=_added,
+    cancelled="coord.cancelled",
+    keep_on_cancel=False,  # nothing worth keeping: /cancel drops the draft
+    left=stopped,
+    drop_on_leave=True,
+)
 
 
 async def cmd_addslot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -235,13 +374,14 @@ async def cmd_addslot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         existing = await repository.get_conversation(session, turn.user.id)
         busy = existing is not None and existing.flow not in FLOWS
         if scopes and not busy:
+            data = start_data(scopes, today, turn.svc.settings.coordinator_margin_weeks)
             conv = Conversation(
                 telegram_user_id=turn.user.id,
                 chat_id=turn.chat_id,
                 flow=ADDSLOT_FLOW,
-                step=AStep.REFERENCE,
+                step=FORM.first(data),
                 language=scopes[0].language,
-                data=start_data(scopes, today, turn.svc.settings.coordinator_margin_weeks),
+                data=data,
                 created_at=now,
             )
             await replace_conversation(session, turn, conv, existing is not None)
@@ -251,87 +391,4 @@ async def cmd_addslot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if conv is None:
         await turn.say(translator(scopes)("coord.addslot.busy"))
         return
-    await turn.show(addslot_screen(AStep.REFERENCE, conv.data, Translator(conv.language)))
-
-
-async def addslot_answer(turn: Turn, raw: str, update_id: int, pressed: str | None) -> None:
-    """One answer to /addslot, typed or pressed; stored with the next step in one transaction."""
-    notice_id: str | None = None
-    label = ""
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-        fresh = (
-            conv is not None
-            and conv.flow == ADDSLOT_FLOW
-            and conv.active
-            and update_id > conv.last_update_id
-            and (pressed is None or pressed == conv.step)
-        )
-        if fresh and conv is not None:
-            asked = AStep(conv.step)
-            label = answer_label(asked, conv.data, raw, Translator(conv.language))
-            step, notice_id = apply_answer(asked, conv.data, raw)
-            exists = asked == AStep.REFERENCE and notice_id is None
-            if exists and await slots.get_slot_by_reference(session, conv.data["reference"]):
-                notice_id, step = "coord.addslot.exists", asked
-                conv.data.pop("reference")
-            conv.step = step
-            conv.last_update_id = update_id
-            await repository.save_conversation(session, conv, turn.svc.clock.now())
-    if not fresh or conv is None:
-        if turn.query is not None:
-            await turn.query.answer(_stranger(turn)("btn.stale"))
-        return
-    tr = Translator(conv.language)
-    notice = tr(notice_id, value=raw.strip()[:60]) if notice_id else None
-    if turn.query is not None:
-        await turn.query.answer()
-        if notice is None:
-            await turn.close(turn.pressed_html() + f"\n✔️ <b>{escape(label)}</b>")
-    await turn.show(addslot_screen(AStep(conv.step), conv.data, tr, notice))
-
-
-async def addslot_finish(turn: Turn, update_id: int) -> None:
-    """ "Add the place": check everything again (the scope too), then import the one row."""
-    assert turn.query is not None
-    now = turn.svc.clock.now()
-    problem: str | None = None
-    row: slots_csv.SlotRow | None = None
-    async with turn.svc.db.session() as session:
-        conv = await repository.get_conversation(session, turn.user.id)
-        fresh = (
-            conv is not None
-            and conv.flow == ADDSLOT_FLOW
-            and conv.step == AStep.CONFIRM
-            and update_id > conv.last_update_id
-        )
-        if fresh and conv is not None:
-            scopes = await store.coordinators_of_user(session, turn.user.id)
-            row, errors = check_row(_cells(conv.data))
-            if row is None:
-                problem = errors[0].reason_id if errors else "btn.stale"
-            elif reviewer_of(scopes, row.exchange_type, row.city) is None:
-                problem = "btn.stale"
-            elif await slots.get_slot_by_reference(session, row.reference):
-                problem = "coord.addslot.exists"
-            else:
-                await slots.import_slots(session, [row], now)
-            await repository.delete_conversation(session, turn.user.id)
-    if not fresh or conv is None:
-        await turn.query.answer(_stranger(turn)("btn.stale"))
-        return
-    tr = Translator(conv.language)
-    await turn.query.answer()
-    if problem is not None or row is None:
-        await turn.close(tr(problem or "btn.stale", value=row.reference if row else ""))
-        return
-    today = now.astimezone(turn.svc.settings.tz).date()
-    reply_by = season.reply_by(row.start_date, turn.svc.settings.coordinator_margin_weeks)
-    text = turn.pressed_html() + "\n\n" + tr("coord.addslot.done", reference=row.reference)
-    if reply_by < today:
-        text += "\n" + tr("coord.addslot.urgent", date=reply_by.isoformat())
-    await turn.close(text)
-
-
-def _stranger(turn: Turn) -> Translator:
-    return Translator(language_from_telegram(turn.user.language_code))
+    await turn.show(FLOW.screen(conv))

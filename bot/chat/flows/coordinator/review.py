@@ -1,10 +1,11 @@
 """/pending: a card per submitted task with approve / return; a return asks for a note first
-(flow `coord_return`), and the supervisor is told either way."""
+(flow `coord_return`, one question on the flow engine), and the supervisor is told either way."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from telegram import Update
@@ -12,14 +13,21 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.chat import questions, ui
+from bot.chat.engine.context import Ctx
+from bot.chat.engine.flow import Flow
+from bot.chat.engine.form import Data, Form, Kind, Question
 from bot.chat.flows.coordinator.access import (
     FLOWS,
     RETURN_FLOW,
+    RETURN_SCOPE,
     RETURN_STEP,
     SCOPE,
+    STOP,
     as_unknown,
+    cancel_row,
     replace_conversation,
     reviewer_of,
+    stopped,
     translator,
 )
 from bot.chat.flows.task import steps as task_steps
@@ -27,7 +35,7 @@ from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from bot.domain import reference
 from bot.domain.signing import Callback, parse_id
-from bot.domain.validation import Invalid, clean_text
+from bot.domain.validation import Result, clean_text
 from bot.services import notify
 from storage import coordinators as store
 from storage import repository, tasks
@@ -195,7 +203,7 @@ async def on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) ->
         await turn.say(tr("coord.return.busy"))
     elif conv is not None:
         await turn.query.answer()
-        await turn.show(return_screen(conv))
+        await turn.show(RETURN.screen(conv))
     else:
         await _task_stale(turn, task_id, tr)
 
@@ -216,63 +224,108 @@ def _message_id(turn: Turn) -> int | None:
     return message.message_id if message is not None else None
 
 
-def return_screen(conv: Conversation, notice: str | None = None) -> ui.Screen:
-    tr = Translator(conv.language)
-    text = tr("coord.return.ask", title=conv.data.get("title", ""))
-    return ui.Screen(
-        f"{notice}\n\n{text}" if notice else text,
-        [[ui.Button(tr("coord.btn.stop"), Callback(SCOPE, RETURN_STEP, "stop"))]],
-    )
+# ---- returning with a note: a one-question flow on the engine -----------------------------------
 
 
-async def return_text(turn: Turn, conv: Conversation, text: str, update_id: int) -> None:
-    """The note for a returned task: store it, tell the supervisor, end the flow."""
-    tr = Translator(conv.language)
-    checked = clean_text(text, max_length=MAX_REASON, min_length=2)
-    if isinstance(checked, Invalid):
-        await turn.show(return_screen(conv, tr(checked.message_id)))
-        return
+def _ask(data: Data, tr: Translator) -> str:
+    return tr("coord.return.ask", title=data.get("title", ""))
+
+
+def _note(text: str) -> Result:
+    return clean_text(text, max_length=MAX_REASON, min_length=2)
+
+
+RETURN_FORM: Final = Form(
+    catalog="coord.return",
+    scope=RETURN_SCOPE,
+    questions=(
+        Question(
+            RETURN_STEP,
+            "reason",
+            Kind.TEXT,
+            parse=_note,
+            text=_ask,
+            reprompt="coord.return.reprompt",
+            keep=False,
+            editable=False,
+            extra=cancel_row,
+            actions=STOP,
+        ),
+        Question("r_done", "", Kind.SUMMARY),
+    ),
+    progress_id=None,
+    reviewed=False,  # nothing to review: the note returns the task
+    go_back=False,
+)
+
+
+@dataclass(frozen=True)
+class Returned:
+    found: tuple[Task, Supervisor] | None
+    seen: bool  # the task is the version shown on the card
+    returned: bool
+    reason: str
+
+
+async def _return(ctx: Ctx) -> Returned:
+    """The note given: the task goes back to the supervisor, if it is still the one shown."""
+    conv, session = ctx.conv, ctx.session
+    reason = str(conv.data.get("reason", ""))
     task_id = int(conv.data.get("task_id", 0))
-    now = turn.svc.clock.now()
+    await repository.delete_conversation(session, conv.telegram_user_id)
+    scopes = await store.coordinators_of_user(session, conv.telegram_user_id)
+    found = await store.task_with_supervisor(session, task_id)
+    reviewer = reviewer_of(scopes, found[0].exchange_type, found[0].city) if found else None
+    seen = found is not None and questions.fingerprint(found[0]) == conv.data.get("version")
     returned = False
-    async with turn.svc.db.session() as session:
-        current = await repository.get_conversation(session, turn.user.id)
-        if current is None or current.flow != RETURN_FLOW or update_id <= current.last_update_id:
-            return  # delivered again after a restart, or already ended
-        await repository.delete_conversation(session, turn.user.id)
-        scopes = await store.coordinators_of_user(session, turn.user.id)
-        found = await store.task_with_supervisor(session, task_id)
-        reviewer = reviewer_of(scopes, found[0].exchange_type, found[0].city) if found else None
-        seen = found is not None and questions.fingerprint(found[0]) == conv.data.get("version")
-        if found is not None and reviewer is not None and seen:
-            returned = await store.review_task(
-                session,
-                task_id,
-                status=TaskStatus.RETURNED,
-                reviewer_id=reviewer.id or 0,
-                now=now,
-                reason=checked.value,
-                updated_at=found[0].updated_at if found else None,
-            )
-    if found is not None and not seen and found[0].status == TaskStatus.SUBMITTED:
+    if found is not None and reviewer is not None and seen:
+        returned = await store.review_task(
+            session,
+            task_id,
+            status=TaskStatus.RETURNED,
+            reviewer_id=reviewer.id or 0,
+            now=ctx.svc.clock.now(),
+            reason=reason,
+            updated_at=found[0].updated_at,
+        )
+    return Returned(found, seen, returned, reason)
+
+
+async def _returned(turn: Turn, conv: Conversation, result: Returned) -> None:
+    """Tell the coordinator, and the supervisor in the supervisor's language."""
+    tr = Translator(conv.language)
+    found = result.found
+    if found is not None and not result.seen and found[0].status == TaskStatus.SUBMITTED:
         await _drop_buttons(turn, conv.data.get("card"))
         await turn.say(tr("coord.task.changed"))
         await turn.show(task_screen(found[0], found[1], tr))
         return
-    if not returned or found is None:
+    if not result.returned or found is None:
         await turn.say(tr("coord.task.stale"))
         return
     task, supervisor = found
     await _drop_buttons(turn, conv.data.get("card"))
-    await turn.say(tr("coord.task.returned", reason=checked.value))
+    await turn.say(tr("coord.task.returned", reason=result.reason))
     await notify.tell(
         turn.svc,
         supervisor.chat_id,
         supervisor.language,
         "coord.notify.returned",
         title=task.title,
-        reason=checked.value,
+        reason=result.reason,
     )
+
+
+RETURN: Final = Flow(
+    name=RETURN_FLOW,
+    form=RETURN_FORM,
+    finish=_return,
+    done=_returned,
+    cancelled="coord.cancelled",
+    keep_on_cancel=False,  # nothing worth keeping: /cancel drops the draft
+    left=stopped,
+    drop_on_leave=True,
+)
 
 
 async def _drop_buttons(turn: Turn, message_id: object) -> None:
