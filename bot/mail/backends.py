@@ -131,8 +131,9 @@ class Outgoing:
     def raw(self, eight_bit: bool) -> tuple[str, list[str], bytes] | None:
         """(envelope sender, recipients, the bytes to send), or None when the stored text cannot
         go as it is: a header to drop or add (Bcc, no Message-ID), resent headers, an address
-        that needs SMTPUTF8, bare CRs, over-long lines, or 8-bit text to a server without
-        8BITMIME. Those are sent the old way, parsed and flattened by aiosmtplib."""
+        that needs SMTPUTF8 (stored as an RFC 2047 encoded word), bare CRs, over-long lines, or
+        8-bit text to a server without 8BITMIME. Those are sent the old way, parsed and
+        flattened by aiosmtplib."""
         if "\r" in self.text:
             return None
         headers = HeaderParser().parsestr(self.text, headersonly=True)
@@ -143,8 +144,9 @@ class Outgoing:
         ):
             return None
         sender, recipients = extract_sender(headers), extract_recipients(headers)
-        if not sender or not recipients or not (sender + "".join(recipients)).isascii():
-            return None
+        addresses = sender + "".join(recipients)
+        if not sender or not recipients or not addresses.isascii() or "=?" in addresses:
+            return None  # an encoded word: the address needs SMTPUTF8 once decoded
         raw = self.text.replace("\n", "\r\n").encode()
         if not eight_bit and not raw.isascii():
             return None
