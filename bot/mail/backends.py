@@ -144,7 +144,7 @@ class Outgoing:
         ):
             return None
         sender, recipients = extract_sender(headers), extract_recipients(headers)
-        addresses = sender + "".join(recipients)
+        addresses = (sender or "") + "".join(recipients)
         if not sender or not recipients or not addresses.isascii() or "=?" in addresses:
             return None  # an encoded word: the address needs SMTPUTF8 once decoded
         raw = self.text.replace("\n", "\r\n").encode()
