@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check migrate demo clean
+.PHONY: run test bench lint typecheck check migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +34,18 @@ migrate: $(STAMP)
 ## subprocesses, SMTP and PostgreSQL, so two workers take half the time on two cores
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/ruff check bot storage tests tools
-	$(BIN)/ruff format --check bot storage tests tools
+	$(BIN)/ruff check bot storage tests tools bench
+	$(BIN)/ruff format --check bot storage tests tools bench
 	$(BIN)/mypy bot storage
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
+## bench: run the benchmarks (bench/) and write bench/RESULTS.md
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 lint: $(STAMP)
-	$(BIN)/ruff check bot storage tests tools
-	$(BIN)/ruff format --check bot storage tests tools
+	$(BIN)/ruff check bot storage tests tools bench
+	$(BIN)/ruff format --check bot storage tests tools bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy bot storage

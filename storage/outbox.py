@@ -42,6 +42,11 @@ from sqlmodel import col, select
 
 from storage.models import OutboxEmail, OutboxStatus
 
+# The table itself for the statements the sender runs for every email: a Core UPDATE skips the
+# ORM's bulk-update machinery (no objects are loaded or synchronised either way), a third of
+# what recording a sent email cost.
+_TABLE = OutboxEmail.__table__  # type: ignore[attr-defined]
+
 
 async def queue_email(session: AsyncSession, email: OutboxEmail) -> bool:
     """Queue an email unless one with the same idempotency key exists. True when queued."""
@@ -158,10 +163,7 @@ async def renew_lease(
     """Extend this claim's lease just before sending. False when the claim is no longer ours
     (the lease ran out and another sender took the row): then it must not be sent."""
     result = await session.execute(
-        update(OutboxEmail)
-        .where(_claimed(email_id, attempts))
-        .values(lease_until=until)
-        .execution_options(synchronize_session=False)
+        update(_TABLE).where(_claimed(email_id, attempts)).values(lease_until=until)
     )
     return bool(getattr(result, "rowcount", 0))
 
@@ -192,12 +194,7 @@ async def record_email_result(
     condition = (
         col(OutboxEmail.id) == email_id if attempts is None else _claimed(email_id, attempts)
     )
-    result = await session.execute(
-        update(OutboxEmail)
-        .where(condition)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(update(_TABLE).where(condition).values(**values))
     return bool(getattr(result, "rowcount", 0))
 
 

@@ -13,7 +13,6 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,7 +20,7 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.chat.telegram_html import Entity, HtmlParseError, received, trim, utf16_len
 from bot.core.i18n import Translator
-from bot.mail.backends import FileBackend
+from bot.mail.backends import Confirm, FileBackend, Outgoing
 
 BOT_USER = {
     "id": 7000001,
@@ -336,8 +335,9 @@ class EchoingFileBackend(FileBackend):
         self.out = out
         self.tr = tr
 
-    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
-        path = await super().send(message, outbox_id=outbox_id)
+    async def send(self, email: Outgoing, confirm: Confirm) -> str | None:
+        path = await super().send(email, confirm)
+        message = email.message
         body = message.get_body(preferencelist=("plain",))
         text = body.get_content() if body is not None else ""
         heading = plain(self.tr("demo.email", to=message["To"], subject=message["Subject"]))

@@ -21,16 +21,21 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from email import policy
+from dataclasses import dataclass
+from email import message_from_string, policy
 from email.message import EmailMessage
+from email.parser import HeaderParser
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
+from aiosmtplib.email import extract_recipients, extract_sender, parse_address
 
+from bot.core.emails import new_message_id
 from bot.core.settings import Settings, SmtpSecurity
 
 QUIT_TIMEOUT = 5.0  # seconds to say goodbye to the mail server after a batch
@@ -89,12 +94,75 @@ class TemporaryFailure(Exception):
         self.connection_usable = connection_usable
 
 
+class LeaseLost(Exception):
+    """`confirm` said no: another sender has taken the row, so this one did not send it."""
+
+
+# Called once per message at the last moment before it can no longer be taken back (over SMTP:
+# while MAIL and RCPT are on their way, awaited before DATA); False: the row is not ours to send.
+Confirm = Callable[[], Awaitable[bool]]
+
+_LONGEST_LINE = 998  # what SMTP allows, without the CRLF
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An email as the outbox stored it (`message.as_string()` of the rendered message).
+
+    `raw` is what goes over SMTP: the stored text with CRLF line endings, not parsed again; it is
+    what aiosmtplib's `send_message` would have made of the parsed message. `message` parses it,
+    only for what the raw text cannot serve as it is (see `raw`) and for the file backend."""
+
+    outbox_id: int
+    text: str
+    idempotency_key: str
+    message_id: str | None = None
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        message = message_from_string(self.text, _class=EmailMessage, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        if message["Message-ID"] is None:  # rendered emails have one; anything else gets one
+            message["Message-ID"] = self.message_id or new_message_id(
+                f"{self.idempotency_key}:{self.outbox_id}", str(message["From"] or "")
+            )
+        return message
+
+    def raw(self, eight_bit: bool) -> tuple[str, list[str], bytes] | None:
+        """(envelope sender, recipients, the bytes to send), or None when the stored text cannot
+        go as it is: a header to drop or add (Bcc, no Message-ID), resent headers, an address
+        that needs SMTPUTF8 (stored as an RFC 2047 encoded word), bare CRs, over-long lines, or
+        8-bit text to a server without 8BITMIME. Those are sent the old way, parsed and
+        flattened by aiosmtplib."""
+        if "\r" in self.text:
+            return None
+        headers = HeaderParser().parsestr(self.text, headersonly=True)
+        if (
+            headers["Message-ID"] is None
+            or headers["Bcc"] is not None
+            or headers["Resent-Date"] is not None
+        ):
+            return None
+        sender, recipients = extract_sender(headers), extract_recipients(headers)
+        addresses = (sender or "") + "".join(recipients)
+        if not sender or not recipients or not addresses.isascii() or "=?" in addresses:
+            return None  # an encoded word: the address needs SMTPUTF8 once decoded
+        raw = self.text.replace("\n", "\r\n").encode()
+        if not eight_bit and not raw.isascii():
+            return None
+        if any(len(line) > _LONGEST_LINE for line in raw.split(b"\r\n")):
+            return None
+        return sender, recipients, raw
+
+
 class MailConnection(Protocol):
-    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
-        """Deliver one message. Returns where it was stored, if anywhere.
+    async def send(self, email: Outgoing, confirm: Confirm) -> str | None:
+        """Deliver one message, once `confirm()` says it may go (`LeaseLost` when not). Returns
+        where it was stored, if anywhere.
 
         Raises `PermanentFailure` or `TemporaryFailure`; any other exception is treated as a
-        temporary failure after which the connection is not used again."""
+        temporary failure after which the connection is not used again. A failure before the
+        message could go may come without `confirm` having been called."""
         ...
 
 
@@ -114,8 +182,10 @@ class FileBackend:
     async def connect(self) -> AsyncIterator[FileBackend]:
         yield self
 
-    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
-        return await asyncio.to_thread(self._write, message, outbox_id)
+    async def send(self, email: Outgoing, confirm: Confirm) -> str | None:
+        if not await confirm():
+            raise LeaseLost
+        return await asyncio.to_thread(self._write, email.message, email.outbox_id)
 
     def _write(self, message: EmailMessage, outbox_id: int) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -148,9 +218,9 @@ class SmtpConnection:
     def __init__(self, client: aiosmtplib.SMTP) -> None:
         self.client = client
 
-    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
+    async def send(self, email: Outgoing, confirm: Confirm) -> str | None:
         try:
-            await self.client.send_message(message)
+            await self._transaction(email, confirm)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             reason = "; ".join(f"{r.code} {r.message} <{r.recipient}>" for r in exc.recipients)
             verdicts = {classify(r.code, r.message, at_recipient=True) for r in exc.recipients}
@@ -177,6 +247,48 @@ class SmtpConnection:
         except (aiosmtplib.SMTPException, OSError) as exc:  # dropped, timed out, refused
             raise TemporaryFailure(describe(exc), connection_usable=False) from exc
         return None
+
+    async def _transaction(self, email: Outgoing, confirm: Confirm) -> None:
+        """aiosmtplib's `sendmail` for the stored bytes, with `confirm` (a database commit)
+        running while MAIL and RCPT travel, so it costs no time of its own."""
+        client = self.client
+        if client.last_ehlo_response is None:
+            await client.ehlo()
+        eight_bit = client.supports_extension("8bitmime")
+        envelope = email.raw(eight_bit)
+        if envelope is None:
+            if not await confirm():
+                raise LeaseLost
+            await client.send_message(email.message)
+            return
+        sender, recipients, raw = envelope
+        for address in (sender, *recipients):
+            parse_address(address)  # a ValueError before anything is sent, as in sendmail
+        options = ["BODY=8BITMIME"] if eight_bit else []
+        if client.supports_extension("size"):
+            options.insert(0, f"size={len(raw)}")
+        confirming = asyncio.ensure_future(confirm())
+        try:
+            try:
+                await client.mail(sender, options=options)
+                refused = []
+                for recipient in recipients:
+                    try:
+                        await client.rcpt(recipient)
+                    except aiosmtplib.SMTPRecipientRefused as exc:
+                        refused.append(exc)
+                if len(refused) == len(recipients):
+                    raise aiosmtplib.SMTPRecipientsRefused(refused)
+            finally:
+                ours = await confirming
+            if not ours:
+                await client.rset()
+                raise LeaseLost
+            await client.data(raw)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+                await client.rset()  # as sendmail does: the next message starts afresh
+            raise
 
 
 class SmtpBackend:
@@ -222,10 +334,10 @@ class SmtpBackend:
                     await client.quit()
         client.close()
 
-    async def send(self, message: EmailMessage, *, outbox_id: int) -> str | None:
+    async def send(self, email: Outgoing, confirm: Confirm) -> str | None:
         """One message over its own connection."""
         async with self.connect() as connection:
-            return await connection.send(message, outbox_id=outbox_id)
+            return await connection.send(email, confirm)
 
 
 def backend_for(settings: Settings) -> MailBackend:

@@ -3,10 +3,16 @@
 Handlers only ever write `OutboxEmail` rows (`storage.outbox.queue_email`, in the transaction
 that causes the email); `OutboxSender` claims due rows with a lease, sends a batch over one
 connection (one SMTP session: connect, a message per row, quit) and records each row's outcome
-right after its send. A slow or failing SMTP server therefore never blocks a chat, and a crash
-loses nothing: a row whose outcome was not recorded is still `sending` and is claimed again when
-its lease runs out. Only the one message in flight when a sender died may arrive twice, and it
-carries the same `Message-ID` both times (made when the email was queued, stored with it).
+before the next message can go. A slow or failing SMTP server therefore never blocks a chat, and
+a crash loses nothing: a row whose outcome was not recorded is still `sending` and is claimed
+again when its lease runs out. Only the one message in flight when a sender died may arrive
+twice, and it carries the same `Message-ID` both times (made when the email was queued, stored
+with it).
+
+Speed: what is stored goes out as it is (`Outgoing.raw`, no parsing), and one commit per message
+both records the previous message as sent and gives this one its full lease; it runs while MAIL
+and RCPT travel, and DATA waits for it (`SmtpConnection`). So a message costs one commit, which
+the SMTP round trips hide, and never is more than one message sent but not recorded.
 
 What happens to a row (`bot.mail.backends.classify` reads the reply's enhanced status code):
 
@@ -42,18 +48,19 @@ import random
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import message_from_string, policy
-from email.message import EmailMessage
 from typing import Any
 
-from bot.core.emails import new_message_id
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.core.logs import redact
 from bot.core.loop import Periodic
 from bot.domain.clock import Clock
 from bot.mail.backends import (
+    LeaseLost,
     MailBackend,
     MailConnection,
     OperatorProblem,
+    Outgoing,
     PermanentFailure,
     TemporaryFailure,
     describe,
@@ -118,14 +125,16 @@ class _Claim:
         """Claims since the row was last released from `held`: what giving up counts."""
         return self.attempts - self.attempts_before_hold
 
-    def as_message(self) -> EmailMessage:
-        message = message_from_string(self.message, _class=EmailMessage, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        if message["Message-ID"] is None:  # rendered emails have one; anything else gets one
-            message["Message-ID"] = self.message_id or new_message_id(
-                f"{self.idempotency_key}:{self.id}", str(message["From"] or "")
-            )
-        return message
+    def outgoing(self) -> Outgoing:
+        return Outgoing(self.id, self.message, self.idempotency_key, self.message_id)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A row the server has accepted whose `sent` is not recorded yet (at most one at a time)."""
+
+    claim: _Claim
+    stored_as: str | None
 
 
 @dataclass
@@ -133,6 +142,7 @@ class _Batch:
     claimed: int = 0
     delivered: int = 0
     interrupted: bool = False
+    unrecorded: _Sent | None = None
 
 
 class OutboxSender:
@@ -203,46 +213,99 @@ class OutboxSender:
                     return result
                 while waiting:
                     claim = waiting.pop(0)
-                    outcome = await self._send_one(connection, claim)
+                    outcome = await self._send_one(connection, claim, result)
                     if outcome:
                         result.delivered += 1
                     elif outcome is False:  # the connection broke: hand the rest back
                         result.interrupted = True
                         break
+                await self._record_sent(result)
         finally:
             # After a broken connection, and when cancelled (shutdown) or when recording failed:
             # what was not begun is due again at once, the attempt not counted. The one in
-            # flight at a cancellation keeps its lease: it may have been sent.
+            # flight at a cancellation keeps its lease: it may have been sent. One accepted but
+            # not yet recorded is recorded now if the database lets us.
+            if result.unrecorded is not None:
+                with contextlib.suppress(Exception):
+                    await self._record_sent(result)
             if waiting:
                 with contextlib.suppress(Exception):
                     async with self.db.session() as session:
                         await outbox.release_claims(session, [(c.id, c.attempts) for c in waiting])
         return result
 
-    async def _send_one(self, connection: MailConnection, claim: _Claim) -> bool | None:
-        """Send one claimed row and record what happened. True when sent; False when the
-        connection must not be used again; None when it went on to `failed`, was retried with
-        the connection still good, or had been taken over by another sender."""
-        if not await self._still_ours(claim):
+    async def _send_one(
+        self, connection: MailConnection, claim: _Claim, batch: _Batch
+    ) -> bool | None:
+        """Send one claimed row. True when the server accepted it (recorded with the next
+        message's commit, or at the end of the batch); False when the connection must not be
+        used again; None when it went on to `failed`, was retried with the connection still
+        good, or had been taken over by another sender."""
+
+        async def confirm() -> bool:
+            return await self._confirm(claim, batch)
+
+        try:
+            stored = await connection.send(claim.outgoing(), confirm)
+        except LeaseLost:
             log.warning("outbox email %s: lease lost to another sender, skipped", claim.id)
             return None
-        try:
-            stored = await connection.send(claim.as_message(), outbox_id=claim.id)
         except PermanentFailure as exc:
+            await self._record_sent(batch)
             await self._fail(claim, exc)
             return None
         except OperatorProblem as exc:
+            await self._record_sent(batch)
             await self._hold([claim], str(exc))
             return None if exc.connection_usable else False
         except TemporaryFailure as exc:
+            await self._record_sent(batch)
             await self._retry([claim], str(exc)[:1000])
             return None if exc.connection_usable else False
         except Exception as exc:  # any other trouble: retry it, on a new connection
+            await self._record_sent(batch)
             await self._retry([claim], describe(exc))
             return False
-        await self._record(claim, OutboxStatus.SENT, stored_as=stored)
-        log.info("outbox email %s (%s): sent", claim.id, claim.kind)
+        batch.unrecorded = _Sent(claim, stored)
         return True
+
+    async def _confirm(self, claim: _Claim, batch: _Batch) -> bool:
+        """One commit: record the message before as sent, and give the row about to be sent
+        the full lease (it waited under the short claim lease). False when its claim lease ran
+        out and another sender has taken it since: then it must not be sent."""
+        now = self.clock.now()
+        sent = batch.unrecorded
+        async with self.db.session() as session:
+            if sent is not None:
+                await self._write_sent(session, sent, now)
+            ours = await outbox.renew_lease(
+                session, claim.id, claim.attempts, until=now + self.lease
+            )
+        batch.unrecorded = None
+        if sent is not None:
+            log.info("outbox email %s (%s): sent", sent.claim.id, sent.claim.kind)
+        return ours
+
+    async def _record_sent(self, batch: _Batch) -> None:
+        """Record the accepted message not recorded yet, if any, in a commit of its own."""
+        sent = batch.unrecorded
+        if sent is None:
+            return
+        async with self.db.session() as session:
+            await self._write_sent(session, sent, self.clock.now())
+        batch.unrecorded = None
+        log.info("outbox email %s (%s): sent", sent.claim.id, sent.claim.kind)
+
+    @staticmethod
+    async def _write_sent(session: AsyncSession, sent: _Sent, now: datetime) -> None:
+        await outbox.record_email_result(
+            session,
+            sent.claim.id,
+            status=OutboxStatus.SENT,
+            now=now,
+            attempts=sent.claim.attempts,
+            stored_as=sent.stored_as,
+        )
 
     async def _fail(self, claim: _Claim, exc: PermanentFailure) -> None:
         reason = str(exc)[:1000]
@@ -283,15 +346,6 @@ class OutboxSender:
             redact(reason),
             HOLD_RETRY.total_seconds() // 60,
         )
-
-    async def _still_ours(self, claim: _Claim) -> bool:
-        """Give the row about to be sent the full lease (it waited under the short claim lease);
-        False when its claim lease ran out and another sender has taken it since."""
-        now = self.clock.now()
-        async with self.db.session() as session:
-            return await outbox.renew_lease(
-                session, claim.id, claim.attempts, until=now + self.lease
-            )
 
     async def _record(self, claim: _Claim, status: OutboxStatus, **values: Any) -> None:
         async with self.db.session() as session:
