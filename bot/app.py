@@ -17,6 +17,7 @@ from telegram.request import BaseRequest
 
 from bot.chat.handlers import register_handlers, set_commands
 from bot.chat.notifier import ChatNotifier
+from bot.chat.pacing import ChatLimiter
 from bot.core.context import SERVICES_KEY, Services
 from bot.core.loop import Periodic
 from bot.core.settings import Settings
@@ -44,9 +45,11 @@ def build_application(
     poll_seconds: float = 5.0,
     offer_seconds: float = 3.0,
     start_scheduler: bool = False,
+    rate_limiter: ChatLimiter | None = None,
 ) -> App:
     """The application. `start_sender` runs the outbox sender and the offer courier in this
-    process; `start_scheduler` also runs the periodic sweeps (`bot.jobs.scheduler`)."""
+    process; `start_scheduler` also runs the periodic sweeps (`bot.jobs.scheduler`). Every chat
+    message goes through `rate_limiter` (`bot.chat.pacing`; tests pass one on virtual time)."""
     clock = clock or SystemClock()
 
     async def post_init(application: App) -> None:
@@ -102,6 +105,7 @@ def build_application(
         .concurrent_updates(False)  # one update at a time: conversations must not interleave
         .post_init(post_init)
         .post_shutdown(post_shutdown)
+        .rate_limiter(rate_limiter or ChatLimiter())
     )
     if request is not None:
         builder = builder.request(request)
