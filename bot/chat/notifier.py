@@ -3,8 +3,9 @@ own conversation goes out here, on the real Bot.
 
 A notification is best effort: a person who blocked the bot (Telegram answers 403) is logged by
 chat id and reported as `Delivery.BLOCKED`, a send Telegram could not take now (still flooded
-after the limiter's retries, a network error) as `Delivery.LATER`, any other Telegram error is logged with its trace and
-reported as `Delivery.FAILED`; neither is raised, so one failure never stops the others.
+after the limiter's retries, a network error) as `Delivery.LATER`, any other Telegram error is
+logged with its trace and reported as `Delivery.FAILED`; none is raised, so one failure never
+stops the others.
 Everything sent here is bulk for the rate limiter (`bot.chat.pacing`): a reply to someone who
 is waiting goes first.
 """

@@ -133,7 +133,9 @@ class ChatLimiter(BaseRateLimiter[Priority]):
             return await callback(*args, **kwargs)
         chat = data.get("chat_id")
         chat = chat if isinstance(chat, int | str) else None
-        priority = rate_limit_args if isinstance(rate_limit_args, Priority) else Priority.INTERACTIVE
+        priority = (
+            rate_limit_args if isinstance(rate_limit_args, Priority) else Priority.INTERACTIVE
+        )
         seq: int | None = None
         attempt = 0
         while True:

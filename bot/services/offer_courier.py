@@ -26,9 +26,9 @@ async def deliver_pending(svc: Services) -> int:
     """Send every offer not yet shown in chat, once, whichever process gets to it first: an
     offer is claimed (marked delivered) before it is sent, and the claim is given back when
     Telegram could not take the send now (`Delivery.LATER`: a 429 past the chat limiter's
-    retries, a network error), so the next round tries again; it counts as shown only once Telegram took it. A supervisor
-    who blocked the bot (403) is marked unreachable and the offer stays claimed: it reaches
-    them by email. Nothing is claimed without a notifier."""
+    retries, a network error), so the next round tries again: it counts as shown only once
+    Telegram took it. A supervisor who blocked the bot (403) is marked unreachable and the
+    offer stays claimed: it reaches them by email. Nothing is claimed without a notifier."""
     notifier = svc.notifier
     if notifier is None:
         return 0
