@@ -5,8 +5,10 @@ Telegram answers 429 past about 30 messages a second overall and about one a sec
 which waiting requests may go now and how long to wait for the next; the pacer only counts,
 so the rules can be tested without a clock or an event loop.
 
-- Overall: at most `Limits.overall` messages (sends and edits) in any `Limits.window` seconds,
-  a sliding window, set a little under Telegram's 30 so network jitter cannot tip it over.
+- Overall: at most `Limits.overall` messages (sends and edits) in any `Limits.window` seconds
+  (a sliding window), a little under Telegram's 30, and spread evenly: a bucket of
+  `Limits.overall_burst` refilled at `overall` per window, so requests do not leave in clumps
+  that the network could squeeze into a window Telegram counts differently.
 - Per chat: a token bucket of `Limits.chat_burst` sends refilled at one per
   `Limits.chat_interval` seconds. Edits change a message already there and take no token.
 - Priority: a waiting interactive reply goes before any waiting bulk send (nudges, offers,
@@ -38,6 +40,7 @@ class Priority(IntEnum):
 class Limits:
     overall: int = 29
     window: float = 1.0
+    overall_burst: int = 1
     chat_burst: int = 3
     chat_interval: float = 1.0
 
@@ -66,6 +69,7 @@ class Pacer:
         self.limits = limits or Limits()
         self._waiting: list[Ticket] = []
         self._recent: deque[float] = deque()  # times of the grants within the last window
+        self._spread = _Bucket(float(self.limits.overall_burst), float("-inf"))
         self._buckets: dict[int | str, _Bucket] = {}
         self._chat_paused: dict[int | str, float] = {}
         self._all_paused = float("-inf")
@@ -157,6 +161,9 @@ class Pacer:
         while self._recent and self._recent[0] <= now - window + EPSILON:
             self._recent.popleft()
         free = self._all_paused
+        tokens = self._spread_tokens(now)
+        if tokens < 1 - EPSILON:
+            free = max(free, now + (1 - tokens) * window / self.limits.overall)
         if len(self._recent) >= self.limits.overall:
             free = max(free, self._recent[-self.limits.overall] + window)
         return max(now, free)
@@ -169,8 +176,16 @@ class Pacer:
             return burst
         return min(burst, bucket.tokens + max(0.0, at - bucket.at) / self.limits.chat_interval)
 
+    def _spread_tokens(self, at: float) -> float:
+        burst = float(self.limits.overall_burst)
+        if self._spread.at == float("-inf"):
+            return burst
+        gained = max(0.0, at - self._spread.at) * self.limits.overall / self.limits.window
+        return min(burst, self._spread.tokens + gained)
+
     def _take(self, ticket: Ticket, now: float) -> None:
         self._recent.append(now)
+        self._spread = _Bucket(self._spread_tokens(now) - 1, now)
         if ticket.chat is not None and ticket.takes_token:
             self._buckets[ticket.chat] = _Bucket(self._tokens(ticket.chat, now) - 1, now)
 

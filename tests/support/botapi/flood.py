@@ -44,6 +44,7 @@ class FloodLimits:
     chat_interval: float = 1.0
     clock: Callable[[], float] = time.monotonic
     refused: int = 0
+    accepted: list[tuple[float, Any]] = field(default_factory=list)  # (time, chat) of sends
     _recent: deque[float] = field(default_factory=deque)
     _buckets: dict[Any, tuple[float, float]] = field(default_factory=dict)
 
@@ -63,6 +64,8 @@ class FloodLimits:
                 self.refused += 1
                 return max(1, math.ceil((1 - tokens) * self.chat_interval))
             self._buckets[chat] = (tokens - 1, now)
+        if is_send(method):
+            self.accepted.append((now, chat))
         self._recent.append(now)
         return None
 
