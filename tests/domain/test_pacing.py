@@ -18,8 +18,11 @@ def drain(pacer: Pacer, start: float = 0.0) -> list[tuple[float, Ticket]]:
     return gone
 
 
+UNSPREAD = Limits(overall_burst=29)  # the overall limit out of the way of the per-chat one
+
+
 def test_a_chat_gets_a_burst_of_three_then_one_a_second():
-    pacer = Pacer()
+    pacer = Pacer(UNSPREAD)
     for _ in range(6):
         pacer.submit(42)
     times = [t for t, _ in drain(pacer)]
@@ -28,14 +31,21 @@ def test_a_chat_gets_a_burst_of_three_then_one_a_second():
 
 
 def test_edits_take_no_chat_token():
-    pacer = Pacer()
+    pacer = Pacer(UNSPREAD)
     for _ in range(10):
         pacer.submit(42, takes_token=False)
     assert [t for t, _ in drain(pacer)] == [0.0] * 10
 
 
+def test_overall_sends_are_spread_evenly():
+    pacer = Pacer(Limits(overall=20))
+    for chat in range(5):
+        pacer.submit(chat)
+    assert [round(t, 6) for t, _ in drain(pacer)] == [0.0, 0.05, 0.1, 0.15, 0.2]
+
+
 def test_the_overall_limit_holds_across_chats():
-    pacer = Pacer(Limits(overall=29))
+    pacer = Pacer(UNSPREAD)
     for chat in range(60):
         pacer.submit(chat)
     times = [t for t, _ in drain(pacer)]
@@ -54,7 +64,7 @@ def test_interactive_overtakes_waiting_bulk():
 
 
 def test_a_bulk_send_goes_while_an_interactive_one_waits_for_its_chat():
-    pacer = Pacer()
+    pacer = Pacer(UNSPREAD)
     for _ in range(3):
         pacer.submit(1)
     assert len(pacer.grant(0.0)) == 3
@@ -75,7 +85,7 @@ def test_a_retried_request_keeps_its_place():
 
 
 def test_retry_after_pauses_that_chat_only():
-    pacer = Pacer()
+    pacer = Pacer(UNSPREAD)
     pacer.retry_after(1, 5, now=0.0)
     pacer.submit(1)
     other = pacer.submit(2)
@@ -112,11 +122,11 @@ requests = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(requests, st.integers(min_value=1, max_value=30))
+@given(requests, st.integers(min_value=1, max_value=30), st.integers(min_value=1, max_value=30))
 def test_no_window_ever_exceeds_the_limits_and_interactive_goes_first(
-    arrivals: list[tuple[float, int, Priority, bool]], overall: int
+    arrivals: list[tuple[float, int, Priority, bool]], overall: int, burst: int
 ) -> None:
-    limits = Limits(overall=overall)
+    limits = Limits(overall=overall, overall_burst=burst)
     pacer = Pacer(limits)
     arrivals = sorted(arrivals, key=lambda a: a[0])
     gone: list[tuple[float, Ticket]] = []
