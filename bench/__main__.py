@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 # Each name is a module bench/<name>.py with `async def run(quick: bool) -> str`.
-MODULES = ["mail"]
+MODULES = ["mail", "pacing"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 

@@ -18,6 +18,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 from bot.chat.handlers import register_handlers, set_commands
 from bot.chat.inbox import AnswerGate, Inbox
 from bot.chat.notifier import ChatNotifier
+from bot.chat.pacing import ChatLimiter
 from bot.core.context import SERVICES_KEY, Services
 from bot.core.loop import Periodic
 from bot.core.settings import Settings
@@ -45,9 +46,11 @@ def build_application(
     poll_seconds: float = 5.0,
     offer_seconds: float = 3.0,
     start_scheduler: bool = False,
+    rate_limiter: ChatLimiter | None = None,
 ) -> App:
     """The application. `start_sender` runs the outbox sender and the offer courier in this
-    process; `start_scheduler` also runs the periodic sweeps (`bot.jobs.scheduler`)."""
+    process; `start_scheduler` also runs the periodic sweeps (`bot.jobs.scheduler`). Every chat
+    message goes through `rate_limiter` (`bot.chat.pacing`; tests pass one on virtual time)."""
     clock = clock or SystemClock()
 
     async def post_init(application: App) -> None:
@@ -104,6 +107,7 @@ def build_application(
         .updater(None)  # updates come through the durable inbox (`bot.chat.inbox`), see `serve`
         .post_init(post_init)
         .post_shutdown(post_shutdown)
+        .rate_limiter(rate_limiter or ChatLimiter())
     )
     # PTB's own default request, behind the gate that marks an update done as it is answered.
     builder = builder.request(AnswerGate(request or HTTPXRequest(connection_pool_size=256)))

@@ -380,6 +380,16 @@ async def claim_delivery(session: AsyncSession, offer_id: int, now: datetime) ->
     return _rowcount(result) == 1
 
 
+async def release_delivery(session: AsyncSession, offer_id: int, claimed_at: datetime) -> None:
+    """Give back a claim whose send Telegram did not accept: the next round sends it again."""
+    await session.execute(
+        update(Offer)
+        .where(col(Offer.id) == offer_id, col(Offer.delivered_at) == claimed_at)
+        .values(delivered_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 # ---- exports -----------------------------------------------------------------------------
 
 

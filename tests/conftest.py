@@ -32,6 +32,7 @@ from tests.support.databases import (
     sqlite_url_at,
     unique_database_name,
 )
+from tests.support.pacing import virtual_limiter
 
 POSTGRES_SERVER = os.environ.get(
     "VEILEDER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -163,6 +164,7 @@ def fake() -> FakeTelegram:
 async def app(settings: Settings, fake: FakeTelegram, clock: FrozenClock) -> AsyncIterator[App]:
     application = build_application(
         settings,
+        rate_limiter=virtual_limiter(),
         request=RecordingRequest(fake),
         get_updates_request=RecordingRequest(fake),
         clock=clock,

@@ -10,7 +10,7 @@ themselves into messages where each line keeps its own buttons (`/slots`) or int
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from telegram import (
     Bot,
@@ -95,9 +95,17 @@ def markup(screen: Screen, *, secret: bytes, user_id: int) -> Markup:
     return None
 
 
-async def send(bot: Bot, chat_id: int, screen: Screen, *, secret: bytes, user_id: int) -> Message:
+async def send(
+    bot: Bot,
+    chat_id: int,
+    screen: Screen,
+    *,
+    secret: bytes,
+    user_id: int,
+    pacing: dict[str, Any] | None = None,
+) -> Message:
     """Send the screen (as several messages if it is too big for one); the last one is returned,
-    the one with the buttons."""
+    the one with the buttons. `pacing` is passed on to each send (`bot.chat.pacing.bulk`)."""
     sent: Message | None = None
     for part in parts(screen):
         sent = await bot.send_message(
@@ -106,6 +114,7 @@ async def send(bot: Bot, chat_id: int, screen: Screen, *, secret: bytes, user_id
             parse_mode=ParseMode.HTML,
             reply_markup=markup(part, secret=secret, user_id=user_id),
             disable_web_page_preview=True,
+            **(pacing or {}),
         )
     assert sent is not None  # `parts` never returns an empty list
     return sent

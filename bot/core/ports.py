@@ -1,7 +1,7 @@
 """What the services need from the adapters, as interfaces the adapters implement.
 
 Services tell people things in chat through a `Notifier` (the chat adapter's is
-`bot.chat.notifier.ChatNotifier`, on the real Bot; a rate limiter can later sit behind it), and
+`bot.chat.notifier.ChatNotifier`, on the real Bot, paced by `bot.chat.pacing`), and
 they wake the background loops (the outbox sender, the offer courier) through `Waker`. The
 container (`bot.core.context.Services`) holds these, so neither it nor the services import
 Telegram, the mail adapter or the jobs.
@@ -21,6 +21,7 @@ class Delivery(Enum):
 
     SENT = "sent"
     BLOCKED = "blocked"  # the person blocked the bot (Telegram's 403): stop chatting to them
+    LATER = "later"  # not now (still flooded after the limiter's retries, network): try again
     FAILED = "failed"  # anything else; the notifier has logged it
 
     def __bool__(self) -> bool:

@@ -22,6 +22,7 @@ from babel.dates import format_datetime
 from telegram import Update
 
 from bot.app import App, build_application, running, services_of
+from bot.chat.pacing import ChatLimiter, VirtualTimer
 from bot.chat.telegram_html import utf16_len
 from bot.core.context import Services
 from bot.core.i18n import Translator, language_from_telegram
@@ -306,6 +307,8 @@ async def run_demo(
         mail_backend=EchoingFileBackend(settings.mail_dir, out, tr),
         start_sender=False,
         clock=_clock(settings, today, at),
+        # the terminal is no Telegram: keep the order of messages, skip the waits
+        rate_limiter=ChatLimiter(timer=VirtualTimer()),
     )
     chat = DemoChat(request, language, os.environ.get("DEMO_NAME", "Kari Nordmann"))
     out.write(plain(tr("demo.intro")) + "\n")

@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 
 async def deliver_pending(svc: Services) -> int:
     """Send every offer not yet shown in chat, once, whichever process gets to it first: an
-    offer is claimed (marked delivered) before it is sent. A supervisor who blocked the bot
-    (403) is marked unreachable; any other failure is logged. Either way the offer still
-    reaches them by email. Nothing is claimed without a notifier."""
+    offer is claimed (marked delivered) before it is sent, and the claim is given back when
+    Telegram could not take the send now (`Delivery.LATER`: a 429 past the chat limiter's
+    retries, a network error), so the next round tries again: it counts as shown only once
+    Telegram took it. A supervisor who blocked the bot (403) is marked unreachable and the
+    offer stays claimed: it reaches them by email. Nothing is claimed without a notifier."""
     notifier = svc.notifier
     if notifier is None:
         return 0
@@ -34,8 +36,9 @@ async def deliver_pending(svc: Services) -> int:
         pending = [o.id for o in await slots.undelivered_offers(session) if o.id is not None]
     sent = 0
     for offer_id in pending:
+        claimed_at = svc.clock.now()
         async with svc.db.session() as session:
-            claimed = await slots.claim_delivery(session, offer_id, svc.clock.now())
+            claimed = await slots.claim_delivery(session, offer_id, claimed_at)
             loaded = await load(session, offer_id) if claimed else None
         if loaded is None:
             continue
@@ -50,6 +53,9 @@ async def deliver_pending(svc: Services) -> int:
         )
         if delivery is Delivery.BLOCKED:
             await mark_unreachable(svc, supervisor.id or 0)
+        elif delivery is Delivery.LATER:
+            async with svc.db.session() as session:
+                await slots.release_delivery(session, offer_id, claimed_at)
         sent += bool(delivery)
     return sent
 

@@ -41,6 +41,7 @@ from storage.models import (
 from tests.helpers import mails
 from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
+from tests.support.pacing import virtual_limiter
 
 REGISTERED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BEFORE = datetime(2027, 1, 29, 9, 0, tzinfo=UTC)  # Friday, 10:00 in Oslo
@@ -270,6 +271,7 @@ async def test_the_question_comes_once_from_the_first_of_february_even_after_a_r
     assert await _sweep(wired) == 0
     restarted = build_application(
         settings,
+        rate_limiter=virtual_limiter(),
         request=RecordingRequest(fake),
         clock=clock,
         mail_backend=FileBackend(settings.mail_dir),

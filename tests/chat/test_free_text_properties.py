@@ -27,6 +27,7 @@ from tests.support.botapi.fake import FakeTelegram
 from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser, command_entities
 from tests.support.databases import copy_sqlite_template
+from tests.support.pacing import virtual_limiter
 
 USER = TgUser(id=9090, first_name="Prop", last_name="Erty", language_code="en")
 
@@ -91,6 +92,7 @@ class Harness:
         )
         self.app = build_application(
             self.settings,
+            rate_limiter=virtual_limiter(),
             request=RecordingRequest(self.fake),
             clock=FrozenClock(),
             mail_backend=FileBackend(self.settings.mail_dir),

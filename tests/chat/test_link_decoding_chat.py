@@ -25,6 +25,7 @@ from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
 from tests.support.coordinators import wire
 from tests.support.databases import copy_sqlite_template
+from tests.support.pacing import virtual_limiter
 
 # A Norwegian supervisor whose Telegram app is in English: replies must follow the profile.
 KARI = TgUser(id=7_000_001, first_name="Kari", language_code="en")
@@ -69,6 +70,7 @@ class Harness:
         )
         self.app = build_application(
             self.settings,
+            rate_limiter=virtual_limiter(),
             request=RecordingRequest(self.fake),
             clock=FrozenClock(),
             mail_backend=FileBackend(self.settings.mail_dir),

@@ -242,10 +242,16 @@ async def test_the_running_bot_delivers_an_offer_proposed_elsewhere_within_secon
     """`offers propose` on the command line only writes rows; the bot's sweeper delivers them."""
     from bot.app import build_application, running, services_of
     from tests.support.botapi.request import RecordingRequest
+    from tests.support.pacing import virtual_limiter
 
     clock.current = NOW
     app = build_application(
-        settings, request=RecordingRequest(fake), clock=clock, start_sender=True, offer_seconds=0.05
+        settings,
+        request=RecordingRequest(fake),
+        clock=clock,
+        start_sender=True,
+        offer_seconds=0.05,
+        rate_limiter=virtual_limiter(),
     )
     async with running(app):
         services = services_of(app)

@@ -10,6 +10,7 @@ from bot.jobs.scheduler import Scheduler
 from storage import repository
 from storage.models import Conversation
 from tests.support.botapi.request import RecordingRequest
+from tests.support.pacing import virtual_limiter
 
 
 async def test_every_sweep_runs_once_cleanly(app, services):
@@ -50,10 +51,18 @@ async def test_only_one_scheduler_sweeps(migrated_url, tmp_path, fake, clock):
         secret_key="k" * 32,
     )
     first = build_application(
-        settings, request=RecordingRequest(fake), clock=clock, start_sender=False
+        settings,
+        request=RecordingRequest(fake),
+        clock=clock,
+        start_sender=False,
+        rate_limiter=virtual_limiter(),
     )
     second = build_application(
-        settings, request=RecordingRequest(fake), clock=clock, start_sender=False
+        settings,
+        request=RecordingRequest(fake),
+        clock=clock,
+        start_sender=False,
+        rate_limiter=virtual_limiter(),
     )
     async with running(first), running(second):
         a = Scheduler(services_of(first))

@@ -16,6 +16,7 @@ from tests.helpers import code_in, mails
 from tests.smtp_server import SilentServer, check_mime, smtp_server
 from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
+from tests.support.pacing import virtual_limiter
 
 
 def _smtp_settings(settings: Settings, port: int, timeout: float = 10.0) -> Settings:
@@ -59,6 +60,7 @@ async def test_the_verification_email_arrives_over_smtp_as_multipart_mime(settin
         smtp = _smtp_settings(settings, port)
         app = build_application(
             smtp,
+            rate_limiter=virtual_limiter(),
             request=RecordingRequest(fake),
             clock=clock,
             mail_backend=SmtpBackend(smtp),
@@ -102,6 +104,7 @@ async def test_a_refused_recipient_fails_for_good_with_the_servers_reason(settin
         smtp = _smtp_settings(settings, port)
         app = build_application(
             smtp,
+            rate_limiter=virtual_limiter(),
             request=RecordingRequest(fake),
             clock=clock,
             mail_backend=SmtpBackend(smtp),
@@ -125,6 +128,7 @@ async def test_a_temporary_refusal_is_retried_later_and_then_delivered(settings,
         smtp = _smtp_settings(settings, port)
         app = build_application(
             smtp,
+            rate_limiter=virtual_limiter(),
             request=RecordingRequest(fake),
             clock=clock,
             mail_backend=SmtpBackend(smtp),
@@ -149,6 +153,7 @@ async def test_a_hanging_mail_server_does_not_hold_up_the_chat(settings, fake, c
         smtp = _smtp_settings(settings, silent.port, timeout=30)
         app = build_application(
             smtp,
+            rate_limiter=virtual_limiter(),
             request=RecordingRequest(fake),
             clock=clock,
             mail_backend=SmtpBackend(smtp),

@@ -17,6 +17,7 @@ from storage.models import Slot, Supervisor, Task, TaskStatus
 from tests.smtp_server import smtp_server
 from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
+from tests.support.pacing import virtual_limiter
 
 TUESDAY_10 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 10:00 in Oslo
 
@@ -113,6 +114,7 @@ async def test_an_offer_email_a_follow_up_a_confirmation_and_a_thank_you(setting
         )
         app = build_application(
             smtp,
+            rate_limiter=virtual_limiter(),
             request=RecordingRequest(fake),
             clock=clock,
             mail_backend=SmtpBackend(smtp),

@@ -24,6 +24,7 @@ from storage import coordinators as store
 from storage.models import Slot, Supervisor, Task, TaskStatus
 from tests.support.chat import Chat, TgUser
 from tests.support.files import FilesRequest, FilesTelegram
+from tests.support.pacing import virtual_limiter
 
 NORA = TgUser(id=5551010, first_name="Nora", last_name="Hansen", language_code="en")
 
@@ -70,6 +71,7 @@ async def application(
 ) -> AsyncIterator[App]:
     built = build_application(
         settings,
+        rate_limiter=virtual_limiter(),
         request=FilesRequest(fake),
         get_updates_request=FilesRequest(fake),
         clock=clock,

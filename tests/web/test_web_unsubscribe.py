@@ -35,6 +35,7 @@ from storage.models import Supervisor
 from tests.support.botapi.fake import FakeTelegram
 from tests.support.botapi.request import RecordingRequest
 from tests.support.databases import copy_sqlite_template
+from tests.support.pacing import virtual_limiter
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 WEB_MESSAGES = (
@@ -67,6 +68,7 @@ class Server:
         self.fake = FakeTelegram()
         self.app: App = build_application(
             self.settings,
+            rate_limiter=virtual_limiter(),
             request=RecordingRequest(self.fake),
             clock=FrozenClock(NOW),
             mail_backend=FileBackend(self.settings.mail_dir),

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from tests.support.botapi.flood import Floods
 from tests.support.botapi.messages import MessageMethods
 from tests.support.botapi.model import ApiCall, CallbackAnswer
 from tests.support.botapi.rules import (
@@ -69,6 +70,7 @@ class FakeTelegram(MessageMethods, UpdateMethods):
             username=username,
             require_known_chats=require_known_chats,
         )
+        self.floods = Floods()  # Telegram's 429s, scripted or measured (flood.py)
         self._handlers: dict[str, Callable[[dict[str, Any], bool], Any]] = {
             "getme": lambda p, b: self._get_me(),
             "sendmessage": lambda p, b: self._send_message(p),
@@ -112,6 +114,10 @@ class FakeTelegram(MessageMethods, UpdateMethods):
             self.calls.append(call)
             try:
                 call.params = normalise_params(params)
+                flooded = self.floods.check(canonical, call.params)
+                if flooded is not None:
+                    call.status, call.response = 429, flooded
+                    return 429, copy.deepcopy(flooded)
                 handler = self._handlers.get(key)
                 if handler is None:
                     raise ApiError(
