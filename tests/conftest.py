@@ -19,6 +19,7 @@ from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
 from bot.mail.backends import FileBackend
 from storage.migrate import upgrade
+from tests.support import effort
 from tests.support.botapi.fake import FakeTelegram
 from tests.support.botapi.request import RecordingRequest
 from tests.support.chat import Chat, TgUser
@@ -196,3 +197,13 @@ def john(fake: FakeTelegram, app: App) -> Chat:
     return Chat.in_process(
         fake, TgUser(id=5551002, first_name="John", last_name="Smith", language_code="en"), app
     )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
+        effort.clear()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        effort.write_table()
