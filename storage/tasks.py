@@ -69,6 +69,7 @@ def _values(data: dict[str, Any]) -> dict[str, Any]:
     for key in ("activities", "products", "learning_goals", "months"):
         values[key] = list(values[key] or [])
     values["title"] = values["title"] or values["department"] or ""
+    values["backup_contact"] = values["backup_contact"] or ""  # optional: a line on the summary
     values["english_ok"] = bool(values["english_ok"]) if values["english_ok"] is not None else True
     return values
 

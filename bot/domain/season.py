@@ -46,3 +46,21 @@ def months_touched(start: date, weeks: int) -> list[str]:
 def reply_by(start: date, margin_weeks: int) -> date:
     """The last day a supervisor can say yes: IFMSA's deadline minus the coordinators' margin."""
     return start - timedelta(weeks=ACCEPTANCE_WEEKS + margin_weeks)
+
+
+def seasons_open(today: date) -> list[int]:
+    """The seasons a task can be defined for: the current one (if more than two months of it
+    remain) and the next; otherwise the next two. The first is a new task's default."""
+    current = season_of(today)
+    remaining = (current + 1) * 12 + 3 - (today.year * 12 + today.month)
+    return [current, current + 1] if remaining > 2 else [current + 1, current + 2]
+
+
+def first_open_month(today: date) -> str:
+    """The first month ("YYYY-MM") still open for applications: its first day is at least
+    IFMSA's acceptance period away, so a student placed in it can still be confirmed."""
+    earliest = today + timedelta(weeks=ACCEPTANCE_WEEKS)
+    year, month = earliest.year, earliest.month
+    if earliest.day > 1:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year}-{month:02d}"

@@ -53,8 +53,7 @@ async def define_research_task(chat) -> int:
     assert "What is the research project called?" in chat.last().text
     await send("Antibiotic use after hip surgery")
     await send("A registry study of antibiotic use after hip fracture surgery in Oslo, 2015-2024.")
-    await press("Oslo")
-    await press("Chart review")
+    await press("Chart review")  # the city is the profile's: not asked
     await press("Data analysis")
     await press("Done")
     await press("Abstract")
@@ -65,16 +64,16 @@ async def define_research_task(chat) -> int:
     await press("Run and interpret a basic statistical analysis")
     await press("Done")
     await press("8 weeks")
-    await press("2027/28")
-    await press("Sep 27")
-    await press("Oct 27")
+    # The season is the first one open (2026/27 on 24 November 2026): only its open months.
+    await press("Mar 27")
+    await press("Feb 27")
     await press("Done")
-    await press("1")
-    await press("English is enough")
-    await press("Skip")
     assert "patient data" in chat.last().text  # asked only because of chart review
     await press("Approved")
     await press("Yes")
+    # One student at a time, English enough, no prerequisites: defaults on the summary.
+    assert "Students at a time: 1" in chat.last().text and "English is enough" in chat.last().text
+    await press("Backup contact")  # an optional line on the summary
     await send("Dr. Lise Berg, postdoc in the group")
     assert "Your task:" in chat.last().text
     await press("Submit for approval")
@@ -87,7 +86,7 @@ async def test_right_after_registration_a_researcher_defines_and_submits_a_task(
     answers = await define_research_task(john)
     assert "sent to the exchange coordinators" in john.last().text
     [task] = await _tasks(services, john)
-    assert task.status == TaskStatus.SUBMITTED and task.season == 2027
+    assert task.status == TaskStatus.SUBMITTED and task.season == 2026
     assert (task.exchange_type, task.field, task.city, task.weeks, task.capacity) == (
         "research",
         "epidemiology",
@@ -100,7 +99,7 @@ async def test_right_after_registration_a_researcher_defines_and_submits_a_task(
         "poster",
     ]
     assert task.learning_goals == ["@charts", "@analysis"]
-    assert task.months == ["2027-09", "2027-10"]
+    assert task.months == ["2027-02", "2027-03"]  # in calendar order
     assert task.ethics_status == "approved" and task.confidentiality is True and task.patient_data
     assert task.backup_contact == "Dr. Lise Berg, postdoc in the group"
     assert task.site == "Oslo University Hospital"
@@ -126,22 +125,23 @@ async def test_a_clinical_task_skips_research_questions_and_is_four_weeks(kari, 
     await kari.press("Beskriv en oppgave nå")
     assert "Hvilken avdeling" in kari.last().text
     await kari.send("Hjerteavdelingen, post 2")
-    await kari.press("Bergen")
-    await kari.press("Visitter")
+    await kari.press("Visitter")  # the city is the profile's (Bergen): not asked
     await kari.press("Poliklinikk")
     await kari.press("Ferdig")
     await kari.press("Hele dager")
     await kari.press("Ta opp en strukturert anamnese")
     await kari.press("Ferdig")
-    await kari.press("2027/28")  # no "4 or 8 weeks" question for a clinical task
-    await kari.press("jun 27")
+    await kari.press("feb 27")  # no "4 or 8 weeks" question for a clinical task
     await kari.press("Ferdig")
+    assert "Oppgaven din:" in kari.last().text  # no ethics questions without patient data
+    # Capacity, language, prerequisites and backup are lines on the summary, edited there.
+    await kari.press("Studenter om gangen")
     await kari.press("2")
+    await kari.press("Språk")
     await kari.press("Norsk kreves")
+    await kari.press("Forkunnskaper")
     await kari.send("Grunnleggende EKG-tolkning")
-    assert (
-        "Hvem kan studenten spørre" in kari.last().text
-    )  # no ethics questions without patient data
+    await kari.press("Reservekontakt")
     await kari.send("Overlege Per Hansen")
     await kari.press("Send til godkjenning")
     [task] = await _tasks(services, kari)
@@ -153,6 +153,11 @@ async def test_a_clinical_task_skips_research_questions_and_is_four_weeks(kari, 
         False,
     )
     assert task.daily_hours == "full" and task.ethics_status is None and not task.patient_data
+    assert (task.skills, task.backup_contact) == (
+        "Grunnleggende EKG-tolkning",
+        "Overlege Per Hansen",
+    )
+    assert task.city == "bergen" and task.season == 2026 and task.months == ["2027-02"]
 
 
 async def test_bad_input_in_the_task_flow_gets_the_steps_reprompt(john, services):
@@ -171,7 +176,6 @@ async def test_at_most_three_goals_and_at_least_one(john, services):
     await john.command("newtask")
     await john.send("Project X")
     await john.send("Twenty characters or more of description here.")
-    await john.press("Oslo")
     await john.press("Literature search")
     await john.press("Done")
     await john.press("Talk")
@@ -225,11 +229,11 @@ async def test_a_task_copied_to_the_next_season_keeps_its_answers(john, services
     await john.command("tasks")
     await john.press("Antibiotic use")
     await john.press("Copy to next season")
-    assert "2028/29" in john.last().text and "Sep 28" in john.last().text
+    assert "2027/28" in john.last().text and "Feb 28" in john.last().text
     await john.press("Submit for approval")
     first, second = sorted(await _tasks(services, john), key=lambda t: t.season)
-    assert (first.season, second.season) == (2027, 2028)
-    assert second.months == ["2028-09", "2028-10"] and second.title == first.title
+    assert (first.season, second.season) == (2026, 2027)
+    assert second.months == ["2028-02", "2028-03"] and second.title == first.title
 
 
 async def test_editing_a_task_sends_it_for_approval_again(john, services):
@@ -265,13 +269,15 @@ async def test_an_old_profile_button_cannot_disturb_a_task_being_defined(john, s
     await john.command("newtask")
     await john.send("Project X")
     await john.send("A description of twenty characters or more.")
-    assert "In which city is the site?" in john.last().text
+    assert "What will the student do?" in john.last().text  # the city is the profile's
     bergen = old_city_question.callback_data[old_city_question.button_texts.index("Bergen")]
     await john.press_data(bergen, old_city_question)
     conv, _ = await stored(services, john.user.id)
-    assert conv is not None and conv.flow == "task" and conv.step == "city"
-    await john.press("Bergen")
-    assert "What will the student do?" in john.last().text
+    assert conv is not None and conv.flow == "task" and conv.step == "acts"
+    assert conv.data["city"] == "oslo"
+    await john.press("Literature search")
+    await john.press("Done")
+    assert "What will the student produce?" in john.last().text
 
 
 async def test_start_in_the_middle_of_a_task_keeps_the_draft(john, services):

@@ -7,7 +7,12 @@ to edit, and how an edit returns to the summary. It also applies a typed text or
 button to the draft (`apply_text`, `apply_button`), so a new question is one row and its catalog
 entries: no order list, back map or edit list to keep in step with it. A row that is not asked
 may still be answered: by its `default` (a choice with a single possible answer), set whenever
-the flow moves on.
+the flow moves on. A row that applies but is not `asked` on the way through (what the bot already
+knows, or a sensible default) takes its `default` once and stays on the summary to edit.
+
+The "Step N of M" total is fixed for the path: rows that `branch` (their answer decides which
+later rows apply) are answered before a total is shown (until then the form's
+`progress_open_id` shows "Step N" alone), so no later answer changes it.
 
 Sub-questions (`parent` set) are not counted and not offered for editing. They come in two sorts:
 the free text behind a choice's or a multi-choice's `other` (a choice asks it after "Other...",
@@ -55,6 +60,18 @@ Label = Callable[[Data, Translator], str]
 Extra = Callable[[Data, Translator], list[list[tuple[str, str]]]]  # rows of (label, action)
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A MULTI's one-tap answer: a whole list at once ("use these", "spring")."""
+
+    code: str
+    label: str
+    values: tuple[Any, ...]
+
+
+Presets = Callable[[Data, Translator], list[Preset]]
+
+
 @dataclass
 class Applied:
     """What an answer did: the step to show next, or the same step with a notice."""
@@ -94,8 +111,12 @@ class Question:
     options: Options | None = None
     parse: Callable[[str], Result] | None = None
     parse_in: Callable[[Data, str], Result] | None = None  # a parse that reads earlier answers
-    when: Predicate = _always  # asked at all
-    default: Callable[[Data], Any] | None = None  # the answer while not asked (`when` false)
+    when: Predicate = _always  # applies at all
+    asked: Predicate = _always  # asked on the way through (else its default, edited on the card)
+    default: Callable[[Data], Any] | None = None  # the answer while not asked
+    branches: bool = False  # its answer decides which later rows apply
+    presets: Presets | None = None  # a MULTI's one-tap whole answers, above its toggles
+    ordered: bool = False  # a MULTI keeps its answers in its options' order
     optional: bool = False  # not needed to finish; "Skip" offered (unless `skippable` is off)
     skippable: bool = True  # False: the options themselves say "none" (no "Skip" button)
     minimum: int = 1  # a MULTI's least number of answers ("other" counts as one)
@@ -148,13 +169,15 @@ class Form:
     the summary's answers (default: a line per question, labelled like its edit button);
     `edit_label` is the edit buttons' catalog id, with `{catalog}` and `{id}` filled in, and
     `finish_label_id` the finishing button's, with `{catalog}` and `{action}`. Without a
-    `progress_id` no "Step N of M" is shown; without `go_back` no "Back" (a short flow whose
+    `progress_id` no "Step N of M" is shown (`progress_open_id`, "Step N", while a branching row
+    is unanswered); without `go_back` no "Back" (a short flow whose
     rows offer their own way out)."""
 
     catalog: str
     scope: str
     questions: tuple[Question, ...]
     progress_id: str | None
+    progress_open_id: str | None = None
     finish_action: str = "submit"
     finish_label_id: str = "{catalog}.summary.{action}"
     go_back: bool = True
@@ -203,8 +226,13 @@ class Form:
 
     # ---- order --------------------------------------------------------------------------------
 
+    def asks(self, step: str, data: Data) -> bool:
+        """The row is asked on the way through (it applies, and is not left to its default)."""
+        q = self[step]
+        return q.when(data) and q.asked(data)
+
     def first(self, data: Data) -> str:
-        return next((s for s in self.mains if self[s].when(data)), self.summary)
+        return next((s for s in self.mains if self.asks(s, data)), self.summary)
 
     def _follows(self, sub: Question, data: Data) -> bool:
         parent = self[sub.parent or ""]
@@ -230,14 +258,17 @@ class Form:
         if base == self.summary:
             return self.summary
         later = self.mains[self.mains.index(base) + 1 :]
-        return next((s for s in later if self[s].when(data)), self.summary)
+        return next((s for s in later if self.asks(s, data)), self.summary)
 
     def settle_defaults(self, data: Data) -> None:
         """Every main question not asked takes its `default` (in order, so a later `when` sees
-        an earlier default): an answer with a single possibility is given, not asked."""
+        an earlier default): an answer with a single possibility is given, not asked. A row that
+        applies but is not asked takes it only once, so an edit on the summary stays."""
         for s in self.mains:
             q = self[s]
-            if q.default is not None and not q.when(data):
+            if q.default is None:
+                continue
+            if not q.when(data) or (not q.asked(data) and q.key not in data):
                 data[q.key] = q.default(data)
 
     def advance(self, step: str, data: Data) -> str:
@@ -258,13 +289,24 @@ class Form:
         if data.get(EDITING):
             return self.summary if self.reviewed else None
         base = self.mains.index(step) if step in self.mains else len(self.mains)
-        return next((s for s in reversed(self.mains[:base]) if self[s].when(data)), None)
+        return next((s for s in reversed(self.mains[:base]) if self.asks(s, data)), None)
 
     def progress(self, step: str, data: Data) -> tuple[int, int]:
-        """ "Step N of M": the main questions that apply; a sub-question counts as its parent."""
-        steps = [s for s in self.mains if self[s].when(data)]
+        """ "Step N of M": the main questions asked; a sub-question counts as its parent."""
+        steps = [s for s in self.mains if self.asks(s, data)]
         target = self[step].parent or step
         return (steps.index(target) + 1 if target in steps else len(steps)), len(steps)
+
+    def path_known(self, data: Data) -> bool:
+        """Every asked row that branches is answered: the total can no longer change."""
+        return all(
+            self.count(self[s], data) > 0
+            for s in self.mains
+            if self[s].branches and self.asks(s, data)
+        )
+
+    def presets(self, q: Question, data: Data, tr: Translator) -> list[Preset]:
+        return q.presets(data, tr) if q.presets is not None and q.kind == Kind.MULTI else []
 
     def count(self, q: Question, data: Data) -> int:
         """How many answers a question has; a MULTI's separate "other" text counts as one."""
@@ -415,7 +457,11 @@ class Form:
                 applied.answer = offered[value]
             return applied
         if action == "toggle" and q.kind == Kind.MULTI and value in codes:
-            return self._toggle(q, data, value)
+            return self._toggle(q, data, value, list(offered))
+        if action == "set" and (preset := self._preset(q, data, tr, value)) is not None:
+            self._set(q, data, list(preset.values))
+            data.pop(f"{q.key}_all", None)
+            return self.accept(step, data, self.label(q, data, tr))
         if action in ("more", "less") and q.short is not None:
             data[f"{q.key}_all"] = action == "more"
             return Applied(step, redraw=True)
@@ -436,7 +482,10 @@ class Form:
             return Applied(step, finished=True)
         return self._stay(step, "btn.stale")
 
-    def _toggle(self, q: Question, data: Data, code: str) -> Applied:
+    def _preset(self, q: Question, data: Data, tr: Translator, code: str) -> Preset | None:
+        return next((p for p in self.presets(q, data, tr) if p.code == code), None)
+
+    def _toggle(self, q: Question, data: Data, code: str, order: list[str]) -> Applied:
         chosen = list(data.get(q.key, []))
         own = self._own(q, data)
         if code.startswith("#") and code[1:].isdigit() and int(code[1:]) < len(own):
@@ -447,6 +496,8 @@ class Form:
             return self._stay(q.id, q.full or "btn.stale")
         else:
             chosen.append(code)
+        if q.ordered:
+            chosen.sort(key=lambda c: order.index(c) if c in order else len(order))
         data[q.key] = chosen
         return Applied(q.id, redraw=True)
 

@@ -35,7 +35,10 @@ def screen(
     header = ""
     if form.progress_id is not None and not data.get(EDITING):  # an edit is one question
         number, total = form.progress(step, data)
-        header = tr(form.progress_id, step=number, total=total) + "\n"
+        if form.progress_open_id is not None and not form.path_known(data):
+            header = tr(form.progress_open_id, step=number) + "\n"
+        else:
+            header = tr(form.progress_id, step=number, total=total) + "\n"
     text = q.text(data, tr) if q.text is not None else tr(form.prompt(q))
     result = Screen(top + header + text)
     if q.kind == Kind.CHOICE or (q.kind == Kind.TEXT and q.options is not None):
@@ -75,6 +78,10 @@ def _extra(form: Form, q: Question, data: Data, tr: Translator) -> list[list[But
 
 
 def _multi(form: Form, q: Question, data: Data, tr: Translator, result: Screen) -> None:
+    result.buttons += rows(
+        [Button(p.label, callback(form, q.id, "set", p.code)) for p in form.presets(q, data, tr)],
+        2,
+    )
     chosen = {str(v) for v in data.get(q.key, [])}
     options = form.options(q, data, tr)
     own = {o.code for o in options if o.code.startswith("#")}

@@ -25,6 +25,7 @@ from bot.chat.flows.task import steps as ts
 from bot.chat.flows.task.steps import TStep
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
+from bot.domain.season import first_open_month, seasons_open
 from bot.domain.signing import Callback, parse_id
 from bot.services import notify, offers, placements
 from storage import placements as store_placements
@@ -42,8 +43,9 @@ def _context(supervisor: Supervisor, today: Any) -> ts.Context:
         offered_types=list(supervisor.exchange_types),
         offered_fields=list(supervisor.fields),
         city=supervisor.city,
-        seasons=ts.seasons_open(today),
+        seasons=seasons_open(today),
         field_fallback=supervisor.fields_other,
+        first_month=first_open_month(today),
     )
 
 
@@ -71,6 +73,7 @@ async def start_new(turn: Turn) -> None:
                 await repository.delete_conversation(session, turn.user.id)
                 await session.flush()
             data = _context(supervisor, now.astimezone(turn.svc.settings.tz).date()).initial_data()
+            ts.FORM.settle_defaults(data)
             conv = _draft(supervisor, data, ts.FORM.first(data), now)
             await repository.save_conversation(session, conv, now)
         elif conv is not None:

@@ -4,40 +4,47 @@ Every question is a `Question`: where the answer goes, whether it is typed text,
 several toggles, which options it offers and when it applies. The engine derives the order, back,
 progress, the summary and its edits, so adding a question is adding a row.
 
+Nothing the bot already knows is asked: the type, field and city come from the supervisor's
+profile (asked only when there are several, or the city is unknown); the season is the first one
+open (`season.seasons_open`), one student at a time, English enough; prerequisites and a backup
+contact are optional lines on the summary. Each is a row that is not `asked`, with a `default`
+that is one of its own options, so the summary edits it like any answer. Products and learning
+goals are suggested from the task kinds and taken with one tap; months come in one-tap ranges.
+
 ```mermaid
 stateDiagram-v2
     [*] --> type: /newtask (skipped if the supervisor offers one type)
     type --> field: (skipped with one field)
     field --> title: research: project title, description
     field --> department: clinical
-    title --> city
-    department --> city
-    city --> activities --> hours: clinical
-    activities --> products: research
+    title --> activities
+    department --> activities
+    activities --> hours: clinical
+    activities --> products: research ("use these")
     hours --> goals
-    products --> goals
+    products --> goals: ("use these")
     goals --> weeks: research (clinical is 4 weeks)
-    weeks --> season --> months --> capacity --> language --> skills
-    skills --> ethics: chart review or patient data
-    ethics --> confidentiality --> backup
-    skills --> backup
-    backup --> summary
-    summary --> [*]: submit
+    goals --> months: clinical
+    weeks --> months
+    months --> ethics: chart review or patient data
+    ethics --> confidentiality --> summary
+    months --> summary
+    summary --> [*]: submit (season, capacity, language, prerequisites, backup editable here)
 ```
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from enum import StrEnum
 from typing import Any, Final
 
 from bot.chat.engine import screens
-from bot.chat.engine.form import Form, Kind, Option, Options, Question
+from bot.chat.engine.form import Form, Kind, Option, Options, Preset, Question
 from bot.chat.ui import Screen
 from bot.core.i18n import Translator
 from bot.domain import reference
+from bot.domain.season import seasons_open as seasons_open  # re-exported: the flow's seasons
 from bot.domain.validation import Result, clean_text, validate_short_text
 
 SCOPE: Final = "t"
@@ -74,6 +81,24 @@ GOALS_BY_ACTIVITY: Final[dict[str, str]] = {
     "lab": "lab",
 }
 GENERAL_GOALS: Final = {"clinical": ("team", "norwegian_care"), "research": ("present", "method")}
+# The product a research task kind usually ends in; a written report when none is known.
+PRODUCTS_BY_ACTIVITY: Final[dict[str, str]] = {
+    "data_collection": "report",
+    "chart_review": "abstract",
+    "literature": "report",
+    "analysis": "abstract",
+    "systematic_review": "abstract",
+    "quality_improvement": "poster",
+    "lab": "report",
+}
+# One-tap month ranges: the calendar months (1-12) each covers, in the season's order.
+MONTH_RANGES: Final[dict[str, tuple[int, ...]]] = {
+    "any": (4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3),
+    "spring": (4, 5, 6),
+    "summer": (7, 8),
+    "autumn": (9, 10, 11),
+    "winter": (1, 2, 3),
+}
 
 
 class TStep(StrEnum):
@@ -187,9 +212,50 @@ def month_label(month: str, tr: Translator) -> str:
     return f"{tr(f'month.{int(number)}')} {year[2:]}"
 
 
-def _months(data: dict[str, Any], tr: Translator) -> list[Option]:
+def open_months(data: dict[str, Any]) -> list[str]:
+    """The season's months still open for applications (none already past or too close)."""
     season = int(data.get("season") or 0)
-    return [Option(m, month_label(m, tr)) for m in season_months(season)] if season else []
+    first = str(data.get("first_month") or "")
+    return [m for m in season_months(season) if m >= first] if season else []
+
+
+def _months(data: dict[str, Any], tr: Translator) -> list[Option]:
+    return [Option(m, month_label(m, tr)) for m in open_months(data)]
+
+
+def _month_ranges(data: dict[str, Any], tr: Translator) -> list[Preset]:
+    """The ranges that still hold an open month, each with its open months only; a range
+    that equals "any month" is left out."""
+    months = open_months(data)
+    ranges: list[Preset] = []
+    for code, numbers in MONTH_RANGES.items():
+        inside = tuple(m for m in months if int(m[5:]) in numbers)
+        if inside and (code == "any" or inside != tuple(months)):
+            ranges.append(Preset(code, tr(f"task.months.{code}"), inside))
+    return ranges
+
+
+def suggested_products(data: dict[str, Any]) -> list[str]:
+    picked = [
+        PRODUCTS_BY_ACTIVITY[a] for a in data.get("activities", []) if a in PRODUCTS_BY_ACTIVITY
+    ]
+    return [p for p in PRODUCTS if p in (picked or ["report"])]
+
+
+def _use_products(data: dict[str, Any], tr: Translator) -> list[Preset]:
+    chosen = suggested_products(data)
+    names = ", ".join(tr(f"task.product.{p}") for p in chosen)
+    return [Preset("use", tr("task.use_these", names=names), tuple(chosen))]
+
+
+def _use_goals(data: dict[str, Any], tr: Translator) -> list[Preset]:
+    chosen = tuple(f"@{code}" for code in suggested_goals(data)[:MAX_GOALS])
+    return [Preset("use", tr("task.goals.use"), chosen)]
+
+
+def _goals_text(data: dict[str, Any], tr: Translator) -> str:
+    listed = "\n".join(f"• {tr(f'task.goal.{code}')}" for code in suggested_goals(data)[:MAX_GOALS])
+    return tr("task.goals.ask", goals=listed)
 
 
 def _capacity(data: dict[str, Any], tr: Translator) -> list[Option]:
@@ -241,7 +307,16 @@ def _season_label(data: dict[str, Any], tr: Translator) -> str:
 
 
 def _months_label(data: dict[str, Any], tr: Translator) -> str:
-    return ", ".join(month_label(m, tr) for m in data.get("months", []))
+    return ", ".join(month_label(m, tr) for m in sorted(data.get("months", [])))
+
+
+def _first_season(data: dict[str, Any]) -> int | None:
+    offered = data.get("offered_seasons") or []
+    return int(offered[0]) if offered else None
+
+
+def _profile_city(data: dict[str, Any]) -> bool:
+    return bool(data.get("profile_city"))
 
 
 # ---- the questions -----------------------------------------------------------------------------
@@ -253,6 +328,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         Kind.CHOICE,
         _types,
         when=lambda d: len(d.get("offered_types", [])) > 1,
+        branches=True,
         changed=_type_changed,
         label=_type_label,
         on_card=True,
@@ -271,8 +347,16 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         TStep.DESCRIPTION, "description", Kind.TEXT, parse=validate_description, when=_research
     ),
     Question(TStep.DEPARTMENT, "department", Kind.TEXT, parse=validate_short_text, when=_clinical),
-    Question(TStep.CITY, "city", Kind.CHOICE, _cities),
-    Question(TStep.ACTIVITIES, "activities", Kind.MULTI, _activities, other=TStep.ACTIVITIES_OTHER),
+    # The profile's city; asked only when the profile's is not one the bot knows.
+    Question(TStep.CITY, "city", Kind.CHOICE, _cities, asked=lambda d: not _profile_city(d)),
+    Question(
+        TStep.ACTIVITIES,
+        "activities",
+        Kind.MULTI,
+        _activities,
+        other=TStep.ACTIVITIES_OTHER,
+        branches=True,
+    ),
     Question(
         TStep.ACTIVITIES_OTHER,
         "activities_other",
@@ -287,6 +371,8 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         Kind.MULTI,
         _coded("task.product", PRODUCTS),
         when=_research,
+        presets=_use_products,
+        ordered=True,
     ),
     Question(
         TStep.GOALS,
@@ -296,6 +382,8 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         maximum=MAX_GOALS,
         other=TStep.GOAL_TEXT,
         label=_goals_label,
+        text=_goals_text,
+        presets=_use_goals,
         width=1,
         full="task.goals.full",
     ),
@@ -309,26 +397,57 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     Question(
         TStep.WEEKS, "weeks", Kind.CHOICE, _weeks, when=_research, store=int, label=_weeks_label
     ),
+    # The first season still open; another is chosen on the summary.
     Question(
         TStep.SEASON,
         "season",
         Kind.CHOICE,
         _seasons,
+        asked=lambda d: False,
+        default=_first_season,
         store=int,
         changed=_season_changed,
         label=_season_label,
     ),
-    Question(TStep.MONTHS, "months", Kind.MULTI, _months, label=_months_label, width=3),
-    Question(TStep.CAPACITY, "capacity", Kind.CHOICE, _capacity, store=int, width=4),
+    Question(
+        TStep.MONTHS,
+        "months",
+        Kind.MULTI,
+        _months,
+        label=_months_label,
+        width=3,
+        presets=_month_ranges,
+        ordered=True,
+    ),
+    Question(
+        TStep.CAPACITY,
+        "capacity",
+        Kind.CHOICE,
+        _capacity,
+        asked=lambda d: False,
+        default=lambda d: 1,
+        store=int,
+        width=4,
+    ),
     Question(
         TStep.LANGUAGE,
         "english_ok",
         Kind.CHOICE,
         _coded("task.lang", ("yes", "no")),
+        asked=lambda d: False,
+        default=lambda d: True,
         store=_yes,
         code=_yes_code,
     ),
-    Question(TStep.SKILLS, "skills", Kind.TEXT, parse=validate_short_text, optional=True),
+    Question(
+        TStep.SKILLS,
+        "skills",
+        Kind.TEXT,
+        parse=validate_short_text,
+        optional=True,
+        asked=lambda d: False,
+        default=lambda d: None,
+    ),
     Question(
         TStep.ETHICS,
         "ethics_status",
@@ -345,7 +464,15 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         store=_yes,
         code=_yes_code,
     ),
-    Question(TStep.BACKUP, "backup_contact", Kind.TEXT, parse=validate_short_text),
+    Question(
+        TStep.BACKUP,
+        "backup_contact",
+        Kind.TEXT,
+        parse=validate_short_text,
+        optional=True,
+        asked=lambda d: False,
+        default=lambda d: None,
+    ),
     Question(TStep.SUMMARY, "", Kind.SUMMARY),
 )
 FORM: Final = Form(
@@ -353,6 +480,7 @@ FORM: Final = Form(
     SCOPE,
     QUESTIONS,
     progress_id="task.progress",
+    progress_open_id="task.progress_open",
     incomplete="task.summary.incomplete",
 )
 
@@ -366,13 +494,6 @@ def card(data: dict[str, Any], tr: Translator) -> str:
     return screens.card(FORM, data, tr)
 
 
-def seasons_open(today: date) -> list[int]:
-    """The current season (if more than two months of it remain) and the next one."""
-    current = today.year if today.month >= 4 else today.year - 1
-    remaining = (current + 1) * 12 + 3 - (today.year * 12 + today.month)
-    return [current, current + 1] if remaining > 2 else [current + 1, current + 2]
-
-
 @dataclass
 class Context:
     """What a new task starts from: the supervisor's types and fields, and the open seasons."""
@@ -382,13 +503,16 @@ class Context:
     city: str
     seasons: list[int] = field(default_factory=list)
     field_fallback: str | None = None  # the supervisor's own field text, when no code fits
+    first_month: str = ""  # the first month still open for applications ("YYYY-MM")
 
     def initial_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "offered_types": self.offered_types,
             "offered_fields": self.offered_fields,
             "offered_seasons": self.seasons,
+            "first_month": self.first_month,
             "city": self.city if reference.city(self.city) else None,
+            "profile_city": bool(reference.city(self.city)),
             "learning_goals": [],
         }
         if len(self.offered_types) == 1:

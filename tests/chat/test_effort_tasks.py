@@ -1,0 +1,99 @@
+"""What defining a task costs a supervisor, counted through the real application (issue 9): the
+typical research task in at most 10 answers, a clinical one in at most 8, the entry tap and the
+submit included. What the bot already knows is not asked; the summary shows the defaults."""
+
+from __future__ import annotations
+
+import re
+
+from storage.models import TaskStatus
+from tests.chat.test_tasks import _tasks, register
+from tests.support import effort
+
+
+def _totals(chat, mark: int) -> set[str]:
+    """Every "question N of M" total shown since `mark`."""
+    found = (
+        re.search(r"(?:question|spørsmål) \d+ (?:of|av) (\d+)", m.text) for m in chat.since(mark)
+    )
+    return {f.group(1) for f in found if f}
+
+
+async def test_a_typical_research_task_takes_at_most_ten_answers(john, services):
+    await register(john)
+    mark = john.mark()
+    async with effort.measure(john, "Research task, typical path", 10):
+        await john.press("Define a task now")
+        await john.send("Antibiotic use after hip surgery")
+        await john.send("A registry study of antibiotic use after hip fracture surgery.")
+        await john.press("Literature search")
+        await john.press("Done")
+        await john.press("Use these")  # the product suggested for a literature search
+        assert "Plan and run a structured literature search" in john.last().text
+        await john.press("Use these goals")
+        await john.press("4 weeks")
+        await john.press("Any month")
+        summary = john.last().text
+        assert "Students at a time: 1" in summary and "English is enough" in summary
+        assert "Season: 2026/27" in summary and "Backup contact: —" in summary
+        await john.press("Submit for approval")
+    assert len(_totals(john, mark)) == 1  # the total never changes on the way
+    [task] = await _tasks(services, john)
+    assert task.status == TaskStatus.SUBMITTED and task.city == "oslo"
+    assert (task.products, task.learning_goals) == (["report"], ["@search", "@present", "@method"])
+    assert (task.season, task.months, task.capacity, task.english_ok) == (
+        2026,
+        ["2027-02", "2027-03"],
+        1,
+        True,
+    )
+
+
+async def test_a_typical_clinical_task_takes_at_most_eight_answers(john, services):
+    await register(john, kind="Clinical", field="Cardiology")
+    mark = john.mark()
+    async with effort.measure(john, "Clinical task, typical path", 8):
+        await john.press("Define a task now")
+        await john.send("Cardiology ward, post 2")
+        await john.press("Ward rounds")
+        await john.press("Done")
+        await john.press("Full days")
+        await john.press("Use these goals")
+        await john.press("Any month")
+        await john.press("Submit for approval")
+    assert len(_totals(john, mark)) == 1
+    [task] = await _tasks(services, john)
+    assert (task.exchange_type, task.weeks, task.capacity, task.backup_contact) == (
+        "clinical",
+        4,
+        1,
+        "",
+    )
+
+
+async def test_months_offer_only_open_months_in_calendar_order(john, services):
+    """On 24 November 2026 the months of 2026/27 before February are past or too close to
+    confirm a student; months chosen out of order come back sorted, also after an edit."""
+    await register(john)
+    await john.press("Define a task now")
+    await john.send("Project X")
+    await john.send("Twenty characters or more of description here.")
+    await john.press("Literature search")
+    await john.press("Done")
+    await john.press("Use these")
+    await john.press("Use these goals")
+    await john.press("4 weeks")
+    offered = john.last().button_texts
+    assert "Feb 27" in offered and "Mar 27" in offered
+    assert not any(m in offered for m in ("Apr 26", "Nov 26", "Dec 26", "Jan 27"))
+    await john.press("Mar 27")
+    await john.press("Feb 27")
+    await john.press("Done")
+    assert "Months: Feb 27, Mar 27" in john.last().text
+    await john.press("Season")
+    await john.press("2027/28")
+    await john.press("Submit for approval")  # the months of the new season are still missing
+    await john.press("Autumn")
+    await john.press("Submit for approval")
+    [task] = await _tasks(services, john)
+    assert (task.season, task.months) == (2027, ["2027-09", "2027-10", "2027-11"])
