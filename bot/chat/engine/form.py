@@ -7,12 +7,9 @@ to edit, and how an edit returns to the summary. It also applies a typed text or
 button to the draft (`apply_text`, `apply_button`), so a new question is one row and its catalog
 entries: no order list, back map or edit list to keep in step with it. A row that is not asked
 may still be answered: by its `default` (a choice with a single possible answer), set whenever
-the flow moves on. A row that applies but is not `asked` on the way through (what the bot already
-knows, or a sensible default) takes its `default` once and stays on the summary to edit.
-
-The "Step N of M" total is fixed for the path: rows that `branch` (their answer decides which
-later rows apply) are answered before a total is shown (until then the form's
-`progress_open_id` shows "Step N" alone), so no later answer changes it.
+the flow moves on; one that applies but is not `asked` (known, or a sensible default) takes its
+`default` once and is edited on the summary. "Step N of M" shows a total only once every row that
+`branches` is answered ("Step N" until then), so the total is fixed for the path.
 
 Sub-questions (`parent` set) are not counted and not offered for editing. They come in two sorts:
 the free text behind a choice's or a multi-choice's `other` (a choice asks it after "Other...",
@@ -299,11 +296,8 @@ class Form:
 
     def path_known(self, data: Data) -> bool:
         """Every asked row that branches is answered: the total can no longer change."""
-        return all(
-            self.count(self[s], data) > 0
-            for s in self.mains
-            if self[s].branches and self.asks(s, data)
-        )
+        branching = (self[s] for s in self.mains if self[s].branches and self.asks(s, data))
+        return all(self.count(q, data) > 0 for q in branching)
 
     def presets(self, q: Question, data: Data, tr: Translator) -> list[Preset]:
         return q.presets(data, tr) if q.presets is not None and q.kind == Kind.MULTI else []

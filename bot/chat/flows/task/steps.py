@@ -40,7 +40,15 @@ from enum import StrEnum
 from typing import Any, Final
 
 from bot.chat.engine import screens
-from bot.chat.engine.form import Form, Kind, Option, Options, Preset, Question
+from bot.chat.engine.form import Form, Kind, Option, Options, Question
+from bot.chat.flows.task import suggest
+from bot.chat.flows.task.suggest import GENERAL_GOALS as GENERAL_GOALS
+from bot.chat.flows.task.suggest import GOALS_BY_ACTIVITY as GOALS_BY_ACTIVITY
+from bot.chat.flows.task.suggest import MAX_GOALS as MAX_GOALS
+from bot.chat.flows.task.suggest import PRODUCTS as PRODUCTS
+from bot.chat.flows.task.suggest import goal_text, month_label
+from bot.chat.flows.task.suggest import season_months as season_months
+from bot.chat.flows.task.suggest import suggested_goals as suggested_goals
 from bot.chat.ui import Screen
 from bot.core.i18n import Translator
 from bot.domain import reference
@@ -59,46 +67,9 @@ RESEARCH_ACTIVITIES: Final = (
     "quality_improvement",
     "lab",
 )
-PRODUCTS: Final = ("report", "abstract", "poster", "talk")
 HOURS: Final = ("full", "half", "shifts")
 ETHICS: Final = ("approved", "pending", "exempt")
 PATIENT_DATA_ACTIVITIES: Final = frozenset({"chart_review", "data_collection"})
-MAX_GOALS: Final = 3
-
-# Suggested learning goals per activity; the last two are offered for every task of that type.
-GOALS_BY_ACTIVITY: Final[dict[str, str]] = {
-    "ward_rounds": "history",
-    "outpatient": "consultation",
-    "theatre": "procedures_theatre",
-    "on_call": "acute",
-    "procedures": "procedures_basic",
-    "data_collection": "collect",
-    "chart_review": "charts",
-    "literature": "search",
-    "analysis": "analysis",
-    "systematic_review": "screening",
-    "quality_improvement": "qi",
-    "lab": "lab",
-}
-GENERAL_GOALS: Final = {"clinical": ("team", "norwegian_care"), "research": ("present", "method")}
-# The product a research task kind usually ends in; a written report when none is known.
-PRODUCTS_BY_ACTIVITY: Final[dict[str, str]] = {
-    "data_collection": "report",
-    "chart_review": "abstract",
-    "literature": "report",
-    "analysis": "abstract",
-    "systematic_review": "abstract",
-    "quality_improvement": "poster",
-    "lab": "report",
-}
-# One-tap month ranges: the calendar months (1-12) each covers, in the season's order.
-MONTH_RANGES: Final[dict[str, tuple[int, ...]]] = {
-    "any": (4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3),
-    "spring": (4, 5, 6),
-    "summer": (7, 8),
-    "autumn": (9, 10, 11),
-    "winter": (1, 2, 3),
-}
 
 
 class TStep(StrEnum):
@@ -177,85 +148,12 @@ def _coded(prefix: str, codes: tuple[str, ...]) -> Options:
     return options
 
 
-def suggested_goals(data: dict[str, Any]) -> list[str]:
-    kind = str(data.get("exchange_type") or "clinical")
-    picked = [GOALS_BY_ACTIVITY[a] for a in data.get("activities", []) if a in GOALS_BY_ACTIVITY]
-    return list(dict.fromkeys([*picked, *GENERAL_GOALS.get(kind, ())]))
-
-
-def goal_text(goal: str, tr: Translator) -> str:
-    """A goal is a suggestion code (`@code`) or the supervisor's own words."""
-    return tr(f"task.goal.{goal[1:]}") if goal.startswith("@") else goal
-
-
-def _goals(data: dict[str, Any], tr: Translator) -> list[Option]:
-    """The suggestions; the engine adds the supervisor's own goals as `#0`, `#1`..."""
-    return [Option(f"@{code}", tr(f"task.goal.{code}")) for code in suggested_goals(data)]
-
-
 def _weeks(data: dict[str, Any], tr: Translator) -> list[Option]:
     return [Option("4", tr("task.weeks.four")), Option("8", tr("task.weeks.eight"))]
 
 
 def _seasons(data: dict[str, Any], tr: Translator) -> list[Option]:
     return [Option(str(s), f"{s}/{(s + 1) % 100:02d}") for s in data.get("offered_seasons", [])]
-
-
-def season_months(season: int) -> list[str]:
-    return [f"{season}-{m:02d}" for m in range(4, 13)] + [
-        f"{season + 1}-{m:02d}" for m in range(1, 4)
-    ]
-
-
-def month_label(month: str, tr: Translator) -> str:
-    year, number = month.split("-")
-    return f"{tr(f'month.{int(number)}')} {year[2:]}"
-
-
-def open_months(data: dict[str, Any]) -> list[str]:
-    """The season's months still open for applications (none already past or too close)."""
-    season = int(data.get("season") or 0)
-    first = str(data.get("first_month") or "")
-    return [m for m in season_months(season) if m >= first] if season else []
-
-
-def _months(data: dict[str, Any], tr: Translator) -> list[Option]:
-    return [Option(m, month_label(m, tr)) for m in open_months(data)]
-
-
-def _month_ranges(data: dict[str, Any], tr: Translator) -> list[Preset]:
-    """The ranges that still hold an open month, each with its open months only; a range
-    that equals "any month" is left out."""
-    months = open_months(data)
-    ranges: list[Preset] = []
-    for code, numbers in MONTH_RANGES.items():
-        inside = tuple(m for m in months if int(m[5:]) in numbers)
-        if inside and (code == "any" or inside != tuple(months)):
-            ranges.append(Preset(code, tr(f"task.months.{code}"), inside))
-    return ranges
-
-
-def suggested_products(data: dict[str, Any]) -> list[str]:
-    picked = [
-        PRODUCTS_BY_ACTIVITY[a] for a in data.get("activities", []) if a in PRODUCTS_BY_ACTIVITY
-    ]
-    return [p for p in PRODUCTS if p in (picked or ["report"])]
-
-
-def _use_products(data: dict[str, Any], tr: Translator) -> list[Preset]:
-    chosen = suggested_products(data)
-    names = ", ".join(tr(f"task.product.{p}") for p in chosen)
-    return [Preset("use", tr("task.use_these", names=names), tuple(chosen))]
-
-
-def _use_goals(data: dict[str, Any], tr: Translator) -> list[Preset]:
-    chosen = tuple(f"@{code}" for code in suggested_goals(data)[:MAX_GOALS])
-    return [Preset("use", tr("task.goals.use"), chosen)]
-
-
-def _goals_text(data: dict[str, Any], tr: Translator) -> str:
-    listed = "\n".join(f"• {tr(f'task.goal.{code}')}" for code in suggested_goals(data)[:MAX_GOALS])
-    return tr("task.goals.ask", goals=listed)
 
 
 def _capacity(data: dict[str, Any], tr: Translator) -> list[Option]:
@@ -371,19 +269,19 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         Kind.MULTI,
         _coded("task.product", PRODUCTS),
         when=_research,
-        presets=_use_products,
+        presets=suggest.use_products,
         ordered=True,
     ),
     Question(
         TStep.GOALS,
         "learning_goals",
         Kind.MULTI,
-        _goals,
+        suggest.goals,
         maximum=MAX_GOALS,
         other=TStep.GOAL_TEXT,
         label=_goals_label,
-        text=_goals_text,
-        presets=_use_goals,
+        text=suggest.goals_text,
+        presets=suggest.use_goals,
         width=1,
         full="task.goals.full",
     ),
@@ -413,10 +311,10 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         TStep.MONTHS,
         "months",
         Kind.MULTI,
-        _months,
+        suggest.months,
         label=_months_label,
         width=3,
-        presets=_month_ranges,
+        presets=suggest.month_ranges,
         ordered=True,
     ),
     Question(
