@@ -3,12 +3,15 @@ draft valid (never more than three goals, months within the season, a step that 
 
 from __future__ import annotations
 
+from datetime import date
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.chat.engine import screens
 from bot.chat.flows.task import steps as ts
 from bot.core.i18n import Translator
+from bot.domain.season import first_open_month
 
 TR = Translator("en")
 FORM = ts.FORM
@@ -82,3 +85,37 @@ def test_seasons_offered_are_the_current_and_the_next():
     assert ts.seasons_open(date(2026, 11, 24)) == [2026, 2027]
     assert ts.seasons_open(date(2027, 2, 1)) == [2027, 2028]  # too little of 2026/27 is left
     assert ts.seasons_open(date(2027, 4, 1)) == [2027, 2028]
+
+
+def test_every_default_is_an_answer_its_row_would_accept():
+    """A default is not a back door: a choice's default is one of its options, a typed one
+    passes its parse (or is the "skip" of an optional row)."""
+    for types in (["clinical"], ["research"]):
+        draft = ts.Context(
+            types, ["oncology"], "oslo", [2026, 2027], None, "2027-02"
+        ).initial_data()
+        FORM.settle_defaults(draft)
+        for q in FORM.questions:
+            if q.default is None or not q.main:
+                continue
+            value = draft[q.key]
+            if q.kind == ts.Kind.CHOICE:
+                codes = {o.code for o in FORM.options(q, draft, TR)}
+                assert (q.code(value) if q.code else str(value)) in codes, q.id
+            else:
+                assert value is None and q.optional, q.id
+    assert first_open_month(date(2026, 11, 30)) == "2027-02"  # Dec and Jan are too close
+
+
+def test_the_total_is_fixed_once_the_branching_answers_are_given():
+    draft = _start(["clinical", "research"])
+    assert not FORM.path_known(draft)
+    FORM.apply_button(ts.TStep.TYPE, draft, "pick", "research", TR)
+    draft["title"], draft["description"] = "T", "D" * 20
+    assert not FORM.path_known(draft)  # the task kinds decide whether ethics is asked
+    draft["activities"] = ["chart_review"]
+    assert FORM.path_known(draft)
+    totals = {FORM.progress(s, draft)[1] for s in FORM.mains if FORM.asks(s, draft)}
+    assert totals == {
+        11
+    }  # type, field, title, desc, kinds, products, goals, weeks, months, 2 x ethics
