@@ -3,8 +3,8 @@
 The link is `https://t.me/<bot>?start=j_<supervisor>_<signature>`, signed with its own purpose
 (`Purpose.REFERRAL`) for the referring supervisor's id, not for a Telegram account: it is meant
 to be forwarded to anyone. It reaches colleagues through Telegram's share URL
-(`https://t.me/share/url?url=...&text=...`), a URL button under the thank-you after registering
-and under an accepted offer.
+(`https://t.me/share/url?url=...&text=...`), a URL button beside "define a task now?" right
+after registering, and under an accepted offer.
 
 Whoever opens it and registers is stored with `referred` (for good) and `referred_by` (the
 referrer's id while the referrer is registered: their /delete sets it NULL). The referrer rides
@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Services
 from bot.core.i18n import Translator
-from bot.core.screen import Button, Screen
+from bot.core.screen import Button
 from bot.domain.signing import Purpose, link_payload, parse_link, verify_link
 from storage.models import Supervisor, SupervisorStatus
 
@@ -71,8 +71,3 @@ def share_url(svc: Services, supervisor_id: int, tr: Translator) -> str:
 
 def share_button(svc: Services, supervisor_id: int, tr: Translator) -> Button:
     return Button(tr("referral.share"), url=share_url(svc, supervisor_id, tr))
-
-
-def invite_screen(svc: Services, supervisor_id: int, tr: Translator) -> Screen:
-    """After registering: forward the link to a colleague (a URL button, no answer asked)."""
-    return Screen(tr("referral.invite"), [[share_button(svc, supervisor_id, tr)]])

@@ -83,9 +83,10 @@ async def _registered(turn: Turn, conv: Conversation, verified: Any) -> None:
     await turn.say(tr("reg.thanks" if verified else "reg.thanks_unverified"), remove_keyboard=True)
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
+    share = None
     if supervisor is not None and supervisor.id is not None:
-        await turn.show(referrals.invite_screen(turn.svc, supervisor.id, tr))
-    await turn.show(tasks.offer_screen(tr))
+        share = referrals.share_button(turn.svc, supervisor.id, tr)
+    await turn.show(tasks.offer_screen(tr, share))
 
 
 async def _back_to_consent(turn: Turn, conv: Conversation) -> None:
