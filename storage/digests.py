@@ -136,6 +136,7 @@ class DigestRows:
     offers: dict[str, int] = field(default_factory=dict)  # sent/accepted/declined/expired
     failures: list[OutboxEmail] = field(default_factory=list)
     taken: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # slot: (name, task)
+    referrers: dict[int, str] = field(default_factory=dict)  # supervisor id: name
 
 
 def supervisor_in_scopes(scopes: Sequence[Coordinator], supervisor: Supervisor) -> bool:
@@ -161,6 +162,17 @@ async def new_supervisors(
         .order_by(col(Supervisor.created_at), col(Supervisor.id))
     )
     return [s for s in result.scalars() if supervisor_in_scopes(scopes, s)]
+
+
+async def referrer_names(session: AsyncSession, found: Sequence[Supervisor]) -> dict[int, str]:
+    """The names of the colleagues who referred these supervisors (those still registered)."""
+    ids = {s.referred_by for s in found if s.referred_by is not None}
+    if not ids:
+        return {}
+    result = await session.execute(
+        select(col(Supervisor.id), col(Supervisor.name)).where(col(Supervisor.id).in_(ids))
+    )
+    return {supervisor_id or 0: name for supervisor_id, name in result.all()}
 
 
 async def places_to_fill(
@@ -274,8 +286,10 @@ async def rows(
     today = until.astimezone(tz).date()
     slots = await places_to_fill(session, scopes, today)
     placed = await placements.of_slots(session, [s.id or 0 for s in slots])
+    new = await new_supervisors(session, scopes, since, until)
     return DigestRows(
-        new_supervisors=await new_supervisors(session, scopes, since, until),
+        new_supervisors=new,
+        referrers=await referrer_names(session, new),
         awaiting=await pending_tasks(session, scopes),
         slots=slots,
         taken={

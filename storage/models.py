@@ -15,7 +15,17 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -64,6 +74,15 @@ class Supervisor(SQLModel, table=True):
     paused_until: datetime | None = _utc(nullable=True)
     unsubscribed_at: datetime | None = _utc(nullable=True)  # no more emails but verification
     chat_unreachable_at: datetime | None = _utc(nullable=True)  # Telegram said 403: blocked
+    # Registered from a colleague's referral link: `referred` stays true, `referred_by` names
+    # the colleague while they are registered (their /delete sets it NULL, never this row).
+    referred: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    referred_by: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("supervisor.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 

@@ -190,10 +190,20 @@ async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
     return stored
 
 
+def _draft(conversation: Conversation) -> dict[str, Any]:
+    """A draft as /mydata shows it: that a colleague's link started it, not whose it was."""
+    dumped = conversation.model_dump(mode="json")
+    if REFERRED_BY in dumped["data"]:
+        dumped["data"][REFERRED_BY] = True
+    return dumped
+
+
 async def _all(session: AsyncSession, query: Any) -> list[Any]:
     return list((await session.execute(query)).scalars())
 
 
+# A registration draft's key for the colleague whose referral link started it.
+REFERRED_BY = "referred_by"
 # What /mydata shows of an email: never its subject or body, which may carry a code or a link.
 EMAIL_FIELDS = {"kind", "recipient", "status", "created_at", "sent_at"}
 # Of a verification: never the hashes, nor whose account asked (someone else may have typed
@@ -257,8 +267,11 @@ async def export_person(session: AsyncSession, user_id: int) -> dict[str, Any]:
         "telegram_user_id": user_id,
         # Messages as received, kept minutes until processed (their content is in the rest).
         "updates_held": await inbox.count_of(session, user_id),
-        "profile": supervisor.model_dump(mode="json") if supervisor else None,
-        "registration_in_progress": conversation.model_dump(mode="json") if conversation else None,
+        # That they came through a colleague's link, not who: that is the colleague's to tell.
+        "profile": supervisor.model_dump(mode="json", exclude={"referred_by"})
+        if supervisor
+        else None,
+        "registration_in_progress": _draft(conversation) if conversation else None,
         "email_verifications": [
             v.model_dump(mode="json", include=VERIFICATION_FIELDS) for v in verifications
         ],

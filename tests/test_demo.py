@@ -69,6 +69,13 @@ def test_the_prompt_names_the_person_as_registered_not_as_on_telegram(tmp_path):
     assert demo.close() == 0
 
 
+def test_the_demo_shows_the_referral_share_link_after_registering(tmp_path):
+    demo = DemoSession(tmp_path, name="Kari Nordmann")
+    register(demo)
+    assert "   [🔗] Invite a colleague: https://t.me/share/url?url=" in demo.transcript
+    assert demo.close() == 0
+
+
 @pytest.mark.slow
 def test_at_night_the_demo_says_when_the_held_offer_email_goes_out(tmp_path):
     demo = DemoSession(tmp_path, "demo", "--today", "2026-11-24", "--at", "22:00")

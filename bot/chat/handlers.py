@@ -46,7 +46,7 @@ from bot.chat.questions import question_id as question_tag
 from bot.chat.turn import Turn, services
 from bot.core.i18n import SUPPORTED, Translator
 from bot.domain.signing import Callback
-from bot.services import placements, unsubscribe
+from bot.services import placements, referrals, unsubscribe
 from bot.services.coordinators import INVITE_PREFIX
 from bot.services.offers import propose, release_supervisor
 from bot.services.verification import LINK_PREFIX
@@ -84,6 +84,9 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if payload.startswith(offers.LINK_PREFIX):
         await offers.show_from_link(turn, payload)
+        return
+    if payload.startswith(referrals.PREFIX):
+        await registration.open_referral(turn, payload)
         return
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)

@@ -67,6 +67,13 @@ def parts(screen: Screen) -> list[Screen]:
     return result
 
 
+def _inline(button: Button, *, secret: bytes, user_id: int) -> InlineKeyboardButton:
+    if button.callback is None:
+        return InlineKeyboardButton(button.label, url=button.url)
+    data = encode_callback(button.callback, secret=secret, user_id=user_id)
+    return InlineKeyboardButton(button.label, callback_data=data)
+
+
 def markup(screen: Screen, *, secret: bytes, user_id: int) -> Markup:
     if screen.keyboard:
         return ReplyKeyboardMarkup(
@@ -79,16 +86,7 @@ def markup(screen: Screen, *, secret: bytes, user_id: int) -> Markup:
         )
     if screen.buttons:
         return InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        b.label,
-                        callback_data=encode_callback(b.callback, secret=secret, user_id=user_id),
-                    )
-                    for b in row
-                ]
-                for row in screen.buttons
-            ]
+            [[_inline(b, secret=secret, user_id=user_id) for b in row] for row in screen.buttons]
         )
     if screen.remove_keyboard:
         return ReplyKeyboardRemove()

@@ -43,8 +43,9 @@ def environment(language: str) -> Environment:
     )
 
     def translate(message_id: str, **values: Any) -> str:
-        # Plain format here: Jinja's autoescape escapes the whole result in HTML templates.
-        return i18n.gettext(language, message_id).format(**values)
+        # Plain format here: Jinja's autoescape escapes the whole result in HTML templates. A
+        # message with plural forms takes the one its count asks for, as in chat.
+        return i18n.template(language, message_id, values).format(**values)
 
     env.globals["t"] = translate
     env.globals["language"] = language

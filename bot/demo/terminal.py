@@ -290,6 +290,9 @@ class TerminalRequest(BaseRequest):
         text = on_screen(message["text"], message.get("entities", []))
         self.out.write(text.replace("\n", "\n   ") + "\n")
         self._list(self.buttons.of_message(message["message_id"]))
+        rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+        for link in (b for row in rows for b in row if b.get("url")):  # opened, never pressed
+            self.out.write(f"   [🔗] {link['text']}: {link['url']}\n")
 
     def _list(self, choices: list[Choice]) -> None:
         for choice in choices:

@@ -47,6 +47,15 @@ class NewSupervisor:
     exchange_types: tuple[str, ...]
     verified: bool
     registered: date
+    referred: bool = False  # came through a colleague's referral link
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """A supervisor whose referral link brought colleagues in this period (coordinators only)."""
+
+    name: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,12 @@ class Digest:
     months: tuple[MonthFill, ...] = ()
     offers: OfferCounts = field(default_factory=OfferCounts)
     failures: tuple[Failure, ...] = ()
+    referrers: tuple[Referrer, ...] = ()  # most colleagues first; not those since erased
+
+    @property
+    def referred(self) -> int:
+        """New supervisors who came through a colleague's link (also one since erased)."""
+        return sum(1 for p in self.new_supervisors if p.referred)
 
     @property
     def at_risk(self) -> tuple[SlotLine, ...]:
@@ -152,6 +167,15 @@ class Digest:
             or self.offers.any
             or self.failures
         )
+
+
+def referrers(names: Sequence[str]) -> tuple[Referrer, ...]:
+    """One line per referrer (by name, as shown) from one name per referred supervisor."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(Referrer(name, count) for name, count in ranked)
 
 
 def by_month(lines: Sequence[SlotLine]) -> tuple[MonthFill, ...]:

@@ -5,12 +5,12 @@ Callback data may be at most 64 bytes and deep-link payloads at most 64 characte
 Telegram user: a forwarded, replayed or hand-crafted button does nothing for anyone else.
 
 **One key per purpose.** Each kind of signed thing (a button, an offer link, an unsubscribe link,
-an invitation, the season check) is signed with its own key, `HMAC(SECRET_KEY, "veileder-key:" +
-purpose)`, so a signature made for one purpose can never verify for another, whatever the bytes
-signed. The raw secret itself only keys the keyed hashes of stored codes and tokens
-(`hash_secret`, whose inputs start with a fixed word such as `code:`), the key derivation, and
-the legacy check below; none of those inputs can equal another (a legacy signature's input starts
-with a user id's digits, a label with `veileder-key:`).
+an invitation, the season check, a colleague's referral link) is signed with its own key,
+`HMAC(SECRET_KEY, "veileder-key:" + purpose)`, so a signature made for one purpose can never verify
+for another, whatever the bytes signed. The raw secret itself only keys the keyed hashes of stored
+codes and tokens (`hash_secret`, whose inputs start with a fixed word such as `code:`), the key
+derivation, and the legacy check below; none of those inputs can equal another (a legacy
+signature's input starts with a user id's digits, a label with `veileder-key:`).
 
 **Links already sent keep working.** Before the per-purpose keys everything was signed with the
 raw secret. Such a "legacy" signature is still accepted, but only where the time it was made can
@@ -63,6 +63,7 @@ class Purpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     INVITATION = "invitation"
     SEASON = "season"
+    REFERRAL = "referral"
 
 
 class Verdict(Enum):

@@ -17,7 +17,9 @@ scope mid-period never repeats it. The email's idempotency key names the oldest 
 
 What a digest reports (`Digest`), for the person's scopes:
 - new supervisors: registered since the previous digest (the latest run of an earlier period;
-  without one, since the previous period's start) whose city and exchange types fall in scope;
+  without one, since the previous period's start) whose city and exchange types fall in scope,
+  with how many came through a colleague's referral link and whose link (per referrer): only
+  coordinators ever see who referred whom (`bot.services.referrals`);
 - tasks awaiting approval (all submitted tasks, oldest first);
 - the places to fill by start month (open slots starting today or later) with a fill-rate bar;
 - places at risk: still with an open place on or after 14 days before their reply-by date;
@@ -64,6 +66,7 @@ from bot.domain.digest import (
     by_month,
     mask_addresses,
     mask_email,
+    referrers,
 )
 from bot.domain.periods import (
     DAILY,
@@ -150,8 +153,16 @@ def build(
                 exchange_types=tuple(s.exchange_types),
                 verified=s.email_verified_at is not None,
                 registered=local_day(s.created_at, tz),
+                referred=s.referred,
             )
             for s in rows.new_supervisors
+        ),
+        referrers=referrers(
+            [
+                rows.referrers[s.referred_by]
+                for s in rows.new_supervisors
+                if s.referred_by is not None and s.referred_by in rows.referrers
+            ]
         ),
         awaiting=tuple(
             AwaitingTask(

@@ -60,10 +60,14 @@ def offer_screen(offer: Offer, slot: Slot, task: Task, tr: Translator) -> Screen
     )
 
 
-def accepted_screen(offer: Offer, slot: Slot, task: Task, tr: Translator) -> Screen:
+def accepted_screen(
+    offer: Offer, slot: Slot, task: Task, tr: Translator, share: Button | None = None
+) -> Screen:
+    """`share`: a URL button forwarding the supervisor's referral link to a colleague."""
     text = tr("offer.accepted", details=Markup(offer_text(offer, slot, task, tr)))
     give_back = Callback(SCOPE, str(offer.id), "giveback")
-    return Screen(text, [[Button(tr("offer.give_back"), give_back)]])
+    rows = [[Button(tr("offer.give_back"), give_back)]]
+    return Screen(text, [*rows, [share]] if share is not None else rows)
 
 
 def reason_screen(offer: Offer, tr: Translator) -> Screen:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -25,7 +26,7 @@ from bot.domain.signing import (
     sign,
     within_legacy_window,
 )
-from bot.services import campaigns, links, unsubscribe
+from bot.services import campaigns, links, referrals, unsubscribe
 
 SECRET = b"test-secret-key-of-at-least-32-bytes"
 parts = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
@@ -35,11 +36,13 @@ anything = st.one_of(
     st.text(max_size=80),
     st.builds(
         lambda prefix, middle, tail: prefix + middle + tail,
-        st.sampled_from(["o_", "u_", "i_", "n_", "s_", "v_", "c_", "cr:t:ok:", "o:1:accept:"]),
+        st.sampled_from(
+            ["o_", "u_", "i_", "n_", "s_", "v_", "c_", "j_", "cr:t:ok:", "o:1:accept:"]
+        ),
         st.text(alphabet="0123456789_²³¹٣۳߃०১੧૧୧௧౧೧൧๑໑༡၁႑០᠑᥇᧑᪁᪑᭑᮱᱁᱑꘠꣐꤀꧐꧰꩐꯰０", max_size=12),
         st.text(max_size=20),
     ),
-    st.from_regex(r"[ousin]_[0-9]{1,5}_[^\x00-\x7f]{1,8}", fullmatch=True),
+    st.from_regex(r"[ousinj]_[0-9]{1,5}_[^\x00-\x7f]{1,8}", fullmatch=True),
 )
 
 
@@ -84,6 +87,7 @@ def test_no_link_opens_as_a_link_of_another_kind(some_id, season):
         "u_": unsubscribe.payload(SECRET, some_id),
         "i_": campaigns.invite_payload(SECRET, some_id),
         "n_": campaigns.decline_payload(SECRET, some_id),
+        "j_": referrals.payload(SECRET, some_id),
     }
     for prefix, payload in made.items():
         for other in made:
@@ -93,6 +97,7 @@ def test_no_link_opens_as_a_link_of_another_kind(some_id, season):
                 "u_": unsubscribe.parse(SECRET, forged) is not None,
                 "i_": campaigns.parse_invite(SECRET, forged) is not None,
                 "n_": campaigns.parse_invite(SECRET, forged, decline=True) is not None,
+                "j_": referrals.parse(SECRET, forged) is not None,
             }[other]
             assert accepted == (other == prefix), (prefix, other)
     season_link = campaigns.season_payload(SECRET, some_id, season)
@@ -109,6 +114,7 @@ def test_every_decoder_answers_arbitrary_unicode_with_none_never_raising(payload
     assert campaigns.parse_invite(SECRET, payload) is None
     assert campaigns.parse_invite(SECRET, payload, decline=True) is None
     assert campaigns.parse_season(SECRET, payload) is None
+    assert referrals.parse(SECRET, payload) is None
     assert decode_callback(payload, secret=SECRET, user_id=user_id) is None
     assert decode_callback(payload, secret=SECRET, user_id=user_id, accept_legacy=True) is None
     assert check(SECRET, Purpose.OFFER, user_id, payload, payload) == Verdict.INVALID
@@ -172,3 +178,16 @@ def test_the_legacy_window_is_ninety_days_from_issue():
     assert link is not None
     assert link.usable(issued, issued + timedelta(days=89))
     assert not link.usable(issued, issued + timedelta(days=91))
+
+
+@given(st.integers(1, 10**18 - 1))
+def test_a_referral_link_fits_telegrams_start_parameter_and_names_its_supervisor(supervisor_id):
+    payload = referrals.payload(SECRET, supervisor_id)
+    assert len(payload) <= 64 and re.fullmatch(r"[A-Za-z0-9_-]+", payload, re.ASCII)
+    assert referrals.parse(SECRET, payload) == supervisor_id
+    assert referrals.parse(b"another-secret-key-of-at-least-32-bytes", payload) is None
+
+
+def test_a_referral_link_with_a_legacy_signature_is_refused():
+    """Referral links were signed with their own key from the start: no legacy one exists."""
+    assert referrals.parse(SECRET, f"j_7_{legacy_signature(7, 'referral')}") is None

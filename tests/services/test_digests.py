@@ -30,6 +30,7 @@ from bot.domain.digest import (
     SlotLine,
     by_month,
     mask_email,
+    referrers,
     text_bar,
 )
 from bot.domain.periods import DAILY, WEEKLY
@@ -301,6 +302,28 @@ def test_long_lists_are_cut_with_a_count_of_the_rest():
     text = part(message, "plain")
     assert "Task 24" in text and "Task 25" not in text
     assert "… and 5 more" in text
+
+
+def test_supervisors_who_came_through_colleagues_are_counted_per_referrer_in_both_languages():
+    came = NewSupervisor("Ola Berg", "gp", "Ullevål", "oslo", ("clinical",), True,
+                         date(2026, 11, 20), referred=True)  # fmt: skip
+    digest = _digest(
+        new_supervisors=(*_digest().new_supervisors, came, came, came),
+        referrers=referrers(["Kari <i>N</i>", "Per", "Kari <i>N</i>"]),
+    )
+    assert digest.referred == 3
+    _, message = digests.render(digest, _rows(), settings=_settings(), now=MONDAY)
+    html, text = part(message, "html"), part(message, "plain")
+    assert "3 new supervisors came through colleagues." in text
+    assert "- Kari <i>N</i>: 2 colleagues\n- Per: 1 colleague\n" in text
+    assert "Kari &lt;i&gt;N&lt;/i&gt;: 2 colleagues" in html and "<i>N</i>" not in html
+    _, message = digests.render(digest, _rows("nb"), settings=_settings(), now=MONDAY)
+    text = part(message, "plain")
+    assert "3 nye veiledere kom via kolleger." in text
+    assert "- Kari <i>N</i>: 2 kolleger\n- Per: 1 kollega\n" in text
+    # Nobody came through a colleague: nothing is said about it.
+    _, message = digests.render(_digest(), _rows(), settings=_settings(), now=MONDAY)
+    assert "colleague" not in part(message, "plain")
 
 
 def test_a_digest_with_nothing_new_and_nothing_to_do_is_empty():

@@ -25,7 +25,15 @@ from bot.chat.turn import Turn
 from bot.core.context import Services
 from bot.core.i18n import Translator
 from bot.domain.signing import Callback, parse_id
-from bot.services import answer_notices, links, notify, offer_mail, offers, placements
+from bot.services import (
+    answer_notices,
+    links,
+    notify,
+    offer_mail,
+    offers,
+    placements,
+    referrals,
+)
 from bot.services.offer_screens import (
     REASONS,
     SCOPE,
@@ -41,6 +49,11 @@ from storage.models import Offer, OfferStatus, Question, Slot, Supervisor, Task
 from storage.placements import Placement
 
 LINK_PREFIX: Final = links.OFFER_PREFIX
+
+
+def _share(svc: Services, offer: Offer, tr: Translator) -> ui.Button:
+    """Under an accepted offer: forward the referral link to a colleague."""
+    return referrals.share_button(svc, offer.supervisor_id, tr)
 
 
 # ---- answers -----------------------------------------------------------------------------------
@@ -63,7 +76,7 @@ async def show_from_link(turn: Turn, payload: str) -> None:
     if offer.status == OfferStatus.SENT:
         await turn.show(offer_screen(offer, slot, task, tr))
     elif offer.status == OfferStatus.ACCEPTED:
-        await turn.show(accepted_screen(offer, slot, task, tr))
+        await turn.show(accepted_screen(offer, slot, task, tr, _share(turn.svc, offer, tr)))
     else:
         await turn.say(tr("offer.closed"))
 
@@ -235,10 +248,10 @@ async def _show_outcome(
     offer, slot, task = placement.offer, placement.slot, placement.task
     match outcome:
         case "accepted":
-            await turn.replace(accepted_screen(offer, slot, task, tr))
+            await turn.replace(accepted_screen(offer, slot, task, tr, _share(turn.svc, offer, tr)))
             await _tell_coordinators(turn, slot, task, placement.supervisor.name)
         case "accepted_again":
-            await turn.replace(accepted_screen(offer, slot, task, tr))
+            await turn.replace(accepted_screen(offer, slot, task, tr, _share(turn.svc, offer, tr)))
         case "taken":
             await turn.close(tr("offer.taken"))
         case "declined":

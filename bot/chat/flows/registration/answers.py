@@ -9,7 +9,7 @@ walk the same rows. A new stored question needs its column, not a line here.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from bot.chat.engine.context import Ctx
 from bot.chat.engine.form import OTHER, Kind, Question
@@ -21,10 +21,14 @@ from bot.chat.flows.registration.steps import (
     name_suggestion,
 )
 from bot.core.i18n import Translator
+from bot.domain.signing import parse_id
+from bot.services import referrals
 from storage import repository
 from storage.models import Conversation, Supervisor
 
 _ANY = Translator("en")  # option codes do not depend on the language
+# The draft's key for the colleague whose referral link started it (`bot.services.referrals`).
+REFERRED_BY: Final = repository.REFERRED_BY
 
 
 def _stored() -> list[Question]:
@@ -104,6 +108,8 @@ def profile_values(data: dict[str, Any]) -> dict[str, Any]:
 async def finish(ctx: Ctx) -> bool:
     """ "Confirm": the draft becomes the supervisor; whether the email is verified."""
     conv, now = ctx.conv, ctx.svc.clock.now()
+    # Checked again: the colleague may have deleted their data since the link was opened.
+    referrer = await referrals.referrer(ctx.session, parse_id(str(conv.data.get(REFERRED_BY, ""))))
     supervisor = Supervisor(
         telegram_user_id=conv.telegram_user_id,
         chat_id=conv.chat_id,
@@ -112,6 +118,8 @@ async def finish(ctx: Ctx) -> bool:
         consent_at=datetime.fromisoformat(conv.data["consent_at"]),
         created_at=now,
         updated_at=now,
+        referred=REFERRED_BY in conv.data,
+        referred_by=referrer,
         **profile_values(conv.data),
     )
     ctx.session.add(supervisor)

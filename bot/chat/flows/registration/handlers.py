@@ -25,13 +25,13 @@ from bot.chat.engine.context import Ctx
 from bot.chat.engine.flow import Flow as EngineFlow
 from bot.chat.flows import profile
 from bot.chat.flows.registration import answers
-from bot.chat.flows.registration.answers import new_draft
+from bot.chat.flows.registration.answers import REFERRED_BY, new_draft
 from bot.chat.flows.registration.steps import CONSENT_VERSION, FORM, PROFILE_FORM, Flow, Step
 from bot.chat.flows.task import handlers as tasks
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator, language_from_telegram
-from bot.domain.signing import Callback
-from bot.services import verification
+from bot.domain.signing import Callback, parse_id
+from bot.services import referrals, verification
 from storage import repository
 from storage.models import Conversation
 
@@ -42,9 +42,12 @@ RESUME_SCOPE = "s"
 # ---- screens of this module --------------------------------------------------------------------
 
 
-def consent_screen(language: str) -> ui.Screen:
+def consent_screen(language: str, referrer: int | None = None) -> ui.Screen:
+    """`referrer`: the colleague whose link this came from, carried in the signed buttons until
+    "I agree" (nothing is stored before), then in the draft (`bot.services.referrals`)."""
     tr = Translator(language)
     other = "en" if language == "nb" else "nb"
+    step = str(referrer) if referrer else "-"
     return ui.Screen(
         tr("welcome.intro")
         + "\n\n"
@@ -52,9 +55,9 @@ def consent_screen(language: str) -> ui.Screen:
         + "\n"
         + tr("privacy.opt_out"),
         [
-            [ui.Button(tr("consent.yes"), Callback(CONSENT_SCOPE, "-", "yes", language))],
-            [ui.Button(tr("consent.no"), Callback(CONSENT_SCOPE, "-", "no", language))],
-            [ui.Button(tr("language.switch"), Callback(CONSENT_SCOPE, "-", "lang", other))],
+            [ui.Button(tr("consent.yes"), Callback(CONSENT_SCOPE, step, "yes", language))],
+            [ui.Button(tr("consent.no"), Callback(CONSENT_SCOPE, step, "no", language))],
+            [ui.Button(tr("language.switch"), Callback(CONSENT_SCOPE, step, "lang", other))],
         ],
     )
 
@@ -78,7 +81,12 @@ async def _registered(turn: Turn, conv: Conversation, verified: Any) -> None:
     tr = Translator(conv.language)
     await turn.close(tr("reg.summary.done_title"))
     await turn.say(tr("reg.thanks" if verified else "reg.thanks_unverified"), remove_keyboard=True)
-    await turn.show(tasks.offer_screen(tr))
+    async with turn.svc.db.session() as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+    share = None
+    if supervisor is not None and supervisor.id is not None:
+        share = referrals.share_button(turn.svc, supervisor.id, tr)
+    await turn.show(tasks.offer_screen(tr, share))
 
 
 async def _back_to_consent(turn: Turn, conv: Conversation) -> None:
@@ -158,8 +166,9 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if cb.action != "lang" and _repeated(await _registration_draft(turn), update):
         return  # answered before this was stored, the first time round
     await turn.query.answer()
+    referrer = parse_id(cb.step)
     if cb.action == "lang":
-        await turn.replace(consent_screen(language))
+        await turn.replace(consent_screen(language, referrer))
         return
     now = turn.svc.clock.now()
     conv: Conversation | None = None
@@ -178,6 +187,8 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             conv = draft or new_draft(
                 turn.user.id, turn.chat_id, language, turn.user.full_name, now
             )
+            if referrer and not conv.data.get(REFERRED_BY):
+                conv.data[REFERRED_BY] = referrer
             conv.active, conv.language = True, language
             conv.last_update_id = update.update_id
             await repository.save_conversation(session, conv, now)
@@ -217,20 +228,55 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
     await turn.query.answer()
-    if cb.action == "over":
+    if cb.action == "over":  # the colleague's link, if any, is still what brought them
         await turn.close(tr("resume.cleared"))
-        await turn.show(consent_screen(language))
+        await turn.show(consent_screen(language, parse_id(str(conv.data.get(REFERRED_BY, "")))))
     else:
         await turn.close(tr("resume.continuing"))
         await turn.show(FLOW.screen(conv))
 
 
-async def start(turn: Turn, conv: Conversation | None) -> None:
+async def start(turn: Turn, conv: Conversation | None, referrer: int | None = None) -> None:
     """/start for someone not registered: the resume question or the consent screen."""
     if conv is not None and conv.flow == Flow.REGISTRATION:
         await turn.show(resume_screen(conv))
     else:
-        await turn.show(consent_screen(language_from_telegram(turn.user.language_code)))
+        language = language_from_telegram(turn.user.language_code)
+        await turn.show(consent_screen(language, referrer))
+
+
+async def open_referral(turn: Turn, payload: str) -> None:
+    """`/start j_...`: a colleague's link. Registration as `/start` begins it, remembering the
+    colleague; a registered supervisor sees their menu. A forged link says so, then the same."""
+    claimed = referrals.parse(turn.svc.secret, payload)
+    now = turn.svc.clock.now()
+    async with turn.svc.db.session() as session:
+        referrer = await referrals.referrer(session, claimed)
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+        conv = await repository.get_conversation(session, turn.user.id)
+        if _repeated(conv, turn.update):
+            return  # delivered again after a restart: answered the first time
+        draft = conv if conv is not None and conv.flow == Flow.REGISTRATION else None
+        if (
+            supervisor is None
+            and draft is not None
+            and referrer
+            and not draft.data.get(REFERRED_BY)
+        ):
+            draft.data[REFERRED_BY] = referrer  # consent was given: the draft may hold it
+            draft.last_update_id = turn.update.update_id
+            await repository.save_conversation(session, draft, now)
+        elif conv is not None:
+            await repository.mark_handled(session, turn.user.id, turn.update.update_id)
+    if supervisor is not None:
+        await profile.show_menu(turn)
+        return
+    tr = Translator(draft.language if draft else language_from_telegram(turn.user.language_code))
+    if claimed is None:
+        await turn.say(tr("referral.link_invalid"))
+    elif referrer is not None:
+        await turn.say(tr("referral.welcome"))
+    await start(turn, conv, referrer)
 
 
 async def verify_link(turn: Turn, token: str) -> None:

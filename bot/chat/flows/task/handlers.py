@@ -199,13 +199,15 @@ def task_screen(task: Task, tr: Translator) -> ui.Screen:
     return ui.Screen(text, rows)
 
 
-def offer_screen(tr: Translator) -> ui.Screen:
-    """Right after registration: the invitation to define a first task."""
+def offer_screen(tr: Translator, share: ui.Button | None = None) -> ui.Screen:
+    """Right after registration: the invitation to define a first task (and `share`, a URL
+    button forwarding the supervisor's referral link to a colleague)."""
     return ui.Screen(
         tr("tasks.offer"),
         [
             [ui.Button(tr("tasks.offer_yes"), Callback(LIST_SCOPE, "-", "new"))],
             [ui.Button(tr("tasks.offer_later"), Callback(LIST_SCOPE, "-", "later"))],
+            *([[share]] if share is not None else []),
         ],
     )
 
