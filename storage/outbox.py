@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from email.parser import HeaderParser
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -87,9 +87,24 @@ async def queue_emails(session: AsyncSession, emails: Sequence[OutboxEmail]) -> 
         if email.message_id is None:
             found = HeaderParser().parsestr(email.message, headersonly=True)["Message-ID"]
             email.message_id = str(found)[:300] if found else None
-        session.add(email)
         queued.append(email)
-    await session.flush()
+    if queued:
+        # One executemany and one read of the new ids (the ORM, and RETURNING in parameter
+        # order on SQLite, add rows one statement at a time).
+        await session.execute(
+            insert(OutboxEmail), [email.model_dump(exclude={"id"}) for email in queued]
+        )
+        new_ids = dict(
+            (
+                await session.execute(
+                    select(col(OutboxEmail.idempotency_key), col(OutboxEmail.id)).where(
+                        col(OutboxEmail.idempotency_key).in_([e.idempotency_key for e in queued])
+                    )
+                )
+            ).all()
+        )
+        for email in queued:
+            email.id = new_ids[email.idempotency_key]
     return queued
 
 

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from bot.domain.reminders import OfferState
 from storage.models import (
+    Coordinator,
     Offer,
     OfferEmail,
     OfferStatus,
@@ -179,6 +180,17 @@ def _waiting(
             emailed_at=tuple(sorted(emailed.get(offer.id or 0, []))),
         ),
     )
+
+
+async def bound_coordinators(session: AsyncSession) -> list[Coordinator]:
+    """Every bound coordinator, in id order: a batch picks each email's Reply-To from these
+    (`coordinators.covers`) instead of one query per email. There are a few dozen."""
+    result = await session.execute(
+        select(Coordinator)
+        .where(col(Coordinator.telegram_user_id).is_not(None))
+        .order_by(col(Coordinator.id))
+    )
+    return list(result.scalars())
 
 
 async def offers_shown(

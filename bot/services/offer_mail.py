@@ -17,6 +17,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from icalendar import Calendar, Event, vCalAddress, vText
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import emails
@@ -148,7 +149,7 @@ async def queue_reminders_batch(
     people = await reminders_repo.supervisors(session, supervisor_ids)
     states = await reminders_repo.states_of(session, [p.id or 0 for p in people], now)
     blocked = await reminders_repo.suppressed_among(session, {p.email for p in people})
-    replies: dict[tuple[str, str], str | None] = {}
+    bound = await reminders_repo.bound_coordinators(session)
     planned: list[tuple[Supervisor, reminders.Plan, OutboxEmail]] = []
     for supervisor in people:
         state = states[supervisor.id or 0]
@@ -169,9 +170,9 @@ async def queue_reminders_batch(
             for i in made.offers
         ]
         first_slot = rows[made.offers[0]].slot
-        scope = (first_slot.exchange_type, first_slot.city)
-        if scope not in replies:
-            replies[scope] = await reply_to(session, svc, first_slot)
+        responsible = [
+            c for c in bound if coordinators.covers(c, first_slot.exchange_type, first_slot.city)
+        ]
         key = f"remind:{supervisor.id}:{policy.today(now).isoformat()}"
         subject, message = emails.render(
             "offer",
@@ -180,7 +181,7 @@ async def queue_reminders_batch(
             mail_from=svc.settings.mail_from,
             idempotency_key=key,
             now=now,
-            reply_to=replies[scope],
+            reply_to=responsible[0].email if responsible else svc.settings.reply_to,
             unsubscribe=unsubscribe.for_supervisor(svc, supervisor.id or 0),
             name=supervisor.name,
             lines=lines,
@@ -191,17 +192,18 @@ async def queue_reminders_batch(
         await asyncio.sleep(0)  # rendering is CPU work: let chats in between two emails
     queued = {id(e) for e in await outbox.queue_emails(session, [e for _, _, e in planned])}
     done: list[Reminded] = []
+    links: list[dict[str, Any]] = []
     for supervisor, made, email in planned:
         if id(email) not in queued:
             continue  # today's email exists already
         for offer_id in made.offers:
             kind = "followup" if offer_id in made.followups else "offer"
-            session.add(
-                OfferEmail(
-                    offer_id=offer_id, outbox_email_id=email.id or 0, kind=kind, created_at=now
-                )
+            links.append(
+                {"offer_id": offer_id, "outbox_email_id": email.id, "kind": kind, "created_at": now}
             )
         done.append(Reminded(supervisor, made))
+    if links:
+        await session.execute(insert(OfferEmail), links)
     return done
 
 
