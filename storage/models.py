@@ -25,6 +25,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
+    literal_column,
 )
 from sqlmodel import Field, SQLModel
 
@@ -333,7 +335,12 @@ class DigestRun(SQLModel, table=True):
 
 
 class Suppression(SQLModel, table=True):
-    """An address that said no, unsubscribed or bounced: never invited or reminded again."""
+    """An address that said no, unsubscribed or bounced: never invited or reminded again.
+
+    Looked up by `lower(email)` (addresses are stored as given): the expression index lets that
+    lookup use an index instead of scanning the table."""
+
+    __table_args__ = (Index("ix_suppression_email_lower", func.lower(literal_column("email"))),)
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True)

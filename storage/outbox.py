@@ -32,11 +32,12 @@ row is queued) stay.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.parser import HeaderParser
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -61,6 +62,50 @@ async def queue_email(session: AsyncSession, email: OutboxEmail) -> bool:
     session.add(email)
     await session.flush()
     return True
+
+
+async def queue_emails(session: AsyncSession, emails: Sequence[OutboxEmail]) -> list[OutboxEmail]:
+    """`queue_email` for a batch: one query for the keys that exist, one flush for the rest.
+    Returns the emails queued (with their ids)."""
+    if not emails:
+        return []
+    keys = [email.idempotency_key for email in emails]
+    existing = set(
+        (
+            await session.execute(
+                select(col(OutboxEmail.idempotency_key)).where(
+                    col(OutboxEmail.idempotency_key).in_(keys)
+                )
+            )
+        ).scalars()
+    )
+    queued: list[OutboxEmail] = []
+    for email in emails:
+        if email.idempotency_key in existing:
+            continue
+        existing.add(email.idempotency_key)
+        if email.message_id is None:
+            found = HeaderParser().parsestr(email.message, headersonly=True)["Message-ID"]
+            email.message_id = str(found)[:300] if found else None
+        queued.append(email)
+    if queued:
+        # One executemany and one read of the new ids (the ORM, and RETURNING in parameter
+        # order on SQLite, add rows one statement at a time).
+        await session.execute(
+            insert(OutboxEmail), [email.model_dump(exclude={"id"}) for email in queued]
+        )
+        new_ids = dict(
+            (
+                await session.execute(
+                    select(col(OutboxEmail.idempotency_key), col(OutboxEmail.id)).where(
+                        col(OutboxEmail.idempotency_key).in_([e.idempotency_key for e in queued])
+                    )
+                )
+            ).all()
+        )
+        for email in queued:
+            email.id = new_ids[email.idempotency_key]
+    return queued
 
 
 def _due(now: datetime) -> ColumnElement[bool]:

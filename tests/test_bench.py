@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from bench import mail
+from bench import growth, mail
 
 
 async def test_the_quick_mail_benchmark_produces_a_section_with_figures() -> None:
@@ -15,3 +15,12 @@ async def test_the_quick_mail_benchmark_produces_a_section_with_figures() -> Non
         row = next(line for line in section.splitlines() if variant in line)
         assert re.search(r"\| \d+ \| [\d.]+ \| \d+ \|", row), row
     assert section.count("met") >= 2  # a verdict beside each target
+
+
+async def test_the_quick_growth_benchmark_produces_a_section_with_figures() -> None:
+    section = await growth.run(quick=True)
+    assert section.startswith("## Growth")
+    for operation in ("propose one slot", "reminder sweep, night", "reminder sweep, working hours"):
+        row = next(line for line in section.splitlines() if f"| {operation} |" in line)
+        assert re.search(r"\| [\d.]+ \| \d+ \| \d+ \|$", row), row
+    assert "met" in section

@@ -8,6 +8,8 @@ unsubscribe. An unverified, unsubscribed or suppressed address gets none of them
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -15,6 +17,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from icalendar import Calendar, Event, vCalAddress, vText
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import emails
@@ -22,7 +25,7 @@ from bot.core.context import Services
 from bot.core.i18n import Translator
 from bot.domain import reference, reminders
 from bot.services import links, unsubscribe
-from storage import coordinators, reminders_repo, repository
+from storage import coordinators, outbox, reminders_repo, repository
 from storage.models import Offer, OfferEmail, OutboxEmail, Slot, Supervisor, Task
 
 
@@ -126,6 +129,82 @@ async def queue_reminders(
             OfferEmail(offer_id=offer_id, outbox_email_id=email.id or 0, kind=kind, created_at=now)
         )
     return made
+
+
+@dataclass(frozen=True)
+class Reminded:
+    """What the sweep queued for one supervisor: its follow-ups get a chat nudge after commit."""
+
+    supervisor: Supervisor
+    plan: reminders.Plan
+
+
+async def queue_reminders_batch(
+    session: AsyncSession, svc: Services, supervisor_ids: Sequence[int], now: datetime
+) -> list[Reminded]:
+    """`queue_reminders` for a batch of supervisors, in a fixed number of queries: their state,
+    suppressions and the responsible coordinators are read once for the batch, and the emails
+    are queued in one flush."""
+    policy = svc.settings.reminder_policy
+    people = await reminders_repo.supervisors(session, supervisor_ids)
+    states = await reminders_repo.states_of(session, [p.id or 0 for p in people], now)
+    blocked = await reminders_repo.suppressed_among(session, {p.email for p in people})
+    bound = await reminders_repo.bound_coordinators(session)
+    planned: list[tuple[Supervisor, reminders.Plan, OutboxEmail]] = []
+    for supervisor in people:
+        state = states[supervisor.id or 0]
+        person = reminders.Person(
+            verified=may_email(supervisor, supervisor.email.lower() in blocked),
+            unsubscribed=supervisor.unsubscribed_at is not None,
+            paused=reminders_repo.is_paused(supervisor, now),
+            emails_sent=state.emails_sent,
+        )
+        made = reminders.plan(person, [s.policy for s in state.offers], policy, now)
+        if not made:
+            continue
+        rows = {s.policy.offer_id: s for s in state.offers}
+        lines = [
+            offer_line(
+                svc, rows[i].offer, rows[i].slot, rows[i].task, supervisor, i in made.followups
+            )
+            for i in made.offers
+        ]
+        first_slot = rows[made.offers[0]].slot
+        responsible = [
+            c for c in bound if coordinators.covers(c, first_slot.exchange_type, first_slot.city)
+        ]
+        key = f"remind:{supervisor.id}:{policy.today(now).isoformat()}"
+        subject, message = emails.render(
+            "offer",
+            language=supervisor.language,
+            recipient=supervisor.email,
+            mail_from=svc.settings.mail_from,
+            idempotency_key=key,
+            now=now,
+            reply_to=responsible[0].email if responsible else svc.settings.reply_to,
+            unsubscribe=unsubscribe.for_supervisor(svc, supervisor.id or 0),
+            name=supervisor.name,
+            lines=lines,
+            followup=bool(made.followups) and not made.first,
+        )
+        email = _outbox(key, "offer", supervisor, subject, message.as_string(), now)
+        planned.append((supervisor, made, email))
+        await asyncio.sleep(0)  # rendering is CPU work: let chats in between two emails
+    queued = {id(e) for e in await outbox.queue_emails(session, [e for _, _, e in planned])}
+    done: list[Reminded] = []
+    links: list[dict[str, Any]] = []
+    for supervisor, made, email in planned:
+        if id(email) not in queued:
+            continue  # today's email exists already
+        for offer_id in made.offers:
+            kind = "followup" if offer_id in made.followups else "offer"
+            links.append(
+                {"offer_id": offer_id, "outbox_email_id": email.id, "kind": kind, "created_at": now}
+            )
+        done.append(Reminded(supervisor, made))
+    if links:
+        await session.execute(insert(OfferEmail), links)
+    return done
 
 
 async def _person(

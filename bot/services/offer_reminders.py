@@ -16,44 +16,63 @@ from bot.services import offer_mail
 from bot.services.offer_courier import mark_unreachable
 from bot.services.offer_screens import load, offer_screen
 from storage import reminders_repo
-from storage.models import Supervisor
+from storage.models import Offer, Slot, Supervisor, Task
+
+BATCH = 500  # supervisors per transaction of the reminder sweep
 
 
 async def reminder_sweep(svc: Services) -> int:
     """Every supervisor with waiting offers: today's email if due, and a chat nudge for
-    follow-ups."""
+    follow-ups.
+
+    Outside working hours nothing may go out, so nothing is read. Otherwise supervisors go in
+    batches, each read and queued in one session with a fixed number of queries (no query per
+    supervisor), and their follow-ups are nudged in chat after the batch's commit.
+    """
     now = svc.clock.now()
+    if not svc.settings.reminder_policy.working(now):
+        svc.sender.wake()
+        return 0
     async with svc.db.session() as session:
         supervisor_ids = await reminders_repo.supervisors_with_waiting_offers(session)
     queued = 0
-    for supervisor_id in supervisor_ids:
+    for start in range(0, len(supervisor_ids), BATCH):
+        batch = supervisor_ids[start : start + BATCH]
         async with svc.db.session() as session:
-            supervisor = await session.get(Supervisor, supervisor_id)
-            if supervisor is None:
-                continue
-            made = await offer_mail.queue_reminders(session, svc, supervisor, now)
-        queued += 1 if made else 0
-        if made.followups and supervisor.chat_unreachable_at is None:
-            await nudge(svc, supervisor, made.followups)
+            done = await offer_mail.queue_reminders_batch(session, svc, batch, now)
+        queued += len(done)
+        await nudge_all(svc, [d for d in done if d.plan.followups])
     svc.sender.wake()
     return queued
 
 
-async def nudge(svc: Services, supervisor: Supervisor, offer_ids: list[int]) -> None:
-    """A follow-up in chat too: the offer again, with its buttons."""
+async def nudge_all(svc: Services, reminded: list[offer_mail.Reminded]) -> None:
+    """Follow-ups in chat too, for a batch: the offers read again in one query."""
+    wanted = [r for r in reminded if r.supervisor.chat_unreachable_at is None]
+    if svc.notifier is None or not wanted:
+        return
+    async with svc.db.session() as session:
+        shown = await reminders_repo.offers_shown(
+            session, [i for r in wanted for i in r.plan.followups]
+        )
+    for r in wanted:
+        await _nudge(svc, r.supervisor, [shown.get(i) for i in r.plan.followups])
+
+
+async def _nudge(
+    svc: Services, supervisor: Supervisor, offers: list[tuple[Offer, Slot, Task] | None]
+) -> None:
     if svc.notifier is None:
         return
     tr = Translator(supervisor.language)
-    for offer_id in offer_ids:
-        async with svc.db.session() as session:
-            loaded = await load(session, offer_id)
+    for loaded in offers:
         if loaded is None:
             continue
-        offer, slot, task, _ = loaded
+        offer, slot, task = loaded
         screen = offer_screen(offer, slot, task, tr)
         screen.text = tr("offer.reminder") + "\n\n" + screen.text
         delivery = await svc.notifier.show(
-            supervisor.chat_id, supervisor.telegram_user_id, screen, f"reminder of offer {offer_id}"
+            supervisor.chat_id, supervisor.telegram_user_id, screen, f"reminder of offer {offer.id}"
         )
         if delivery is Delivery.BLOCKED:
             await mark_unreachable(svc, supervisor.id or 0)
