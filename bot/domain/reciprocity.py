@@ -111,3 +111,22 @@ def meters(
     return tuple(
         meter(season, kind, needed, places.get(kind, ()), today) for season, kind, needed in targets
     )
+
+
+def season_label(season: int) -> str:
+    """2027 -> "2027/28": a season runs April to March."""
+    return f"{season}/{(season + 1) % 100:02d}"
+
+
+def month_runs(months: Sequence[Month]) -> list[tuple[Month, Month]]:
+    """Consecutive months as (first, last) runs, so twelve months read as one range."""
+    runs: list[tuple[Month, Month]] = []
+    for month in sorted(set(months)):
+        if runs:
+            first, last = runs[-1]
+            following = (last[0] + 1, 1) if last[1] == 12 else (last[0], last[1] + 1)
+            if month == following:
+                runs[-1] = (first, month)
+                continue
+        runs.append((month, month))
+    return runs

@@ -8,7 +8,15 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.reciprocity import Meter, Places, meter, meters, season_calendar
+from bot.domain.reciprocity import (
+    Meter,
+    Places,
+    meter,
+    meters,
+    month_runs,
+    season_calendar,
+    season_label,
+)
 from bot.domain.season import season_of
 
 TODAY = date(2026, 11, 30)
@@ -92,3 +100,20 @@ def test_filling_a_place_never_widens_the_gap(needed, filled):
     before = meter(season_of(start), "research", needed, [Places(start, 20, filled)], TODAY)
     after = meter(season_of(start), "research", needed, [Places(start, 20, filled + 1)], TODAY)
     assert after.gap <= before.gap and after.hosted >= before.hosted
+
+
+def test_months_read_as_runs_across_the_new_year():
+    assert month_runs([(2027, 4), (2027, 6), (2027, 7), (2027, 12), (2028, 1), (2028, 3)]) == [
+        ((2027, 4), (2027, 4)),
+        ((2027, 6), (2027, 7)),
+        ((2027, 12), (2028, 1)),
+        ((2028, 3), (2028, 3)),
+    ]
+    assert season_label(2027) == "2027/28" and season_label(2099) == "2099/00"
+
+
+@given(st.sets(st.sampled_from(season_calendar(2027))))
+def test_runs_cover_exactly_the_months(months):
+    runs = month_runs(sorted(months))
+    covered = [m for first, last in runs for m in season_calendar(2027) if first <= m <= last]
+    assert covered == sorted(months)
