@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from bot.domain.digest import fill_percent, text_bar
+from bot.domain.bars import fill_percent, text_bar
 from bot.domain.season import FIRST_MONTH, season_of
 
 Month = tuple[int, int]  # (year, month)
