@@ -434,5 +434,5 @@ class SeasonTarget(SQLModel, table=True):
     season: int  # the year the season starts in April
     exchange_type: str = Field(max_length=10)
     needed: int
-    set_by: str = Field(max_length=254)  # a coordinator's email, or "cli"
+    set_by: str = Field(max_length=254)  # the office that set it (NEO, NORE), or "cli"
     updated_at: datetime = _utc()

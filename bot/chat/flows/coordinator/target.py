@@ -22,6 +22,7 @@ from bot.domain import reference
 from bot.domain.reciprocity import season_label
 from bot.domain.season import season_of
 from bot.services import reciprocity
+from storage.coordinators import NATIONAL
 from storage.models import Coordinator
 
 
@@ -85,7 +86,7 @@ async def cmd_target(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await turn.say(tr("coord.target.not_allowed", type=tr(f"type.{refused[0]}")))
         return
     async with turn.svc.db.session() as session:
-        by = scopes[0].email
+        by = "/".join(sorted({s.role for s in scopes if s.city == NATIONAL}))  # the office
         await reciprocity.set_targets(session, season, needed, by, turn.svc.clock.now())
         meters = await reciprocity.national_meters(session, today, reciprocity.types_of(scopes))
     label = season_label(season)
