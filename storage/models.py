@@ -446,3 +446,19 @@ class InboxUpdate(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     received_at: datetime = _utc()
     done_at: datetime | None = _utc(nullable=True)
+
+
+class SeasonTarget(SQLModel, table=True):
+    """How many incoming students Norway must host in a season, per exchange type: what lets it
+    send its own students abroad (the reciprocity meter, `bot.domain.reciprocity`). National:
+    one row per (season, type), whoever set it."""
+
+    __tablename__ = "season_target"
+    __table_args__ = (UniqueConstraint("season", "exchange_type", name="uq_season_target"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    season: int  # the year the season starts in April
+    exchange_type: str = Field(max_length=10)
+    needed: int
+    set_by: str = Field(max_length=254)  # the office that set it (NEO, NORE), or "cli"
+    updated_at: datetime = _utc()

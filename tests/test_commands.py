@@ -172,8 +172,9 @@ async def seed_a_supervisor_with_an_approved_task(database_url: str, start: date
 
 async def test_a_coordinators_season_from_the_terminal_delivered_by_the_worker(tmp_path):
     """`coordinators add`, `slots import/list/export`, `offers propose`, `export tasks`,
-    `supervisors invite` and `digest preview` on one database, then `worker` (no chat polling)
-    shows the offer in the supervisor's chat and sends the queued emails by SMTP."""
+    `supervisors invite`, `season target` and `digest preview` on one database, then `worker`
+    (no chat polling) shows the offer in the supervisor's chat and sends the queued emails by
+    SMTP."""
     settings = {"TELEGRAM_BOT_USERNAME": "nmf_veileder_bot"}
     start = start_in_a_few_months()
     reference = f"SCORE-{start:%Y-%m}-OSL-9"
@@ -212,10 +213,16 @@ async def test_a_coordinators_season_from_the_terminal_delivered_by_the_worker(t
     assert invited.returncode == 0, invited.stderr
     assert invited.stdout.startswith("1 invited, 0 invited before")
 
+    season = str(season_of(start))
+    target = bot(tmp_path, "season", "target", "--season", season, "--research", "3", **settings)
+    assert target.returncode == 0, target.stderr
+    assert "Research: hosted 0 of 3 needed" in target.stdout
+
     preview = bot(tmp_path, "digest", "preview", "--coordinator", "nora@nmf.example", **settings)
     assert preview.returncode == 0, preview.stderr
     text = next(Path(p) for p in preview.stdout.split() if p.endswith(".txt"))
     assert reference in (tmp_path / text).read_text()
+    assert "Research: hosted 0 of 3 needed" in (tmp_path / text).read_text()  # opens with it
 
     fake = FakeTelegram()
     fake.register_chat(7_000_001, first_name="Æsa")

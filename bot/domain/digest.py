@@ -1,6 +1,6 @@
 """What a coordinator's digest says, as data (`Digest`), and the small rules of its wording:
-masked addresses, fill rates and their text bars. Pure: `bot.services.digests` fills it from the
-database and renders it.
+masked addresses, fill rates and their text bars (`bot.domain.bars`). Pure:
+`bot.services.digests` fills it from the database and renders it.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Final
 
+from bot.domain.bars import fill_percent, text_bar
+from bot.domain.reciprocity import Meter
+
 RISK_AHEAD: Final = timedelta(days=14)  # "at risk": still open this close to the reply-by date
-BAR_CELLS: Final = 10
-FULL: Final = "█"
-EMPTY: Final = "░"
 
 
 def mask_email(address: str) -> str:
@@ -23,19 +23,6 @@ def mask_email(address: str) -> str:
     if not at:
         return (address[:1] + "***") if address else "***"
     return f"{local[:1]}***@{domain}"
-
-
-def fill_percent(filled: int, places: int) -> int:
-    """Filled share in whole percent, rounded down: 100 only when every place is filled."""
-    if places <= 0:
-        return 0
-    return min(100, max(0, filled) * 100 // places)
-
-
-def text_bar(filled: int, places: int, cells: int = BAR_CELLS) -> str:
-    """ "█████░░░░░ 50%": the fill rate for a plain-text email."""
-    full = 0 if places <= 0 else min(cells, max(0, filled) * cells // places)
-    return f"{FULL * full}{EMPTY * (cells - full)} {fill_percent(filled, places)}%"
 
 
 @dataclass(frozen=True)
@@ -142,6 +129,8 @@ class Digest:
     months: tuple[MonthFill, ...] = ()
     offers: OfferCounts = field(default_factory=OfferCounts)
     failures: tuple[Failure, ...] = ()
+    meters: tuple[Meter, ...] = ()  # the reciprocity meter it opens with (never sent alone)
+    meter_hint: int | None = None  # the season a national coordinator without a target is hinted
     referrers: tuple[Referrer, ...] = ()  # most colleagues first; not those since erased
 
     @property

@@ -25,6 +25,9 @@ What a digest reports (`Digest`), for the person's scopes:
 - places at risk: still with an open place on or after 14 days before their reply-by date;
 - offers sent and answered (accepted, declined, expired) since the previous digest;
 - emails that failed for good since the previous digest, the address masked (k***@uio.no).
+It opens with the reciprocity meter of the person's exchange types ("hosted X of Y needed", see
+`bot.services.reciprocity`), or for a national coordinator without a target a line saying how
+to set one; the meter alone never makes a digest worth sending.
 
 Switching frequency starts the new kind of period at once: a person who switches from daily to
 weekly on a Wednesday gets the week's digest at the next minute (reporting since their last
@@ -46,6 +49,7 @@ import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 from email.message import EmailMessage
+from functools import partial
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -78,7 +82,9 @@ from bot.domain.periods import (
     period_key,
     previous_start,
 )
+from bot.domain.reciprocity import season_label
 from bot.domain.season import reply_by
+from bot.services import reciprocity
 from bot.services.coordinators import city_name, scope_label
 from storage import digests as store
 from storage import repository
@@ -136,8 +142,10 @@ def build(
     tz: ZoneInfo,
     margin_weeks: int,
     rows: store.DigestRows,
+    meter: reciprocity.Reciprocity | None = None,
 ) -> Digest:
-    """The digest from what the queries found (`storage.digests.rows`)."""
+    """The digest from what the queries found (`storage.digests.rows`) and the meter."""
+    meter = meter or reciprocity.Reciprocity()
     today = local_day(until, tz)
     return Digest(
         period=period,
@@ -187,6 +195,8 @@ def build(
             )
             for e in rows.failures
         ),
+        meters=meter.meters,
+        meter_hint=meter.hint_season,
     )
 
 
@@ -248,6 +258,8 @@ def render(
         year=digest.period[:4],
         digest_time=settings.digest_time,
         max_lines=MAX_LINES,
+        meter=reciprocity.sections(digest.meters, partial(i18n.plain, language)),
+        meter_hint=None if digest.meter_hint is None else season_label(digest.meter_hint),
     )
 
 
@@ -269,6 +281,7 @@ async def compute(
     last = await store.last_run_before(session, ids, period)
     since = last if last is not None else previous_start(now, frequency, at, tz)
     found = await store.rows(session, rows, since=since, until=now, tz=tz)
+    meter = await reciprocity.for_scopes(session, rows, local_day(now, tz))
     return build(
         period=period,
         frequency=frequency,
@@ -277,6 +290,7 @@ async def compute(
         tz=tz,
         margin_weeks=settings.coordinator_margin_weeks,
         rows=found,
+        meter=meter,
     )
 
 

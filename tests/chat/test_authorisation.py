@@ -24,7 +24,16 @@ from bot.core.context import Services
 from bot.core.i18n import Translator
 from bot.domain.signing import Callback, encode_callback
 from storage import coordinators as store
-from storage.models import Conversation, Coordinator, Offer, Slot, SlotStatus, Task, TaskStatus
+from storage.models import (
+    Conversation,
+    Coordinator,
+    Offer,
+    SeasonTarget,
+    Slot,
+    SlotStatus,
+    Task,
+    TaskStatus,
+)
 from tests.support import coordinators as support
 from tests.support.chat import Chat, TgUser
 from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
@@ -293,6 +302,23 @@ async def digest_settings(w: World) -> None:
         assert frequencies["ada@x.no"] == "daily"
 
 
+async def set_target(w: World) -> None:
+    """Targets are national: of the parties only the national clinical coordinator sets one."""
+    await w.actor.command("target", "2027 clinical 10")
+    async with w.services.db.session() as session:
+        found = [
+            (t.season, t.needed) for t in (await session.execute(select(SeasonTarget))).scalars()
+        ]
+    if w.party == "national clinical":
+        assert w.actor.last().text.startswith("✅ Saved: season 2027/28.")
+        assert found == [(2027, 10)]
+    elif w.verdict == "stranger":
+        assert w.unknown() and found == []
+    else:
+        assert w.actor.last().text == en("coord.target.not_allowed", type="Clinical")
+        assert found == []
+
+
 ACTIONS: dict[str, Callable[[World], Awaitable[None]]] = {
     "list pending": list_pending,
     "approve": approve,
@@ -303,6 +329,7 @@ ACTIONS: dict[str, Callable[[World], Awaitable[None]]] = {
     "/addslot": add_slot_here,
     "upload a CSV": upload,
     "digest settings": digest_settings,
+    "/target": set_target,
 }
 
 

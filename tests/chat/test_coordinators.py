@@ -256,12 +256,13 @@ async def test_one_tap_binds_every_scope_the_person_holds(services, clock, nora)
     assert "LEO · Clinical · Oslo" in nora.last().text
     assert "LORE · Research · Oslo" in nora.last().text
     menu = nora.fake.calls_to("setMyCommands")[-1].params
-    assert [c["command"] for c in menu["commands"]][-5:] == [
+    assert [c["command"] for c in menu["commands"]][-6:] == [
         "pending",
         "slots",
         "addslot",
         "propose",
         "digest",
+        "target",
     ]
     assert menu["scope"]["type"] == "chat" and int(menu["scope"]["chat_id"]) == nora.user.id
 

@@ -12,6 +12,8 @@ A coordinator's Telegram account is bound by the one-tap link in their invitatio
 - a CSV file sent as a document: the same importer as `python -m bot slots import`.
 - `/propose REF`: offers for one slot now (the offer courier delivers them).
 - `/digest`: the digest email every morning or every Monday (see `bot.services.digests`).
+- `/target`: a season's hosting targets (national coordinators set them); `/slots` and the
+  digest open with the reciprocity meter (see `bot.services.reciprocity`).
 
 To anyone else each of these commands answers exactly as an unknown command does, and a file is
 treated like any other message: nothing reveals that coordinator commands exist. Every button
@@ -43,7 +45,8 @@ draft). They never replace someone's registration, task or profile draft: a coor
 middle of one is asked to finish it first.
 
 A module per feature: `access` (binding, scopes, what anyone else gets), `review` (/pending and
-returning with a note), `slots`, `propose`, `digest`, `upload` (a CSV file) and `addslot`. This
+returning with a note), `slots`, `propose`, `digest`, `target`, `upload` (a CSV file) and
+`addslot`. This
 package routes the other buttons (scope `cr`) to them, hands both flows to the flow table and
 wires the handlers.
 """
@@ -83,6 +86,7 @@ from bot.chat.flows.coordinator.digest import cmd_digest, on_digest_button
 from bot.chat.flows.coordinator.propose import cmd_propose
 from bot.chat.flows.coordinator.review import cmd_pending, on_more_pending, on_task_button
 from bot.chat.flows.coordinator.slots import cmd_slots, on_slot_button
+from bot.chat.flows.coordinator.target import cmd_target
 from bot.chat.flows.coordinator.upload import on_document
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
@@ -145,5 +149,6 @@ def register(
     add(CommandHandler("addslot", cmd_addslot, filters=new))
     add(CommandHandler("propose", cmd_propose, filters=new))
     add(CommandHandler("digest", cmd_digest, filters=new))
+    add(CommandHandler("target", cmd_target, filters=new))
     add(CallbackQueryHandler(on_button, pattern=rf"^{SCOPE}:"))
     add(MessageHandler(new & filters.Document.ALL, on_document))

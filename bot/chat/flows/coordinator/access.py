@@ -31,7 +31,7 @@ RETURN_FLOW: Final = "coord_return"
 ADDSLOT_FLOW: Final = "coord_addslot"
 FLOWS: Final = frozenset({RETURN_FLOW, ADDSLOT_FLOW})
 RETURN_STEP: Final = "r_reason"
-COMMANDS: Final = ("pending", "slots", "addslot", "propose", "digest")
+COMMANDS: Final = ("pending", "slots", "addslot", "propose", "digest", "target")
 
 
 # ---- scopes --------------------------------------------------------------------------------------

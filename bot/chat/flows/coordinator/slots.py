@@ -1,5 +1,6 @@
-"""/slots: the slots of a coordinator's scope by start month, and cancelling an open one (after
-a confirmation question; offered or accepted supervisors are told)."""
+"""/slots: the reciprocity meter (`target`), then the slots of a coordinator's scope by start
+month, and cancelling an open one (after a confirmation question; offered or accepted
+supervisors are told)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from telegram.ext import ContextTypes
 from bot.chat import chunks, questions, ui
 from bot.chat.flows.coordinator.access import SCOPE, as_unknown, reviewer_of, translator
 from bot.chat.flows.coordinator.propose import propose_now
+from bot.chat.flows.coordinator.target import meter_text
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from bot.domain import season
@@ -109,6 +111,9 @@ async def cmd_slots(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await as_unknown(update, context)
         return
     tr = translator(scopes)
+    meter = await meter_text(turn, scopes, tr)  # the reciprocity meter opens /slots
+    if meter is not None:
+        await turn.say(meter)
     if not slot_list:
         await turn.say(tr("coord.slots.none"))
         return
