@@ -232,6 +232,7 @@ async def review_task(
     reviewer_id: int,
     now: datetime,
     reason: str | None = None,
+    part: str | None = None,
     updated_at: datetime | None = None,
 ) -> bool:
     """Approve or return a task that is still submitted (and, given `updated_at`, unchanged since
@@ -249,6 +250,7 @@ async def review_task(
         .values(
             status=status,
             return_reason=reason if status == TaskStatus.RETURNED else None,
+            return_part=part if status == TaskStatus.RETURNED else None,
             reviewed_by=reviewer_id,
             reviewed_at=now,
             updated_at=now,

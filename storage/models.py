@@ -210,6 +210,7 @@ class Task(SQLModel, table=True):
     backup_contact: str = Field(max_length=200)
     status: TaskStatus = Field(default=TaskStatus.SUBMITTED, max_length=10, index=True)
     return_reason: str | None = Field(default=None, max_length=500)
+    return_part: str | None = Field(default=None, max_length=20)  # the step the return names
     reviewed_by: int | None = Field(default=None)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()

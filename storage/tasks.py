@@ -57,7 +57,7 @@ async def save_submitted(
         task.title = task.department or task.title
     task.patient_data = bool({"chart_review", "data_collection"} & set(task.activities))
     task.status = TaskStatus.SUBMITTED
-    task.return_reason = None
+    task.return_reason = task.return_part = None
     task.updated_at = task.submitted_at = now
     session.add(task)
     await session.flush()

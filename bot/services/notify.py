@@ -29,6 +29,13 @@ async def send_text(svc: Services, chat_id: int, text: str, what: str = "notice"
     return bool(await svc.notifier.send_text(chat_id, text, what))
 
 
+async def show(svc: Services, chat_id: int, user_id: int, screen: Screen) -> bool:
+    """A notice with buttons, signed for the one person who may press them."""
+    if svc.notifier is None:
+        return False
+    return bool(await svc.notifier.show(chat_id, user_id, screen))
+
+
 async def tell_coordinators(
     svc: Services, *, exchange_type: str, city: str, message_id: str, **values: Any
 ) -> int:

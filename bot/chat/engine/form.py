@@ -55,6 +55,7 @@ class Option:
 Options = Callable[[Data, Translator], list[Option]]
 Label = Callable[[Data, Translator], str]
 Extra = Callable[[Data, Translator], list[list[tuple[str, str]]]]  # rows of (label, action)
+Focus = Callable[[Data, Translator], tuple[str, str] | None]
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class Question:
     full: str | None = None  # notice when a MULTI is at `maximum`
     none: str | None = None  # notice for "Done" with too few answers
     on_card: bool = False  # on the summary even when not asked (an answer set beforehand)
+    focus: Focus | None = None  # a summary's one edit offered first: (label, step), or None
 
     @property
     def main(self) -> bool:
@@ -160,15 +162,13 @@ class Question:
 
 @dataclass(frozen=True)
 class Form:
-    """A flow's questions, and what is derived from them.
-
-    `catalog` prefixes the default catalog ids, `scope` the buttons' callback data. `card` draws
-    the summary's answers (default: a line per question, labelled like its edit button);
-    `edit_label` is the edit buttons' catalog id, with `{catalog}` and `{id}` filled in, and
-    `finish_label_id` the finishing button's, with `{catalog}` and `{action}`. Without a
-    `progress_id` no "Step N of M" is shown (`progress_open_id`, "Step N", while a branching row
-    is unanswered); without `go_back` no "Back" (a short flow whose
-    rows offer their own way out)."""
+    """A flow's questions, and what is derived from them. `catalog` prefixes the default
+    catalog ids, `scope` the buttons' callback data. `card` draws the summary's answers (default:
+    a line per question, labelled like its edit button); `edit_label` is the edit buttons'
+    catalog id, with `{catalog}` and `{id}` filled in, and `finish_label_id` the finishing
+    button's, with `{catalog}` and `{action}`. Without a `progress_id` no "Step N of M" is shown
+    (`progress_open_id`, "Step N", while a branching row is unanswered); without `go_back` no
+    "Back" (a short flow whose rows offer their own way out)."""
 
     catalog: str
     scope: str

@@ -147,6 +147,10 @@ def _summary(form: Form, data: Data, tr: Translator, top: str) -> Screen:
         Button(tr(form.edit_label(e)), callback(form, form.summary, "edit", e.id))
         for e in form.editable(data)
     ]
+    focus = q.focus(data, tr) if q.focus is not None else None
+    if focus is not None and focus[1] in {e.id for e in form.editable(data)}:
+        # The part someone else asked to change (a returned task's): one tap, above the rest.
+        result.buttons.append([Button(focus[0], callback(form, form.summary, "edit", focus[1]))])
     result.buttons += rows(edits, form.edit_width)
     finish = tr(form.finish_label())
     result.buttons.append([Button(finish, callback(form, form.summary, form.finish_action))])

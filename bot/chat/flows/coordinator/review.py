@@ -15,7 +15,7 @@ from telegram.ext import ContextTypes
 from bot.chat import questions, ui
 from bot.chat.engine.context import Ctx
 from bot.chat.engine.flow import Flow
-from bot.chat.engine.form import Data, Form, Kind, Question
+from bot.chat.engine.form import Action, Applied, Data, Form, Kind, Question
 from bot.chat.flows.coordinator.access import (
     FLOWS,
     RETURN_FLOW,
@@ -31,6 +31,7 @@ from bot.chat.flows.coordinator.access import (
     translator,
 )
 from bot.chat.flows.task import steps as task_steps
+from bot.chat.flows.task.handlers import LIST_SCOPE
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from bot.domain import reference
@@ -174,6 +175,7 @@ async def on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) ->
                     data={
                         "task_id": task_id,
                         "title": found[0].title,
+                        "exchange_type": found[0].exchange_type,
                         "card": _message_id(turn),
                         "version": version,
                     },
@@ -228,7 +230,32 @@ def _message_id(turn: Turn) -> int | None:
 
 
 def _ask(data: Data, tr: Translator) -> str:
-    return tr("coord.return.ask", title=data.get("title", ""))
+    return tr("coord.return.ask", title=data.get("title", "")) + "\n\n" + tr("coord.return.parts")
+
+
+def _part_rows(data: Data, tr: Translator) -> list[list[tuple[str, str]]]:
+    """One optional tap before the note: the part that needs work (tapped again: none)."""
+    chosen = data.get("part")
+    parts = [
+        (("✅ " if part == chosen else "") + task_steps.part_label(part, tr), f"p_{part}")
+        for part in task_steps.return_parts(data)
+    ]
+    return [parts[i : i + 3] for i in range(0, len(parts), 3)] + cancel_row(data, tr)
+
+
+def _pick(part: str) -> Action:
+    async def pick(ctx: Ctx, value: str) -> Applied:
+        data = ctx.conv.data
+        data["part"] = None if data.get("part") == part else part
+        return Applied(ctx.conv.step, redraw=True)
+
+    return pick
+
+
+ACTIONS: Final[dict[str, Action]] = {
+    **STOP,
+    **{f"p_{part}": _pick(str(part)) for part in task_steps.RETURN_PARTS},
+}
 
 
 def _note(text: str) -> Result:
@@ -248,8 +275,8 @@ RETURN_FORM: Final = Form(
             reprompt="coord.return.reprompt",
             keep=False,
             editable=False,
-            extra=cancel_row,
-            actions=STOP,
+            extra=_part_rows,
+            actions=ACTIONS,
         ),
         Question("r_done", "", Kind.SUMMARY),
     ),
@@ -265,12 +292,15 @@ class Returned:
     seen: bool  # the task is the version shown on the card
     returned: bool
     reason: str
+    part: str | None = None
 
 
 async def _return(ctx: Ctx) -> Returned:
     """The note given: the task goes back to the supervisor, if it is still the one shown."""
     conv, session = ctx.conv, ctx.session
     reason = str(conv.data.get("reason", ""))
+    part = conv.data.get("part")
+    part = str(part) if part in task_steps.RETURN_PARTS else None
     task_id = int(conv.data.get("task_id", 0))
     await repository.delete_conversation(session, conv.telegram_user_id)
     scopes = await store.coordinators_of_user(session, conv.telegram_user_id)
@@ -286,9 +316,10 @@ async def _return(ctx: Ctx) -> Returned:
             reviewer_id=reviewer.id or 0,
             now=ctx.svc.clock.now(),
             reason=reason,
+            part=part,
             updated_at=found[0].updated_at,
         )
-    return Returned(found, seen, returned, reason)
+    return Returned(found, seen, returned, reason, part)
 
 
 async def _returned(turn: Turn, conv: Conversation, result: Returned) -> None:
@@ -306,14 +337,21 @@ async def _returned(turn: Turn, conv: Conversation, result: Returned) -> None:
     task, supervisor = found
     await _drop_buttons(turn, conv.data.get("card"))
     await turn.say(tr("coord.task.returned", reason=result.reason))
-    await notify.tell(
+    await notify.show(
         turn.svc,
         supervisor.chat_id,
-        supervisor.language,
-        "coord.notify.returned",
-        title=task.title,
-        reason=result.reason,
+        supervisor.telegram_user_id,
+        returned_notice(task, result.reason, result.part, Translator(supervisor.language)),
     )
+
+
+def returned_notice(task: Task, reason: str, part: str | None, tr: Translator) -> ui.Screen:
+    """The supervisor's notice, with the part named and one tap to the task's summary."""
+    text = tr("coord.notify.returned", title=task.title, reason=reason)
+    if part is not None:
+        text += "\n" + tr("coord.notify.returned_part", part=task_steps.part_label(part, tr))
+    button = ui.Button(tr("tasks.open_returned"), Callback(LIST_SCOPE, "-", "open", str(task.id)))
+    return ui.Screen(text, [[button]])
 
 
 RETURN: Final = Flow(

@@ -12,6 +12,7 @@ task needs approval again), duplicated into the next season, or withdrawn.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from markupsafe import Markup
@@ -21,6 +22,8 @@ from telegram.ext import ContextTypes
 from bot.chat import chunks, questions, ui
 from bot.chat.engine.context import Ctx
 from bot.chat.engine.flow import Flow
+from bot.chat.engine.form import EDITING
+from bot.chat.flows.task import changes
 from bot.chat.flows.task import steps as ts
 from bot.chat.flows.task.steps import TStep
 from bot.chat.turn import Turn
@@ -97,27 +100,46 @@ async def cmd_newtask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 # ---- answering: the engine runs the questions; finishing turns the draft into a task ------------
 
 
-async def _finish(ctx: Ctx) -> Task | None:
+@dataclass(frozen=True)
+class Submitted:
+    task: Task
+    returned: dict[str, Any] | None = None  # the answers as they were returned, when they were
+
+
+async def _finish(ctx: Ctx) -> Submitted | None:
     """ "Submit": the draft becomes a task waiting for approval (again, when it was edited)."""
     now = ctx.svc.clock.now()
     supervisor = await repository.get_supervisor(ctx.session, ctx.conv.telegram_user_id)
     if supervisor is None:
         return None
+    task_id = ctx.conv.data.get("task_id")
+    before = (
+        await tasks.get_task(ctx.session, int(task_id), supervisor.id or 0) if task_id else None
+    )
+    returned = (
+        tasks.draft_values(before)
+        if before is not None and before.status == TaskStatus.RETURNED
+        else None
+    )
     task = await tasks.save_submitted(ctx.session, supervisor, ctx.conv.data, now)
     await repository.delete_conversation(ctx.session, ctx.conv.telegram_user_id)
     if ctx.conv.data.get("task_id"):  # changed: its waiting offers wait for approval too
         await offers.release_task(
             ctx.session, ctx.svc.settings, task.id or 0, now, keep_accepted=True
         )
-    return task
+    return Submitted(task, returned)
 
 
-async def _submitted(turn: Turn, conv: Conversation, task: Task | None) -> None:
-    if task is None:
+async def _submitted(turn: Turn, conv: Conversation, result: Submitted | None) -> None:
+    if result is None:
         return
+    task = result.task
     tr = Translator(conv.language)
     await turn.close(tr("task.submitted_title"))
     await turn.say(tr("task.submitted", title=task.title))
+    if result.returned is not None:
+        await _resubmitted(turn, task, result.returned)
+        return
     await notify.tell_coordinators(
         turn.svc,
         exchange_type=task.exchange_type,
@@ -125,6 +147,25 @@ async def _submitted(turn: Turn, conv: Conversation, task: Task | None) -> None:
         message_id="coord.task_submitted",
         title=task.title,
         workplace=task.site,
+    )
+
+
+async def _resubmitted(turn: Turn, task: Task, returned: dict[str, Any]) -> None:
+    """The coordinators who returned it are told it is back, and what changed, each in their
+    own language."""
+    now = tasks.draft_values(task)
+
+    def notice(tr: Translator) -> ui.Screen:
+        text = tr(
+            "coord.task_resubmitted",
+            title=task.title,
+            workplace=task.site,
+            changes=changes.changes(returned, now, tr),
+        )
+        return ui.Screen(text)
+
+    await notify.show_coordinators(
+        turn.svc, exchange_type=task.exchange_type, city=task.city, screen=notice
     )
 
 
@@ -184,10 +225,17 @@ def list_screen(task_list: list[Task], tr: Translator, page: int = 0) -> ui.Scre
 def task_screen(task: Task, tr: Translator) -> ui.Screen:
     data = tasks.draft_values(task)
     text = tr("tasks.view", status=_status(task, tr), card=Markup(ts.card(data, tr)))
-    if task.status == TaskStatus.RETURNED and task.return_reason:
-        text += "\n\n" + tr("tasks.returned_reason", reason=task.return_reason)
+    returned = task.status == TaskStatus.RETURNED
+    if returned and task.return_reason:  # on top: what to change is read first
+        text = tr("tasks.returned_reason", reason=task.return_reason) + "\n\n" + text
     value = str(task.id)
-    rows = [
+    rows = []
+    if returned and task.return_part in ts.return_parts(data):
+        part = str(task.return_part)
+        label = tr("task.summary.edit_part", part=ts.part_label(part, tr))
+        to_part = Callback(LIST_SCOPE, "-", "edit", questions.pair(task.id or 0, part))
+        rows.append([ui.Button(label, to_part)])
+    rows += [
         [
             ui.Button(tr("tasks.edit"), Callback(LIST_SCOPE, "-", "edit", value)),
             ui.Button(tr("tasks.duplicate"), Callback(LIST_SCOPE, "-", "dup", value)),
@@ -300,19 +348,25 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 await placements.queue_cancellations(session, turn.svc, held, now)
             elif cb.action == "withdraw_yes":
                 held = []  # withdrawn already: nothing was given back now
-            elif cb.action in ("edit", "dup"):
+            elif cb.action in ("edit", "open", "dup"):
                 context_data = _context(
                     supervisor, now.astimezone(turn.svc.settings.tz).date()
                 ).initial_data()
                 values = {**context_data, **tasks.draft_values(task)}
-                if cb.action == "edit":
+                step: str = TStep.SUMMARY
+                if cb.action != "dup":
                     values["task_id"] = task.id
+                    if task.status == TaskStatus.RETURNED:
+                        values["return_reason"] = task.return_reason
+                        values["return_part"] = task.return_part
+                    if tag in ts.return_parts(values):  # one tap to the part it names
+                        step, values[EDITING] = tag, True
                 else:
                     values = _next_season(values)
                     values["offered_seasons"] = sorted(
                         {*context_data["offered_seasons"], values["season"]}
                     )
-                draft = _draft(supervisor, values, TStep.SUMMARY, now)
+                draft = _draft(supervisor, values, step, now)
                 await repository.delete_conversation(session, turn.user.id)
                 await session.flush()
                 await repository.save_conversation(session, draft, now)
@@ -322,7 +376,7 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await turn.query.answer(Translator(await _language(turn))("btn.stale"))
         return
     tr = Translator(supervisor.language)
-    if cb.action in ("view", "edit", "dup", "withdraw", "withdraw_yes") and task is None:
+    if cb.action in ("view", "edit", "open", "dup", "withdraw", "withdraw_yes") and task is None:
         await turn.query.answer(tr("btn.stale"))
         return
     if answered and cb.action == "withdraw_yes":
@@ -346,6 +400,9 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await turn.replace(task_screen(task, tr))
             turn.svc.wake_offers()
             await placements.announce(turn.svc, held)
+        case "open" if draft is not None:  # from the return notice: its note stays readable
+            await turn.close(turn.pressed_html())
+            await turn.show(FLOW.screen(draft))
         case "edit" | "dup" if draft is not None:
             await turn.close(tr("tasks.editing"))
             await turn.show(FLOW.screen(draft))

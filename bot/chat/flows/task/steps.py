@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
+from markupsafe import Markup
+
 from bot.chat.engine import screens
 from bot.chat.engine.form import Form, Kind, Option, Options, Question
 from bot.chat.flows.task import suggest
@@ -217,6 +219,42 @@ def _profile_city(data: dict[str, Any]) -> bool:
     return bool(data.get("profile_city"))
 
 
+# The parts a coordinator can name when returning a task: the main sections of a task.
+RETURN_PARTS: Final = (
+    TStep.TITLE,
+    TStep.DESCRIPTION,
+    TStep.DEPARTMENT,
+    TStep.ACTIVITIES,
+    TStep.GOALS,
+    TStep.MONTHS,
+)
+
+
+def return_parts(data: dict[str, Any]) -> list[str]:
+    """The parts that apply to this task (a clinical task has a department, no description)."""
+    return [str(p) for p in RETURN_PARTS if FORM[p].when(data)]
+
+
+def part_label(part: str, tr: Translator) -> str:
+    return tr(FORM.edit_label(FORM[part]))
+
+
+def _focus(data: dict[str, Any], tr: Translator) -> tuple[str, str] | None:
+    """A returned task's summary offers the part the coordinator named first."""
+    part = data.get("return_part")
+    if part not in return_parts(data):
+        return None
+    return tr("task.summary.edit_part", part=part_label(str(part), tr)), str(part)
+
+
+def _summary_text(data: dict[str, Any], tr: Translator) -> str:
+    """The answers to confirm; a returned task's reason on top, where it is read first."""
+    text = tr("task.summary.ask", card=Markup(card(data, tr)))
+    if reason := data.get("return_reason"):
+        return tr("task.summary.returned", reason=reason) + "\n\n" + text
+    return text
+
+
 # ---- the questions -----------------------------------------------------------------------------
 
 QUESTIONS: Final[tuple[Question, ...]] = (
@@ -371,7 +409,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         asked=lambda d: False,
         default=lambda d: None,
     ),
-    Question(TStep.SUMMARY, "", Kind.SUMMARY),
+    Question(TStep.SUMMARY, "", Kind.SUMMARY, text=_summary_text, focus=_focus),
 )
 FORM: Final = Form(
     "task",
