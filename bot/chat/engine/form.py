@@ -6,8 +6,9 @@ answers are still missing before the summary can be confirmed, which answers the
 to edit, and how an edit returns to the summary. It also applies a typed text or a pressed
 button to the draft (`apply_text`, `apply_button`), so a new question is one row and its catalog
 entries: no order list, back map or edit list to keep in step with it. A row that is not asked
-may still be answered: by its `default` (a choice with a single possible answer), set whenever
-the flow moves on.
+may still be answered: by its `default` (a choice with a single possible answer, or a value the
+bot already knows), set whenever the flow moves on; a `summary_line` row is such a default that
+the summary still offers to edit.
 
 Sub-questions (`parent` set) are not counted and not offered for editing. They come in two sorts:
 the free text behind a choice's or a multi-choice's `other` (a choice asks it after "Other...",
@@ -124,6 +125,8 @@ class Question:
     full: str | None = None  # notice when a MULTI is at `maximum`
     none: str | None = None  # notice for "Done" with too few answers
     on_card: bool = False  # on the summary even when not asked (an answer set beforehand)
+    # Not asked (`when` false) yet edited from the summary: a default the person changes there.
+    summary_line: bool = False
 
     @property
     def main(self) -> bool:
@@ -287,7 +290,11 @@ class Form:
         )
 
     def editable(self, data: Data) -> list[Question]:
-        return [self[s] for s in self.mains if self[s].editable and self[s].when(data)]
+        return [
+            self[s]
+            for s in self.mains
+            if self[s].editable and (self[s].when(data) or self[s].summary_line)
+        ]
 
     # ---- answers ------------------------------------------------------------------------------
 
