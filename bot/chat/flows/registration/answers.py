@@ -15,8 +15,8 @@ from bot.chat.engine.context import Ctx
 from bot.chat.engine.form import OTHER, Kind, Question
 from bot.chat.flows.registration.steps import (
     CONSENT_VERSION,
-    GIVEN,
     FORM,
+    GIVEN,
     QUESTIONS,
     Flow,
     name_suggestion,
