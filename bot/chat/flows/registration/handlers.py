@@ -30,33 +30,55 @@ from bot.chat.flows.registration.steps import CONSENT_VERSION, FORM, PROFILE_FOR
 from bot.chat.flows.task import handlers as tasks
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator, language_from_telegram
-from bot.domain.signing import Callback
+from bot.domain.signing import Callback, parse_id
 from bot.services import verification
 from storage import repository
-from storage.models import Conversation
+from storage import campaigns as invitations
+from storage.models import Conversation, Invitation
 
 CONSENT_SCOPE = "c"
 RESUME_SCOPE = "s"
+INVITED = "i"  # a consent button's step: `i<invitation id>`
 
 
 # ---- screens of this module --------------------------------------------------------------------
 
 
-def consent_screen(language: str) -> ui.Screen:
+def consent_screen(language: str, invitation: Invitation | None = None) -> ui.Screen:
+    """The welcome and the privacy notice. From an invitation's join link, "I agree" carries the
+    invitation (`i<id>`, in a button signed for this person only) so the draft starts with what
+    it holds, and "This isn't me" (a forwarded invitation) goes on with nothing prefilled."""
     tr = Translator(language)
     other = "en" if language == "nb" else "nb"
+    via = f"{INVITED}{invitation.id}" if invitation is not None else "-"
+    text = tr("welcome.intro")
+    if invitation is not None:
+        text += "\n\n" + tr("consent.invited", name=invitation.name)
+    buttons = [
+        [ui.Button(tr("consent.yes"), Callback(CONSENT_SCOPE, via, "yes", language))],
+        [ui.Button(tr("consent.no"), Callback(CONSENT_SCOPE, "-", "no", language))],
+    ]
+    if invitation is not None:
+        buttons.append(
+            [ui.Button(tr("consent.not_me"), Callback(CONSENT_SCOPE, "-", "notme", language))]
+        )
+    buttons.append([ui.Button(tr("language.switch"), Callback(CONSENT_SCOPE, via, "lang", other))])
     return ui.Screen(
-        tr("welcome.intro")
+        text
         + "\n\n"
         + tr("privacy.notice", version=CONSENT_VERSION)
         + "\n"
         + tr("privacy.opt_out"),
-        [
-            [ui.Button(tr("consent.yes"), Callback(CONSENT_SCOPE, "-", "yes", language))],
-            [ui.Button(tr("consent.no"), Callback(CONSENT_SCOPE, "-", "no", language))],
-            [ui.Button(tr("language.switch"), Callback(CONSENT_SCOPE, "-", "lang", other))],
-        ],
+        buttons,
     )
+
+
+def _invited(values: Invitation | None) -> dict[str, Any] | None:
+    """What a used invitation gives a new draft (each value is checked by `steps.prefill`)."""
+    if values is None or values.used_at is None or values.answer != "yes":
+        return None
+    fields = [values.field] if values.field else []
+    return {"name": values.name, "email": values.email, "city": values.city, "fields": fields}
 
 
 def resume_screen(conversation: Conversation) -> ui.Screen:
@@ -155,10 +177,18 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if cb is None or cb.scope != CONSENT_SCOPE:
         await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
-    if cb.action != "lang" and _repeated(await _registration_draft(turn), update):
+    if cb.action not in ("lang", "notme") and _repeated(await _registration_draft(turn), update):
         return  # answered before this was stored, the first time round
     await turn.query.answer()
+    invitation_id = parse_id(cb.step.removeprefix(INVITED)) if cb.step != "-" else None
+    invitation: Invitation | None = None
+    if invitation_id is not None:
+        async with turn.svc.db.session() as session:
+            invitation = await invitations.get_invitation(session, invitation_id)
     if cb.action == "lang":
+        await turn.replace(consent_screen(language, invitation))
+        return
+    if cb.action == "notme":  # a forwarded invitation: register as anyone, nothing prefilled
         await turn.replace(consent_screen(language))
         return
     now = turn.svc.clock.now()
@@ -176,7 +206,12 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 await repository.delete_conversation(session, turn.user.id)
                 await session.flush()
             conv = draft or new_draft(
-                turn.user.id, turn.chat_id, language, turn.user.full_name, now
+                turn.user.id,
+                turn.chat_id,
+                language,
+                turn.user.full_name,
+                now,
+                invited=_invited(invitation),
             )
             conv.active, conv.language = True, language
             conv.last_update_id = update.update_id
