@@ -32,8 +32,8 @@ from bot.chat.turn import Turn
 from bot.core.i18n import Translator, language_from_telegram
 from bot.domain.signing import Callback, parse_id
 from bot.services import verification
-from storage import repository
 from storage import campaigns as invitations
+from storage import repository
 from storage.models import Conversation, Invitation
 
 CONSENT_SCOPE = "c"
