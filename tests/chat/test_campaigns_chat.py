@@ -413,6 +413,10 @@ async def test_same_as_last_season_copies_the_tasks_and_tells_the_coordinators(
     clock.current = OPENS
     await _sweep(wired)
     question = kari.last()
+    # what "same" copies, before it is tapped: months as they will be, weeks, places
+    assert "• Kari's registry study 2026: okt 27, mar 28, 4 uker, 1 student om gangen" in (
+        question.text
+    )
     buttons = list(question.callback_data)  # the message loses them when answered
     await kari.press("Ja, som forrige sesong")
     assert "✔️ ✅ Ja, som forrige sesong" in kari.messages()[-2].text
