@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bot.chat.flows.registration.steps import GIVEN, prefill
 from bot.chat.handlers import COMMANDS
 from tests.helpers import stored
 
@@ -191,3 +192,21 @@ async def test_delete_mid_flow_asks_first_and_then_erases_everything(john, servi
 async def test_the_command_menu_is_registered_in_bokmal_and_english(app, fake):
     assert [c["command"] for c in fake.commands(language_code=None)] == list(COMMANDS)
     assert "Registrer deg" in fake.commands(language_code="nb")[0]["description"]
+
+
+def test_a_given_value_passes_the_check_a_typed_one_would():
+    """An invitation's values are given only if typing or tapping them would be accepted."""
+    data: dict[str, object] = {}
+    prefill(
+        data,
+        {
+            "name": "Kari\u202eNordmann",  # refused typed: asked instead
+            "email": "kari at ous dot no",
+            "city": "atlantis",
+            "fields": ["cardiology", "astrology"],
+        },
+        verified_at="2026-11-30T06:00:00+00:00",
+    )
+    assert data == {GIVEN: []}
+    prefill(data, {"name": "Kari Nordmann", "email": "kari@ous-hf.no", "city": "bergen"})
+    assert data[GIVEN] == ["city", "name"]  # an address not proved by a link is asked, and its code

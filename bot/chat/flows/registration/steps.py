@@ -115,14 +115,15 @@ def _never(data: dict[str, Any]) -> bool:
 
 def prefill(data: dict[str, Any], values: dict[str, Any], verified_at: str | None = None) -> None:
     """Give the draft what the bot already knows, each value checked as a typed or tapped one
-    would be; a value that fails is left out (and asked). `verified_at`: the email was proved."""
+    would be; a value that fails is left out (and asked). `verified_at`: when the email was
+    proved (a signed invitation link); without it the address is asked, and its code."""
     given: list[str] = list(data.get(GIVEN, []))
     name = validate_name(str(values.get("name") or ""))
     if isinstance(name, Valid):
         data["name"] = name.value
         given.append("name")
     email = validate_email(str(values.get("email") or ""))
-    if isinstance(email, Valid):
+    if isinstance(email, Valid) and verified_at:  # an address is given only when proved
         data["email"] = email.value
         data["email_verified_at"] = verified_at
         given.append("email")
