@@ -6,6 +6,7 @@ stateDiagram-v2
     consent --> types: agree
     consent --> [*]: no thanks (nothing stored)
     types --> name --> title --> workplace --> city --> fields --> email --> verify
+    note right of name: name, city, fields, email: skipped when given (a summary line)
     title --> title_other: other
     title_other --> workplace
     city --> city_other: other
@@ -45,6 +46,7 @@ later); order, back, progress and edits come from the engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, Final
 
@@ -104,7 +106,7 @@ def _asked(key: str) -> Predicate:
     return lambda data: key not in data.get(GIVEN, [])
 
 
-def _kept(key: str) -> Any:
+def _kept(key: str) -> Callable[[dict[str, Any]], Any]:
     """A given row's default: the value it holds (given, or changed on the summary)."""
     return lambda data: data.get(key)
 
