@@ -361,6 +361,8 @@ class Invitation(SQLModel, table=True):
     created_at: datetime = _utc()
     sent_at: datetime | None = _utc(nullable=True)
     answer: str | None = Field(default=None, max_length=10)  # yes | no
+    # The join link works once: a forwarded link opens nothing prefilled (issue 9).
+    used_at: datetime | None = _utc(nullable=True)
 
 
 class SeasonCheck(SQLModel, table=True):

@@ -27,7 +27,7 @@ from bot.cli.supervisors import add_commands, dispatch
 from bot.mail.backends import FileBackend
 from bot.services import campaigns
 from storage import campaigns as store
-from storage import coordinators
+from storage import coordinators, repository
 from storage.models import (
     Invitation,
     OutboxEmail,
@@ -208,8 +208,58 @@ async def test_yes_in_the_invitation_opens_the_usual_registration(
     [invitation] = await _get(services, Invitation)
     assert invitation.answer == "yes"
 
-    await kari.press("Jeg samtykker")  # from here on it is registration as anyone does it
-    assert kari.last().has_inline_keyboard
+    assert "Denne invitasjonen er til <b>Former Supervisor</b>" in consent.html
+    assert "🙅 Dette er ikke meg" in consent.button_texts
+
+    await kari.press("Jeg samtykker")  # registration, given what the invitation holds
+    assert "Steg 1 av 4" in kari.last().text  # type, title, workplace, field (none sent)
+    conv = await _draft(services, kari)
+    assert (conv.data["name"], conv.data["email"], conv.data["city"]) == (
+        "Former Supervisor",
+        "kari@ous-hf.no",
+        "oslo",
+    )
+    assert conv.data["email_verified_at"], "the signed link proves the address"
+
+
+async def _draft(services, chat):
+    async with services.db.session() as session:
+        conv = await repository.get_conversation(session, chat.user.id)
+    assert conv is not None
+    return conv
+
+
+async def test_the_join_link_works_once_and_a_second_opening_prefills_nothing(
+    wired, settings, services, clock, tmp_path, kari, john
+):
+    message = await _invite(settings, services, clock, tmp_path, "kari@ous-hf.no")
+    join = _payload(_plain(message), "i_")
+    await kari.command("start", join)
+    [invitation] = await _get(services, Invitation)
+    assert invitation.used_at is not None
+
+    await john.command("start", join)  # forwarded to a colleague
+    used, consent = john.messages()[-2:]
+    assert "has been used already" in used.text
+    assert "Welcome to Veileder" in consent.text and "This invitation is for" not in consent.text
+    await john.press("I agree")
+    conv = await _draft(services, john)
+    assert "email" not in conv.data and "city" not in conv.data
+    assert conv.data["name"] == "John Smith"  # his own Telegram name, not the invitation's
+
+
+async def test_this_isnt_me_registers_with_nothing_from_the_invitation(
+    wired, settings, services, clock, tmp_path, john
+):
+    message = await _invite(settings, services, clock, tmp_path, "kari@ous-hf.no")
+    await john.command("start", _payload(_plain(message), "i_"))
+    await john.press("This isn't me")
+    assert "This invitation is for" not in john.last().text
+    assert "This isn't me" not in john.last().button_texts
+    await john.press("I agree")
+    assert "Step 1 of 6" in john.last().text
+    conv = await _draft(services, john)
+    assert "email" not in conv.data and "city" not in conv.data and "fields" not in conv.data
 
 
 async def test_no_thanks_is_remembered_and_opening_it_again_changes_nothing(
@@ -363,6 +413,10 @@ async def test_same_as_last_season_copies_the_tasks_and_tells_the_coordinators(
     clock.current = OPENS
     await _sweep(wired)
     question = kari.last()
+    # what "same" copies, before it is tapped: months as they will be, weeks, places
+    assert "• Kari's registry study 2026: okt 27, mar 28, 4 uker, 1 student om gangen" in (
+        question.text
+    )
     buttons = list(question.callback_data)  # the message loses them when answered
     await kari.press("Ja, som forrige sesong")
     assert "✔️ ✅ Ja, som forrige sesong" in kari.messages()[-2].text

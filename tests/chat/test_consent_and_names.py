@@ -12,7 +12,7 @@ from storage import repository
 from tests.helpers import stored
 from tests.support.chat import Chat, TgUser
 
-FIRST_QUESTION = "Step 1 of 8"
+FIRST_QUESTION = "Step 1 of 6"
 
 
 @pytest.fixture
@@ -76,15 +76,15 @@ async def test_a_profile_name_with_joined_emoji_is_offered_and_stored_as_it_is(
     person = _person(fake, app, first_name)
     await person.command("start")
     await person.press("I agree")
-    await person.press("Clinical")
-    assert first_name in person.last().text
-    await person.press("Yes, that's right")
+    await person.press("Clinical")  # the name is given: a line on the summary, not a question
+    assert "What is your title or role?" in person.last().text
     conv, _ = await stored(services, person.user.id)
     assert conv is not None and conv.data["name"] == first_name
     assert conv.step == Step.TITLE
 
 
-async def test_a_typed_name_with_joined_emoji_is_stored_as_typed(john, services):
+async def test_a_typed_name_with_joined_emoji_is_stored_as_typed(fake, app, services):
+    john = _person(fake, app, "Kari\u200b", "Nordmann")  # refused, so the name is asked
     await john.command("start")
     await john.press("I agree")
     await john.press("Clinical")
@@ -104,7 +104,12 @@ async def test_a_draft_begun_with_a_bad_suggestion_asks_for_the_name_when_yes_is
         conv = await repository.get_conversation(session, john.user.id)
         assert conv is not None
         conv.data["name_suggestion"] = "John\u202eSmith" + "h" * 120
+        conv.step = Step.NAME
+        for key in ("name", "given"):
+            conv.data.pop(key, None)
         await repository.save_conversation(session, conv, services.clock.now())
+    await john.command("start")
+    await john.press("Continue")
     await john.press("Yes, that's right")
     assert "The name in your Telegram profile has characters we cannot store" in john.last().text
     assert "What is your full name?" in john.last().text
@@ -122,7 +127,6 @@ async def test_no_thanks_on_an_older_consent_message_keeps_the_answers_and_says_
     await john.command("start")
     await john.press("I agree")
     await john.press("Research")
-    await john.press("Yes, that's right")
 
     await john.press("No thanks", message=older)
 
@@ -154,7 +158,7 @@ async def test_i_agree_delivered_again_after_a_restart_asks_the_first_question_o
     assert _shown(john, FIRST_QUESTION) == 1
     await john.press("Research")
     conv, _ = await stored(services, john.user.id)
-    assert conv is not None and conv.step == Step.NAME
+    assert conv is not None and conv.step == Step.TITLE
 
 
 async def test_start_and_continue_delivered_again_after_a_restart_answer_once(john, services):
@@ -170,12 +174,12 @@ async def test_start_and_continue_delivered_again_after_a_restart_answer_once(jo
 
     await john.press("Continue")
     go_on = john.updates[-1]
-    asked = _shown(john, "What is your full name?")
+    asked = _shown(john, "What is your title or role?")
     await john.deliver_update(go_on)
-    assert _shown(john, "What is your full name?") == asked
-    await john.press("Yes, that's right")
+    assert _shown(john, "What is your title or role?") == asked
+    await john.press("Researcher")
     conv, _ = await stored(services, john.user.id)
-    assert conv is not None and conv.step == Step.TITLE
+    assert conv is not None and conv.step == Step.WORKPLACE
 
 
 @pytest.mark.slow
@@ -191,6 +195,6 @@ def test_the_demo_stopped_mid_registration_goes_on_after_a_restart(tmp_path):
 
     again = DemoSession(tmp_path)
     assert "Continue where you left" in again.screen
-    assert "Is this your name" in again.press("Continue")
-    assert "Step 3 of 8" in again.press("Yes")
+    assert "What is your title or role?" in again.press("Continue")
+    assert "Step 3 of 6" in again.press("Researcher")
     assert again.close() == 0

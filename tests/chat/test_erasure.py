@@ -17,16 +17,15 @@ async def _register(chat, services, settings) -> None:
     await chat.command("start")
     await chat.press("I agree")
     await chat.press("Clinical")
-    await chat.send(NAME)
     await chat.press("GP")
     await chat.send("Sæterdal legekontor")
     await chat.press("Bergen")
     await chat.press("General practice")
-    await chat.press("Done")
     await chat.send(EMAIL)
     await services.sender.run_once()
     await chat.send(code_in(mails(settings.mail_dir)[-1]))
-    await chat.send("Skip")
+    await chat.press("Name")
+    await chat.send(NAME)
     await chat.press("Confirm")
 
 

@@ -9,15 +9,12 @@ async def _register_unverified(chat) -> None:
     await chat.command("start")
     await chat.press("I agree")
     await chat.press("Clinical")
-    await chat.press("Yes, that's right")
     await chat.press("Senior consultant")
     await chat.send("St. Olavs hospital")
     await chat.press("Trondheim")
     await chat.press("Cardiology")
-    await chat.press("Done")
     await chat.send("john@stolav.no")
     await chat.press("Verify later")
-    await chat.send("Skip")
     await chat.press("Confirm")
 
 

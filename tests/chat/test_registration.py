@@ -24,27 +24,23 @@ async def test_a_researcher_registers_in_english_from_start_to_thank_you(
     conv, _ = await stored(services, john.user.id)
     assert conv is not None and conv.step == "types"
     assert conv.data["consent_version"] == CONSENT_VERSION and conv.data["consent_at"]
-    assert "Step 1 of 8" in john.last().text
+    assert "Step 1 of 6" in john.last().text
+    assert conv.data["name"] == "John Smith", "the Telegram name is given, not asked"
 
     await john.press("Research")
-    assert "Step 2 of 8" in john.last().text and "John Smith" in john.last().text
-    await john.press("Yes, that's right")
-    assert "Step 3 of 8" in john.last().text
+    assert "Step 2 of 6" in john.last().text
     await john.press("Researcher / PhD")
-    assert "Step 4 of 8" in john.last().text
+    assert "Step 3 of 6" in john.last().text
     await john.send("Institute of Health & Society <UiO>")
-    assert "Step 5 of 8" in john.last().text
+    assert "Step 4 of 6" in john.last().text
     await john.press("Oslo")
     fields = john.last()
-    assert "Step 6 of 8" in fields.text
+    assert "Step 5 of 6" in fields.text and "main field" in fields.text
     assert (
         "Epidemiology" in fields.button_texts and "Cardiology" not in fields.button_texts
     )  # research fields first
-    await john.press("Epidemiology")
-    await john.press("Global health")
-    assert "Chosen: Epidemiology, Global health" in john.last().text
-    await john.press("Done")
-    assert "Step 7 of 8" in john.last().text and "work email" in john.last().text
+    await john.press("Epidemiology")  # one tap takes the main field
+    assert "Step 6 of 6" in john.last().text and "work email" in john.last().text
 
     await john.send("John.Smith@UIO.no")
     assert "6-digit code to John.Smith@uio.no" in john.last().text
@@ -53,7 +49,13 @@ async def test_a_researcher_registers_in_english_from_start_to_thank_you(
     assert verification["To"] == "John.Smith@uio.no"
 
     await john.send(code_in(verification))
-    assert "Step 8 of 8" in john.last().text
+    summary = john.last()
+    assert "Please check your details" in summary.text and "John Smith" in summary.text
+    await john.press("Fields")  # more fields, and the phone, are added on the summary
+    await john.press("Global health")
+    assert "Chosen: Epidemiology, Global health" in john.last().text
+    await john.press("Done")
+    await john.press("Phone")
     assert "Share my number" in john.last().keyboard_texts[0]
     await john.share_contact("4791234567")
     summary = john.last()
@@ -87,26 +89,26 @@ async def test_a_norwegian_gp_registers_in_bokmal_with_other_answers_and_verifie
     assert "Velkommen til Veileder" in kari.last().text and "Personvern" in kari.last().text
     await kari.press("Jeg samtykker")
     await kari.press("Klinisk")
-    assert "Steg 2 av 8" in kari.last().text
-    await kari.send("Kari Nordmann-Ås")
+    assert "Steg 2 av 6" in kari.last().text
     await kari.press("Annet")
     assert "Skriv tittelen" in kari.last().text
     await kari.send("Kommuneoverlege")
-    assert "Steg 4 av 8" in kari.last().text
+    assert "Steg 3 av 6" in kari.last().text
     await kari.send("Legesenteret på Lillehammer")
     await kari.press("Annet")
     await kari.send("Lillehammer")
-    assert "Steg 6 av 8" in kari.last().text
+    assert "Steg 5 av 6" in kari.last().text
     await kari.press("Flere fagfelt")
     await kari.press("Urologi")
-    await kari.press("Allmennmedisin")
-    await kari.press("Ferdig")
     await kari.send("kari@legesenteret.no")
     assert "6-sifret kode" in kari.last().text
     await kari.press("Bekreft senere")
-    assert "Steg 8 av 8" in kari.last().text
-    await kari.send("Hopp over")
     assert "Se over opplysningene dine" in kari.last().text
+    await kari.press("Navn")  # the Telegram name, changed on the summary
+    await kari.send("Kari Nordmann-Ås")
+    await kari.press("Fagfelt")
+    await kari.press("Allmennmedisin")
+    await kari.press("Ferdig")
     assert "ikke bekreftet ennå" in kari.last().text and "ikke oppgitt" in kari.last().text
 
     await kari.press("Arbeidssted")  # edit one field from the summary...
@@ -135,12 +137,10 @@ async def _to_email_step(chat) -> None:
     await chat.command("start")
     await chat.press("I agree")
     await chat.press("Clinical")
-    await chat.press("Yes, that's right")
     await chat.press("GP")
     await chat.send("Storgata legekontor")
     await chat.press("Bergen")
     await chat.press("General practice")
-    await chat.press("Done")
 
 
 async def test_the_one_tap_link_in_the_email_verifies_and_moves_on(john, services, settings):
@@ -152,7 +152,7 @@ async def test_the_one_tap_link_in_the_email_verifies_and_moves_on(john, service
 
     await john.command("start", link_token_in(mail))
     assert "Your email is verified" in john.texts()[-2]
-    assert "Step 8 of 8" in john.last().text
+    assert "Please check your details" in john.last().text
     conv, _ = await stored(services, john.user.id)
     assert conv is not None and conv.data["email_verified_at"]
 
@@ -187,7 +187,7 @@ async def test_a_wrong_code_is_refused_with_tries_left_and_an_expired_code_needs
     assert "new code is on its way" in john.last().text
     await services.sender.run_once()
     await john.send(code_in(mails(settings.mail_dir)[-1]))
-    assert "Step 8 of 8" in john.last().text
+    assert "Please check your details" in john.last().text
 
 
 async def test_codes_are_limited_to_four_an_hour_per_person(john, services, settings):

@@ -83,23 +83,21 @@ class DemoSession:
 
 
 def register(demo: DemoSession, *, name: str | None = None) -> None:
-    """The shortest registration as a researcher in Oslo (`name`: typed instead of "Yes")."""
+    """The shortest registration as a researcher in Oslo (`name`: typed on the summary instead
+    of the Telegram name)."""
     demo.press("I agree")
     demo.press("Research")
-    if name is None:
-        demo.press("Yes")
-    else:
-        demo.type(name)
     demo.press("Researcher")
     demo.type("Oslo universitetssykehus")
     demo.press("Oslo")
     demo.press("Epidemiology")
-    demo.press("Done")
     screen = demo.type("demo@ous-hf.no")
     found = re.search(r"^   \|\s+(\d{6})$", screen, re.MULTILINE)  # the echoed body
     assert found, screen
     demo.type(found.group(1))
-    demo.press("Skip")
+    if name is not None:
+        demo.press("Name")
+        demo.type(name)
     demo.press("Confirm")
 
 

@@ -6,10 +6,11 @@ answers are still missing before the summary can be confirmed, which answers the
 to edit, and how an edit returns to the summary. It also applies a typed text or a pressed
 button to the draft (`apply_text`, `apply_button`), so a new question is one row and its catalog
 entries: no order list, back map or edit list to keep in step with it. A row that is not asked
-may still be answered: by its `default` (a choice with a single possible answer), set whenever
-the flow moves on; one that applies but is not `asked` (known, or a sensible default) takes its
-`default` once and is edited on the summary. "Step N of M" shows a total only once every row that
-`branches` is answered ("Step N" until then), so the total is fixed for the path.
+may still be answered: by its `default` (a choice with a single possible answer, or a value the
+bot already knows), set whenever the flow moves on; one that applies but is not `asked` (known, or
+a sensible default) takes its `default` once and is edited on the summary, as is a `summary_line`
+row. "Step N of M" shows a total only once every row that `branches` is answered ("Step N" until
+then), so the total is fixed for the path.
 
 Sub-questions (`parent` set) are not counted and not offered for editing. They come in two sorts:
 the free text behind a choice's or a multi-choice's `other` (a choice asks it after "Other...",
@@ -144,6 +145,8 @@ class Question:
     none: str | None = None  # notice for "Done" with too few answers
     on_card: bool = False  # on the summary even when not asked (an answer set beforehand)
     focus: Focus | None = None  # a summary's one edit offered first: (label, step), or None
+    # Not asked (`when` false) yet edited from the summary: a default the person changes there.
+    summary_line: bool = False
 
     @property
     def main(self) -> bool:
@@ -323,7 +326,11 @@ class Form:
         )
 
     def editable(self, data: Data) -> list[Question]:
-        return [self[s] for s in self.mains if self[s].editable and self[s].when(data)]
+        return [
+            self[s]
+            for s in self.mains
+            if self[s].editable and (self[s].when(data) or self[s].summary_line)
+        ]
 
     # ---- answers ------------------------------------------------------------------------------
 

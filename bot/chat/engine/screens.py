@@ -135,7 +135,7 @@ def card(form: Form, data: Data, tr: Translator) -> str:
     return "\n".join(
         f"<b>{escape(tr(form.edit_label(q)))}:</b> {escape(form.label(q, data, tr) or '—')}"
         for q in form.questions
-        if q.main and (q.when(data) or q.on_card)
+        if q.main and (q.when(data) or q.on_card or q.summary_line)
     )
 
 

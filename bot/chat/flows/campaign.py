@@ -1,8 +1,10 @@
 """Bringing supervisors back, in chat: the invitation's two deep links and the season check.
 
 - `/start i_<invitation>_<signature>` (the invitation email's "yes"): the invitation is answered
-  "yes" and the person sees the usual consent screen (or their menu, if already registered, or
-  the resume question, if a registration is under way).
+  "yes" and the person sees the consent screen of a registration given the invitation's name,
+  address (proved by the link), city and field, with "This isn't me" for a forwarded email (or
+  their menu, if already registered, or the resume question, if a registration is under way).
+  The link works once: opened again it says so and offers the usual registration.
 - `/start n_<invitation>_<signature>` ("no thanks"): answered "no", the address goes on the
   suppression list, and a polite goodbye. Opening it again says the same and changes nothing.
 - `/start s_<supervisor>_<season>_<signature>` (the season email): the same question the sweep
@@ -78,23 +80,37 @@ async def _language(turn: Turn, supervisor: Supervisor | None = None) -> str:
 
 
 async def open_invitation(turn: Turn, payload: str) -> None:
-    """`/start i_...`: "yes" to the invitation, then registration as anyone starts it."""
+    """`/start i_...`: "yes" to the invitation, then the consent screen of a registration that
+    starts with the invitation's name, address, city and field. The link works once: a second
+    opening (a forwarded email, or the same person again) says so and starts the usual
+    registration, nothing prefilled; with a registration under way or done it is not used up."""
     link = campaigns.parse_invite(turn.svc.secret, payload)
-    invitation = None
+    invitation, first = None, False
     async with turn.svc.db.session() as session:
         now = turn.svc.clock.now()
-        if link is not None and await campaigns.invitation_link_usable(session, link, now):
-            invitation = await campaigns.accept_invitation(session, link.id)
         supervisor = await repository.get_supervisor(session, turn.user.id)
         conv = await repository.get_conversation(session, turn.user.id)
-    tr = Translator(await _language(turn, supervisor))
+        fresh = supervisor is None and (conv is None or conv.flow != registration.Flow.REGISTRATION)
+        if link is not None and await campaigns.invitation_link_usable(session, link, now):
+            invitation, first = await campaigns.accept_invitation(
+                session, link.id, now if fresh else None
+            )
+    language = await _language(turn, supervisor)
+    tr = Translator(language)
     if invitation is None:
         await turn.say(tr("campaign.link_invalid"))
         return
-    await turn.say(tr("campaign.invite.welcome"))
     if supervisor is not None:
+        await turn.say(tr("campaign.invite.welcome"))
         await profile.show_menu(turn)
+    elif fresh and first:
+        await turn.say(tr("campaign.invite.welcome"))
+        await turn.show(registration.consent_screen(language, invitation))
+    elif fresh:
+        await turn.say(tr("campaign.invite.used"))
+        await registration.start(turn, conv)
     else:
+        await turn.say(tr("campaign.invite.welcome"))
         await registration.start(turn, conv)
 
 

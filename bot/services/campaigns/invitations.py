@@ -272,16 +272,25 @@ async def invitation_link_usable(session: AsyncSession, link: Link, now: datetim
     return invitation is not None and link.usable(invitation.created_at, now)
 
 
-async def accept_invitation(session: AsyncSession, invitation_id: int) -> Invitation | None:
-    """The join link was opened: answer "yes" (a changed mind takes the address off the list)."""
+async def accept_invitation(
+    session: AsyncSession, invitation_id: int, now: datetime | None = None
+) -> tuple[Invitation | None, bool]:
+    """The join link was opened: answer "yes" (a changed mind takes the address off the list).
+
+    With `now`, the link is used up: True the first time only. Invitations get forwarded, and
+    the first use is what gives a registration the invitation's name and address, so a second
+    opening (anyone's) must start nothing prefilled."""
     invitation = await store.get_invitation(session, invitation_id)
     if invitation is None:
-        return None
+        return None, False
     if invitation.answer == "no":
         await store.unsuppress(session, invitation.email, DECLINED)
     invitation.answer = "yes"
+    first = now is not None and invitation.used_at is None
+    if first:
+        invitation.used_at = now
     session.add(invitation)
-    return invitation
+    return invitation, first
 
 
 async def decline_invitation(

@@ -94,8 +94,25 @@ def shifted(values: dict[str, Any], season: int) -> dict[str, Any]:
 # ---- the season check ----------------------------------------------------------------------------
 
 
+def _task_line(task: Task, season: int, tr: Translator) -> Markup:
+    """What "same" copies of one task: its months as they will be in `season`, weeks, places."""
+    months = shifted({"season": task.season, "months": task.months}, season)["months"]
+    named = ", ".join(f"{tr(f'month.{int(m[5:7])}')} {m[2:4]}" for m in sorted(months))
+    return Markup(
+        tr(
+            "campaign.season.task",
+            title=task.title,
+            months=named or "—",
+            weeks=task.weeks,
+            capacity=task.capacity,
+        )
+    )
+
+
 def season_screen(season: int, previous: Sequence[Task], tr: Translator) -> Screen:
-    lines = Markup("\n").join(Markup("• {}").format(t.title) for t in previous)
+    """The question shows what "same as last season" copies before it is tapped: each task with
+    its months (moved to the new season), its weeks and how many students at a time."""
+    lines = Markup("\n").join(_task_line(t, season, tr) for t in previous)
     value = str(season)
     return Screen(
         tr("campaign.season.ask", season=season_label(season), tasks=lines or Markup("—")),

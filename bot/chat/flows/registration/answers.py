@@ -16,9 +16,11 @@ from bot.chat.engine.form import OTHER, Kind, Question
 from bot.chat.flows.registration.steps import (
     CONSENT_VERSION,
     FORM,
+    GIVEN,
     QUESTIONS,
     Flow,
     name_suggestion,
+    prefill,
 )
 from bot.core.i18n import Translator
 from bot.domain.signing import parse_id
@@ -42,10 +44,24 @@ def _other_key(q: Question) -> str | None:
     return FORM[q.other].key if q.kind == Kind.CHOICE and q.other else None
 
 
-def new_draft(user_id: int, chat_id: int, language: str, name: str, now: datetime) -> Conversation:
+def new_draft(
+    user_id: int,
+    chat_id: int,
+    language: str,
+    name: str,
+    now: datetime,
+    invited: dict[str, Any] | None = None,
+) -> Conversation:
+    """A draft at its first question, given what the bot knows: the Telegram profile's name, or
+    everything an invitation holds (`invited`: name, email, city, fields; its link proved the
+    address)."""
     data: dict[str, Any] = {"consent_version": CONSENT_VERSION, "consent_at": now.isoformat()}
     if suggestion := name_suggestion(name):
         data["name_suggestion"] = suggestion
+    if invited is not None:
+        prefill(data, invited, verified_at=now.isoformat())
+    if "name" not in data.get(GIVEN, []):
+        prefill(data, {"name": suggestion})
     return Conversation(
         telegram_user_id=user_id,
         chat_id=chat_id,

@@ -32,34 +32,60 @@ from bot.chat.turn import Turn
 from bot.core.i18n import Translator, language_from_telegram
 from bot.domain.signing import Callback, parse_id
 from bot.services import referrals, verification
+from storage import campaigns as invitations
 from storage import repository
-from storage.models import Conversation
+from storage.models import Conversation, Invitation
 
 CONSENT_SCOPE = "c"
 RESUME_SCOPE = "s"
+INVITED = "i"  # a consent button's step: `i<invitation id>`
 
 
 # ---- screens of this module --------------------------------------------------------------------
 
 
-def consent_screen(language: str, referrer: int | None = None) -> ui.Screen:
-    """`referrer`: the colleague whose link this came from, carried in the signed buttons until
-    "I agree" (nothing is stored before), then in the draft (`bot.services.referrals`)."""
+def consent_screen(
+    language: str, invitation: Invitation | None = None, referrer: int | None = None
+) -> ui.Screen:
+    """The welcome and the privacy notice. From an invitation's join link, "I agree" carries the
+    invitation (`i<id>`, in a button signed for this person only) so the draft starts with what
+    it holds, and "This isn't me" (a forwarded invitation) goes on with nothing prefilled.
+    `referrer`: the colleague whose link this came from, carried the same way until "I agree"
+    (nothing is stored before), then in the draft (`bot.services.referrals`)."""
     tr = Translator(language)
     other = "en" if language == "nb" else "nb"
-    step = str(referrer) if referrer else "-"
+    if invitation is not None:
+        via = f"{INVITED}{invitation.id}"
+    else:
+        via = str(referrer) if referrer else "-"
+    text = tr("welcome.intro")
+    if invitation is not None:
+        text += "\n\n" + tr("consent.invited", name=invitation.name)
+    buttons = [
+        [ui.Button(tr("consent.yes"), Callback(CONSENT_SCOPE, via, "yes", language))],
+        [ui.Button(tr("consent.no"), Callback(CONSENT_SCOPE, via, "no", language))],
+    ]
+    if invitation is not None:
+        buttons.append(
+            [ui.Button(tr("consent.not_me"), Callback(CONSENT_SCOPE, "-", "notme", language))]
+        )
+    buttons.append([ui.Button(tr("language.switch"), Callback(CONSENT_SCOPE, via, "lang", other))])
     return ui.Screen(
-        tr("welcome.intro")
+        text
         + "\n\n"
         + tr("privacy.notice", version=CONSENT_VERSION)
         + "\n"
         + tr("privacy.opt_out"),
-        [
-            [ui.Button(tr("consent.yes"), Callback(CONSENT_SCOPE, step, "yes", language))],
-            [ui.Button(tr("consent.no"), Callback(CONSENT_SCOPE, step, "no", language))],
-            [ui.Button(tr("language.switch"), Callback(CONSENT_SCOPE, step, "lang", other))],
-        ],
+        buttons,
     )
+
+
+def _invited(values: Invitation | None) -> dict[str, Any] | None:
+    """What a used invitation gives a new draft (each value is checked by `steps.prefill`)."""
+    if values is None or values.used_at is None or values.answer != "yes":
+        return None
+    fields = [values.field] if values.field else []
+    return {"name": values.name, "email": values.email, "city": values.city, "fields": fields}
 
 
 def resume_screen(conversation: Conversation) -> ui.Screen:
@@ -163,12 +189,21 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if cb is None or cb.scope != CONSENT_SCOPE:
         await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
-    if cb.action != "lang" and _repeated(await _registration_draft(turn), update):
+    if cb.action not in ("lang", "notme") and _repeated(await _registration_draft(turn), update):
         return  # answered before this was stored, the first time round
     await turn.query.answer()
-    referrer = parse_id(cb.step)
+    invited = cb.step.startswith(INVITED)
+    invitation_id = parse_id(cb.step.removeprefix(INVITED)) if invited else None
+    referrer = None if invited else parse_id(cb.step)
+    invitation: Invitation | None = None
+    if invitation_id is not None:
+        async with turn.svc.db.session() as session:
+            invitation = await invitations.get_invitation(session, invitation_id)
     if cb.action == "lang":
-        await turn.replace(consent_screen(language, referrer))
+        await turn.replace(consent_screen(language, invitation, referrer))
+        return
+    if cb.action == "notme":  # a forwarded invitation: register as anyone, nothing prefilled
+        await turn.replace(consent_screen(language))
         return
     now = turn.svc.clock.now()
     conv: Conversation | None = None
@@ -185,7 +220,12 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 await repository.delete_conversation(session, turn.user.id)
                 await session.flush()
             conv = draft or new_draft(
-                turn.user.id, turn.chat_id, language, turn.user.full_name, now
+                turn.user.id,
+                turn.chat_id,
+                language,
+                turn.user.full_name,
+                now,
+                invited=_invited(invitation),
             )
             if referrer and not conv.data.get(REFERRED_BY):
                 conv.data[REFERRED_BY] = referrer
@@ -230,7 +270,9 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await turn.query.answer()
     if cb.action == "over":  # the colleague's link, if any, is still what brought them
         await turn.close(tr("resume.cleared"))
-        await turn.show(consent_screen(language, parse_id(str(conv.data.get(REFERRED_BY, "")))))
+        await turn.show(
+            consent_screen(language, referrer=parse_id(str(conv.data.get(REFERRED_BY, ""))))
+        )
     else:
         await turn.close(tr("resume.continuing"))
         await turn.show(FLOW.screen(conv))
@@ -242,7 +284,7 @@ async def start(turn: Turn, conv: Conversation | None, referrer: int | None = No
         await turn.show(resume_screen(conv))
     else:
         language = language_from_telegram(turn.user.language_code)
-        await turn.show(consent_screen(language, referrer))
+        await turn.show(consent_screen(language, referrer=referrer))
 
 
 async def open_referral(turn: Turn, payload: str) -> None:

@@ -2,36 +2,56 @@
 
 ```mermaid
 stateDiagram-v2
-    [*] --> consent: /start
+    [*] --> consent: /start (or an invitation's "Yes")
     consent --> types: agree
     consent --> [*]: no thanks (nothing stored)
     types --> name --> title --> workplace --> city --> fields --> email --> verify
+    note right of name: name, city, fields, email: skipped when given (a summary line)
     title --> title_other: other
     title_other --> workplace
     city --> city_other: other
     city_other --> fields
     fields --> fields_other: other
     fields_other --> fields
-    verify --> phone: code, link or "verify later"
+    verify --> summary: code, link or "verify later"
     verify --> email: change email
-    phone --> summary: number, contact or skip
     summary --> types: edit a field (then back to summary)
     summary --> [*]: confirm
 ```
 
+What is asked, and why (issue 9: ten answers from /start to confirm on the typical path, twelve
+before). Consent and the email's code are never skipped. A question whose answer the bot already
+has is not asked: the value is "given" (`GIVEN` lists the keys, fixed when the draft is made, so
+"Step N of M" never changes on the way) and it is a line on the summary with its edit button.
+Every given value passes the same validator as a typed one (`prefill`).
+
+- Name: given when the Telegram profile's name would pass as a typed name (it was one "Yes"
+  tap before); otherwise asked. From an invitation: the name the association sent.
+- Phone: never asked on the way; optional, so "not given" is a summary line to fill in there.
+- Fields: the first tap on a field takes it and moves on (most supervisors have one main field);
+  more are added from the summary, where the list toggles with "Done" as before.
+- Language: from Telegram, switchable on the consent screen; not a question.
+- From a past supervisor's invitation ("Yes" in the email, `bot.chat.flows.campaign`): the name,
+  the address (verified: the signed link proves it reached that inbox), the city and the field
+  are given, leaving consent, type, title, workplace and confirm.
+- Not defaulted: the exchange type, title and workplace (nothing knows them), the city of a
+  person not invited (a wrong city misroutes every offer), and the email (it must be proved).
+
 A profile edit (registered supervisors) walks the same rows with `editing` set, in a form without
-a summary to review (`PROFILE_FORM`): reaching the end saves to the profile. The email's code is
-a follow-up row with its own hooks (sending the code when asked, checking a typed code, resend,
-change address, verify later); order, back, progress and edits come from the engine.
+a summary to review (`PROFILE_FORM`): reaching the end saves to the profile. A profile's values
+are never "given", so every row is offered there. The email's code is a follow-up row with its
+own hooks (sending the code when asked, checking a typed code, resend, change address, verify
+later); order, back, progress and edits come from the engine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, Final
 
 from bot.chat.engine.context import Ctx
-from bot.chat.engine.form import Applied, Form, Kind, Option, Question
+from bot.chat.engine.form import EDITING, Applied, Form, Kind, Option, Predicate, Question
 from bot.core.i18n import Translator
 from bot.domain import reference
 from bot.domain.validation import (
@@ -49,6 +69,8 @@ SCOPE: Final = "r"
 # The privacy notice's version, stored with each consent: change it whenever the notice changes
 # (2026-11-30: the do-not-email list that outlives /delete).
 CONSENT_VERSION: Final = "2026-11-30"
+# The draft's keys whose values the bot already had: not asked, a line on the summary.
+GIVEN: Final = "given"
 
 
 class Step(StrEnum):
@@ -77,6 +99,44 @@ def name_suggestion(profile_name: str) -> str | None:
     name is typed by anyone, and tapping "yes" must not store what typing it would refuse."""
     checked = validate_name(profile_name)
     return checked.value if isinstance(checked, Valid) else None
+
+
+def _asked(key: str) -> Predicate:
+    """Asked unless the draft was given the value (an old draft, or a profile, has none given)."""
+    return lambda data: key not in data.get(GIVEN, [])
+
+
+def _kept(key: str) -> Callable[[dict[str, Any]], Any]:
+    """A given row's default: the value it holds (given, or changed on the summary)."""
+    return lambda data: data.get(key)
+
+
+def _never(data: dict[str, Any]) -> bool:
+    return False
+
+
+def prefill(data: dict[str, Any], values: dict[str, Any], verified_at: str | None = None) -> None:
+    """Give the draft what the bot already knows, each value checked as a typed or tapped one
+    would be; a value that fails is left out (and asked). `verified_at`: when the email was
+    proved (a signed invitation link); without it the address is asked, and its code."""
+    given: list[str] = list(data.get(GIVEN, []))
+    name = validate_name(str(values.get("name") or ""))
+    if isinstance(name, Valid):
+        data["name"] = name.value
+        given.append("name")
+    email = validate_email(str(values.get("email") or ""))
+    if isinstance(email, Valid) and verified_at:  # an address is given only when proved
+        data["email"] = email.value
+        data["email_verified_at"] = verified_at
+        given.append("email")
+    if values.get("city") in {c.code for c in reference.cities()}:
+        data["city"] = values["city"]
+        given.append("city")
+    fields = [str(f) for f in values.get("fields") or []]
+    if fields and all(reference.field(f) is not None for f in fields):
+        data["fields"] = fields
+        given.append("fields")
+    data[GIVEN] = sorted(set(given))
 
 
 # ---- labels ------------------------------------------------------------------------------------
@@ -145,7 +205,14 @@ def _fields(data: dict[str, Any], tr: Translator) -> list[Option]:
     return [Option(f.code, f.name(tr.language)) for f in offered]
 
 
+def _first_field(data: dict[str, Any]) -> bool:
+    """On the way through (not an edit), before any field is chosen: a tap takes the field."""
+    return not data.get(EDITING) and not data.get("fields") and not data.get("fields_other")
+
+
 def _fields_text(data: dict[str, Any], tr: Translator) -> str:
+    if _first_field(data):
+        return tr("reg.fields.ask_main")
     chosen = fields_label(data, tr)
     return tr("reg.fields.ask") + ("\n" + tr("reg.fields.chosen", fields=chosen) if chosen else "")
 
@@ -195,6 +262,17 @@ async def _name_yes(ctx: Ctx, value: str) -> Applied:
         return Applied(Step.NAME, notice="reg.name.suggestion_refused")
     data["name"] = suggestion
     return FORM.accept(Step.NAME, data, suggestion)
+
+
+async def _pick_field(ctx: Ctx, value: str) -> Applied:
+    """The first field tapped on the way is the answer (no "Done"); otherwise a toggle."""
+    data = ctx.conv.data
+    first = _first_field(data)
+    applied = FORM.apply_button(Step.FIELDS, data, "toggle", value, ctx.tr)
+    if not first or applied.notice is not None or not data.get("fields"):
+        return applied
+    data.pop("fields_all", None)
+    return FORM.accept(Step.FIELDS, data, fields_label(data, ctx.tr))
 
 
 async def queue_code(ctx: Ctx) -> str | None:
@@ -278,6 +356,9 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         "name",
         Kind.TEXT,
         parse=validate_name,
+        when=_asked("name"),
+        default=_kept("name"),
+        summary_line=True,
         text=_name_text,
         extra=_name_extra,
         reprompt=_name_reprompt,
@@ -301,7 +382,17 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         prompt="reg.workplace.ask",
         reprompt="reg.workplace.reprompt",
     ),
-    Question(Step.CITY, "city", Kind.CHOICE, _cities, other=Step.CITY_OTHER, label=city_label),
+    Question(
+        Step.CITY,
+        "city",
+        Kind.CHOICE,
+        _cities,
+        other=Step.CITY_OTHER,
+        label=city_label,
+        when=_asked("city"),
+        default=_kept("city"),
+        summary_line=True,
+    ),
     Question(
         Step.CITY_OTHER,
         "city_other",
@@ -322,6 +413,10 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         none="reg.fields.none",
         text=_fields_text,
         label=fields_label,
+        when=_asked("fields"),
+        default=_kept("fields"),
+        summary_line=True,
+        actions={"toggle": _pick_field},
     ),
     Question(
         Step.FIELDS_OTHER,
@@ -332,7 +427,16 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         prompt="reg.fields_other.ask",
         reprompt=_TEXT_REPROMPT,
     ),
-    Question(Step.EMAIL, "email", Kind.TEXT, parse=validate_email, changed=_email_changed),
+    Question(
+        Step.EMAIL,
+        "email",
+        Kind.TEXT,
+        parse=validate_email,
+        changed=_email_changed,
+        when=_asked("email"),
+        default=_kept("email"),
+        summary_line=True,
+    ),
     Question(
         Step.VERIFY,
         "email_verified_at",
@@ -353,6 +457,9 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         "phone",
         Kind.CONTACT,
         parse=validate_phone,
+        when=_never,
+        default=_kept("phone"),
+        summary_line=True,
         optional=True,
         skip_label="reg.phone.skip",
         label=_phone_label,
