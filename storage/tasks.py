@@ -15,6 +15,7 @@ TASK_FIELDS = (
     "exchange_type", "field", "title", "description", "department", "city", "activities",
     "activities_other", "daily_hours", "products", "learning_goals", "weeks", "season", "months",
     "capacity", "english_ok", "skills", "ethics_status", "confidentiality", "backup_contact",
+    "title_en", "description_en",
 )  # fmt: skip
 
 
