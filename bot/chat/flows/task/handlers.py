@@ -46,6 +46,7 @@ def _context(supervisor: Supervisor, today: Any) -> ts.Context:
         seasons=seasons_open(today),
         field_fallback=supervisor.fields_other,
         first_month=first_open_month(today),
+        writes_norwegian=supervisor.language == "nb",
     )
 
 
