@@ -111,12 +111,21 @@ def _title(task: Task, tr: Translator) -> str:
     return clinical_title(task, tr) if task.exchange_type == "clinical" else task.title
 
 
-def _title_en(task: Task) -> str:
-    """The English title given, else a clinical task's composed one (its kinds in English);
-    a research project's own title has no English one until someone writes it."""
+def _title_en(task: Task, supervisor: Supervisor) -> str:
+    """The English title given, else a clinical task's composed one (its kinds in English), else
+    the title of a supervisor who writes in English; a Norwegian project title has no English
+    one until someone writes it."""
     if task.title_en:
         return task.title_en
-    return clinical_title(task, Translator("en")) if task.exchange_type == "clinical" else ""
+    if task.exchange_type == "clinical":
+        return clinical_title(task, Translator("en"))
+    return task.title if supervisor.language == "en" else ""
+
+
+def _description_en(task: Task, supervisor: Supervisor) -> str:
+    if task.description_en:
+        return task.description_en
+    return task.description or "" if supervisor.language == "en" else ""
 
 
 def _optional(tr: Translator, prefix: str, code: str | None) -> str:
@@ -148,8 +157,8 @@ def _row(task: Task, supervisor: Supervisor, tr: Translator) -> Row:
         "supervisor_title": _label(tr, f"title.{supervisor.title}", supervisor.title),
         "supervisor_email": supervisor.email,
         "description": task.description or "",
-        "title_en": _title_en(task),
-        "description_en": task.description_en or "",
+        "title_en": _title_en(task, supervisor),
+        "description_en": _description_en(task, supervisor),
         "student_tasks": "; ".join(activities),
         "learning_goals": "; ".join(goals),
         "expected_product": "; ".join(_label(tr, f"task.product.{p}", p) for p in task.products),

@@ -81,7 +81,7 @@ async def english_rows(settings) -> list[exports.Row]:
     """A Norwegian research task with its English title, one without, and a clinical task."""
     db = Database(settings.database)
     async with db.session() as s:
-        person = await make.supervisor(s, 1, name="Åse Ødegård")
+        person = await make.supervisor(s, 1, name="Åse Ødegård", language="nb")
         await make.task(
             s,
             person,
@@ -149,6 +149,18 @@ async def test_english_columns_open_in_excel_with_norwegian_letters(english_rows
     [values] = [r for r in records if r["Exchange type"] == "Clinical"]
     assert values["Title"] == "Barneavdelingen: Ward rounds, Outpatient clinic"
     assert values["Daily hours"] == "Half days" and values["Task ID"].startswith("NO-T")
+
+
+async def test_a_supervisor_writing_in_english_needs_no_translation(settings):
+    db = Database(settings.database)
+    async with db.session() as s:
+        person = await make.supervisor(s, 1, language="en")
+        await make.task(s, person, title="Atrial fibrillation registry")
+    async with db.session() as s:
+        [row] = await exports.tasks_rows(s)
+    await db.close()
+    assert row["title_en"] == "Atrial fibrillation registry"
+    assert str(row["description_en"]).startswith("Chart review of patients")
 
 
 def test_new_headers_in_norwegian():
