@@ -190,6 +190,9 @@ class Task(SQLModel, table=True):
     exchange_type: str = Field(max_length=10)
     title: str = Field(max_length=200)
     description: str | None = Field(default=None, max_length=600)
+    # For the IFMSA portal, which lists projects in English: the supervisor's or a coordinator's.
+    title_en: str | None = Field(default=None, max_length=200)
+    description_en: str | None = Field(default=None, max_length=600)
     field: str = Field(max_length=200)
     city: str = Field(max_length=100)
     site: str = Field(max_length=200)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -15,6 +16,7 @@ TASK_FIELDS = (
     "exchange_type", "field", "title", "description", "department", "city", "activities",
     "activities_other", "daily_hours", "products", "learning_goals", "weeks", "season", "months",
     "capacity", "english_ok", "skills", "ethics_status", "confidentiality", "backup_contact",
+    "title_en", "description_en",
 )  # fmt: skip
 
 
@@ -78,3 +80,27 @@ async def set_status(session: AsyncSession, task: Task, status: TaskStatus, now:
     task.status = status
     task.updated_at = now
     session.add(task)
+
+
+async def add_english(
+    session: AsyncSession,
+    task_id: int,
+    *,
+    title_en: str | None,
+    description_en: str | None,
+    seen: datetime,
+    now: datetime,
+) -> bool:
+    """A coordinator's English title and description for a task still waiting for review and
+    unchanged since they saw it (`seen`, its `updated_at`): a conditional update, so an edit
+    by the supervisor in between is never overwritten. False when it no longer is."""
+    result = await session.execute(
+        update(Task)
+        .where(
+            col(Task.id) == task_id,
+            col(Task.status) == TaskStatus.SUBMITTED,
+            col(Task.updated_at) == seen,
+        )
+        .values(title_en=title_en, description_en=description_en, updated_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))

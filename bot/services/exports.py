@@ -43,18 +43,24 @@ COLUMNS: Final = (
     "supervisor_title",
     "supervisor_email",
     "description",
+    "title_en",
+    "description_en",
     "student_tasks",
     "learning_goals",
     "expected_product",
     "weeks",
     "months",
+    "daily_hours",
     "places",
     "skills",
     "language",
     "ethics_status",
+    "confidentiality",
     "backup_contact",
     "season",
+    "task_id",
 )
+TITLE_KINDS: Final = 2  # task kinds named in a clinical task's title after its department
 # `python -m bot placements export`: every accepted place, who supervises it and for which task.
 PLACEMENT_COLUMNS: Final = (
     "reference",
@@ -84,6 +90,52 @@ def _month(tr: Translator, month: str) -> str:
     return f"{_label(tr, f'month.{int(number)}', number)} {year}" if number.isdigit() else month
 
 
+def task_reference(task: Task) -> str:
+    """The task's id for the portal and for talking about it: stable across edits and seasons'
+    exports, since it is the row's own id."""
+    return f"NO-T{task.id or 0:05d}"
+
+
+def clinical_title(task: Task, tr: Translator) -> str:
+    """A clinical task's title names what the student does, not only where ("Kardiologisk
+    avdeling: Ward rounds, Outpatient clinic"): the portal lists titles, and a department's name
+    alone says nothing to a student abroad."""
+    kinds = [_label(tr, f"task.act.{a}", a) for a in task.activities[:TITLE_KINDS]]
+    if not kinds and task.activities_other:
+        kinds = [task.activities_other]
+    place = task.department or task.title
+    return f"{place}: {', '.join(kinds)}" if kinds else place
+
+
+def _title(task: Task, tr: Translator) -> str:
+    return clinical_title(task, tr) if task.exchange_type == "clinical" else task.title
+
+
+def _title_en(task: Task, supervisor: Supervisor) -> str:
+    """The English title given, else a clinical task's composed one (its kinds in English), else
+    the title of a supervisor who writes in English; a Norwegian project title has no English
+    one until someone writes it."""
+    if task.title_en:
+        return task.title_en
+    if task.exchange_type == "clinical":
+        return clinical_title(task, Translator("en"))
+    return task.title if supervisor.language == "en" else ""
+
+
+def _description_en(task: Task, supervisor: Supervisor) -> str:
+    if task.description_en:
+        return task.description_en
+    return task.description or "" if supervisor.language == "en" else ""
+
+
+def _optional(tr: Translator, prefix: str, code: str | None) -> str:
+    return _label(tr, f"{prefix}.{code}", code) if code else ""
+
+
+def _confidentiality(task: Task, tr: Translator) -> str:
+    return tr("export.conf.yes") if task.confidentiality else tr("export.conf.no")
+
+
 def _row(task: Task, supervisor: Supervisor, tr: Translator) -> Row:
     field = reference.field(task.field)
     city = reference.city(task.city)
@@ -95,7 +147,7 @@ def _row(task: Task, supervisor: Supervisor, tr: Translator) -> Row:
         for g in task.learning_goals
     ]
     return {
-        "title": task.title,
+        "title": _title(task, tr),
         "exchange_type": _label(tr, f"type.{task.exchange_type}", task.exchange_type),
         "field": field.en if field else task.field,
         "department": task.department or "",
@@ -105,21 +157,24 @@ def _row(task: Task, supervisor: Supervisor, tr: Translator) -> Row:
         "supervisor_title": _label(tr, f"title.{supervisor.title}", supervisor.title),
         "supervisor_email": supervisor.email,
         "description": task.description or "",
+        "title_en": _title_en(task, supervisor),
+        "description_en": _description_en(task, supervisor),
         "student_tasks": "; ".join(activities),
         "learning_goals": "; ".join(goals),
         "expected_product": "; ".join(_label(tr, f"task.product.{p}", p) for p in task.products),
         "weeks": task.weeks,
         "months": ", ".join(_month(tr, m) for m in task.months),
+        "daily_hours": _optional(tr, "task.hours", task.daily_hours),
         "places": task.capacity,
         "skills": task.skills or "",
         "language": tr("export.language.english")
         if task.english_ok
         else tr("export.language.norwegian"),
-        "ethics_status": _label(tr, f"task.ethics.{task.ethics_status}", task.ethics_status)
-        if task.ethics_status
-        else "",
+        "ethics_status": _optional(tr, "task.ethics", task.ethics_status),
+        "confidentiality": _confidentiality(task, tr),
         "backup_contact": task.backup_contact,
         "season": f"{task.season}/{(task.season + 1) % 100:02d}",
+        "task_id": task_reference(task),
     }
 
 

@@ -284,7 +284,7 @@ async def test_a_coordinator_approves_a_task_and_the_supervisor_hears_it_in_bokm
     assert "Hjertesvikt-poliklinikken" not in header.text and "Kardiologisk avdeling" in card.text
     assert "Kari Nordmann, Senior consultant, Oslo universitetssykehus" in card.text
     assert "kari@ous-hf.example" in card.text
-    assert card.button_texts == ["✅ Approve", "↩️ Return with a note"]
+    assert card.button_texts == ["✅ Approve", "↩️ Return with a note", "🇬🇧 Add English"]
 
     await nora.press("Approve")
     assert "✅ Approved. The supervisor has been told." in nora.last().text

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
-from bot.chat.engine.form import Kind
+from bot.chat.engine.rows import Kind
 from bot.chat.flows.coordinator import addslot
 from bot.chat.flows.coordinator.addslot import AStep
 from bot.core.i18n import Translator

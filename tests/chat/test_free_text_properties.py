@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.app import build_application, running, services_of
-from bot.chat.engine.form import Kind
+from bot.chat.engine.rows import Kind
 from bot.chat.flows.registration.steps import FORM, Step
 from bot.chat.flows.task import steps as ts
 from bot.chat.handlers import COMMANDS

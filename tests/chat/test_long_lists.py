@@ -154,7 +154,9 @@ async def test_a_coordinator_with_25_pending_tasks_sees_them_ten_at_a_time(servi
     await nora.press("Show the next ones")
     last = nora.new_messages(mark)
     assert last[0].button_texts == [] and len(last) == 6  # no more after these five
-    assert all(m.button_texts == ["✅ Approve", "↩️ Return with a note"] for m in last[1:])
+    assert all(
+        m.button_texts == ["✅ Approve", "↩️ Return with a note", "🇬🇧 Add English"] for m in last[1:]
+    )
     cards = {m.message_id: m for m in [*shown, *more, *last] if "Field: Cardiology" in m.text}
     assert len(cards) == 25  # every pending task, once
     approve = {m.buttons[0][0].callback_data for m in cards.values() if m.buttons}

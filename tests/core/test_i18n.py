@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.chat.engine.form import Kind
+from bot.chat.engine.rows import Kind
 from bot.chat.flows.registration.steps import FORM as REGISTRATION
 from bot.chat.handlers import COMMANDS
 from bot.chat.telegram_html import parse_html

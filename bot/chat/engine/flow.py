@@ -21,7 +21,8 @@ from telegram.ext import ContextTypes
 from bot.chat import ui
 from bot.chat.engine import screens
 from bot.chat.engine.context import Ctx
-from bot.chat.engine.form import Applied, Form, Kind
+from bot.chat.engine.form import Form
+from bot.chat.engine.rows import Applied, Kind
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from storage import repository

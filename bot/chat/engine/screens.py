@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from bot.chat.engine.form import EDITING, Data, Form, Kind, Question
+from bot.chat.engine.form import Form
+from bot.chat.engine.rows import EDITING, Data, Kind, Question
 from bot.chat.ui import Button, KeyButton, Screen
 from bot.core.i18n import Translator
 from bot.domain.signing import Callback

@@ -3,9 +3,9 @@
 A coordinator's Telegram account is bound by the one-tap link in their invitation email
 (`/start c_<token>`, see `bind`). From then on, and only for them, the bot understands:
 
-- `/pending`: the submitted tasks of their scope, one message each with approve / return. A
-  return asks for a note first (flow `coord_return`); the supervisor is told either way, in the
-  supervisor's language.
+- `/pending`: the submitted tasks of their scope, one message each with approve / return / "Add
+  English". A return asks for a note first (flow `coord_return`); the supervisor is told either
+  way, in the supervisor's language.
 - `/slots`: the slots of their scope by start month, with places, filled and open, and a cancel
   button per open slot (with a confirmation; offered or accepted supervisors are told).
 - `/addslot`: a short guided flow (flow `coord_addslot`), checked by the CSV importer's own rules.
@@ -39,14 +39,15 @@ stateDiagram-v2
         r_reason --> [*]: the note (task returned, supervisor told)
     }
 ```
-Both flows run on the flow engine (`bot.chat.engine`), like registration and tasks: the step
-and answers are stored with every answer, and they end with "Cancel" or /cancel (which drop the
-draft). They never replace someone's registration, task or profile draft: a coordinator in the
-middle of one is asked to finish it first.
+These flows (and `coord_english`) run on the flow engine (`bot.chat.engine`), like registration and
+tasks: the step and answers are stored with every answer, and they end with "Cancel" or /cancel
+(which drop the draft). They never replace someone's registration, task or profile draft: a
+coordinator in the middle of one is asked to finish it first.
 
 A module per feature: `access` (binding, scopes, what anyone else gets), `review` (/pending and
-returning with a note), `slots`, `propose`, `digest`, `target`, `upload` (a CSV file) and
-`addslot`. This
+returning with a note), `card` (a pending task's card), `english` ("Add English": the task's
+English title and description for the IFMSA portal, flow `coord_english`), `slots`, `propose`,
+`digest`, `target`, `upload` (a CSV file) and `addslot`. This
 package routes the other buttons (scope `cr`) to them, hands both flows to the flow table and
 wires the handlers.
 """
@@ -68,7 +69,7 @@ from telegram.ext import (
 from telegram.ext.filters import BaseFilter
 
 from bot.chat.engine.flow import Flow
-from bot.chat.flows.coordinator import addslot, review
+from bot.chat.flows.coordinator import addslot, english, review
 from bot.chat.flows.coordinator.access import (
     ADDSLOT_FLOW,
     COMMANDS,
@@ -132,7 +133,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def flows() -> list[Flow]:
     """The coordinators' flows for the flow table."""
-    return [addslot.FLOW, review.RETURN]
+    return [addslot.FLOW, review.RETURN, english.ENGLISH]
 
 
 # ---- wiring --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot.chat import general
 from bot.chat.engine.context import Ctx
-from bot.chat.engine.form import Applied, Data
+from bot.chat.engine.rows import Applied, Data
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from bot.services import coordinators as service
@@ -27,10 +27,13 @@ log = logging.getLogger(__name__)
 SCOPE: Final = "cr"  # the buttons of /pending, /slots and /digest
 ADDSLOT_SCOPE: Final = "ca"  # the /addslot questions' buttons (run by the flow engine)
 RETURN_SCOPE: Final = "cn"  # the return note's "Cancel"
+ENGLISH_SCOPE: Final = "ce"  # the English title and description's buttons
 RETURN_FLOW: Final = "coord_return"
 ADDSLOT_FLOW: Final = "coord_addslot"
-FLOWS: Final = frozenset({RETURN_FLOW, ADDSLOT_FLOW})
+ENGLISH_FLOW: Final = "coord_english"
+FLOWS: Final = frozenset({RETURN_FLOW, ADDSLOT_FLOW, ENGLISH_FLOW})
 RETURN_STEP: Final = "r_reason"
+ENGLISH_STEP: Final = "e_title"
 COMMANDS: Final = ("pending", "slots", "addslot", "propose", "digest", "target")
 
 

@@ -22,7 +22,8 @@ from telegram.ext import ContextTypes
 
 from bot.chat.engine.context import Ctx
 from bot.chat.engine.flow import Flow
-from bot.chat.engine.form import Applied, Data, Form, Kind, Option, Options, Predicate, Question
+from bot.chat.engine.form import Form
+from bot.chat.engine.rows import Applied, Data, Kind, Option, Options, Predicate, Question
 from bot.chat.flows.coordinator.access import (
     ADDSLOT_FLOW,
     ADDSLOT_SCOPE,

@@ -3,20 +3,21 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.chat import questions, ui
 from bot.chat.engine.context import Ctx
 from bot.chat.engine.flow import Flow
-from bot.chat.engine.form import Action, Applied, Data, Form, Kind, Question
+from bot.chat.engine.form import Form
+from bot.chat.engine.rows import Action, Applied, Data, Kind, Question
 from bot.chat.flows.coordinator.access import (
+    ENGLISH_FLOW,
+    ENGLISH_STEP,
     FLOWS,
     RETURN_FLOW,
     RETURN_SCOPE,
@@ -30,56 +31,21 @@ from bot.chat.flows.coordinator.access import (
     stopped,
     translator,
 )
+from bot.chat.flows.coordinator.card import drop_buttons, task_screen
+from bot.chat.flows.coordinator.english import ENGLISH
 from bot.chat.flows.task import steps as task_steps
 from bot.chat.flows.task.handlers import LIST_SCOPE
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
-from bot.domain import reference
 from bot.domain.signing import Callback, parse_id
 from bot.domain.validation import Result, clean_text
 from bot.services import notify
 from storage import coordinators as store
-from storage import repository, tasks
+from storage import repository
 from storage.models import Conversation, Coordinator, Supervisor, Task, TaskStatus
 
 MAX_REASON: Final = 500
 PENDING_PAGE: Final = 10  # task cards /pending shows at once
-
-
-def task_card(task: Any, supervisor: Any, tr: Translator) -> str:
-    """What a coordinator needs to judge a task: the supervisor's own summary card, and who."""
-    who = tr(
-        "coord.task.supervisor",
-        name=supervisor.name,
-        title=_title(supervisor.title, tr),
-        workplace=supervisor.workplace,
-        email=supervisor.email,
-    )
-    submitted = task.submitted_at or task.updated_at
-    return "\n".join(
-        [
-            task_steps.card(tasks.draft_values(task), tr),
-            who,
-            tr("coord.task.submitted_at", date=submitted.date().isoformat()),
-        ]
-    )
-
-
-def _title(code: str, tr: Translator) -> str:
-    return tr(f"title.{code}") if code in reference.TITLES else code
-
-
-def task_screen(task: Any, supervisor: Any, tr: Translator) -> ui.Screen:
-    value = questions.pair(task.id, questions.fingerprint(task))  # acts on this version only
-    return ui.Screen(
-        task_card(task, supervisor, tr),
-        [
-            [
-                ui.Button(tr("coord.btn.approve"), Callback(SCOPE, "t", "ok", value)),
-                ui.Button(tr("coord.btn.return"), Callback(SCOPE, "t", "ret", value)),
-            ]
-        ],
-    )
 
 
 async def cmd_pending(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -162,25 +128,11 @@ async def on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) ->
             returning = existing is not None and existing.flow == RETURN_FLOW
             if approved and returning and existing and existing.data.get("task_id") == task_id:
                 await repository.delete_conversation(session, turn.user.id)
-        elif cb.action == "ret" and found[0].status == TaskStatus.SUBMITTED:
+        elif cb.action in ("ret", "en") and found[0].status == TaskStatus.SUBMITTED:
             existing = await repository.get_conversation(session, turn.user.id)
             busy = existing is not None and existing.flow not in FLOWS
             if not busy:
-                conv = Conversation(
-                    telegram_user_id=turn.user.id,
-                    chat_id=turn.chat_id,
-                    flow=RETURN_FLOW,
-                    step=RETURN_STEP,
-                    language=reviewer.language,
-                    data={
-                        "task_id": task_id,
-                        "title": found[0].title,
-                        "exchange_type": found[0].exchange_type,
-                        "card": _message_id(turn),
-                        "version": version,
-                    },
-                    created_at=now,
-                )
+                conv = _draft(turn, reviewer, found[0], version, now, english=cb.action == "en")
                 await replace_conversation(session, turn, conv, existing is not None)
     if found is None or reviewer is None:
         await turn.query.answer(tr("btn.stale"))
@@ -205,9 +157,43 @@ async def on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) ->
         await turn.say(tr("coord.return.busy"))
     elif conv is not None:
         await turn.query.answer()
-        await turn.show(RETURN.screen(conv))
+        await turn.show(flow_of(conv).screen(conv))
     else:
         await _task_stale(turn, task_id, tr)
+
+
+def _draft(
+    turn: Turn, reviewer: Coordinator, task: Task, version: str, now: Any, *, english: bool
+) -> Conversation:
+    """A return note's draft, or (`english`) the English title and description's, prefilled
+    with the task's own so "Keep current" keeps them."""
+    data: dict[str, Any] = {
+        "task_id": task.id,
+        "title": task.title,
+        "exchange_type": task.exchange_type,
+        "card": _message_id(turn),
+        "version": version,
+    }
+    if english:
+        data |= {
+            "description": task.description or "",
+            "title_en": task.title_en,
+            "description_en": task.description_en,
+            "seen": task.updated_at.isoformat(),
+        }
+    return Conversation(
+        telegram_user_id=turn.user.id,
+        chat_id=turn.chat_id,
+        flow=ENGLISH_FLOW if english else RETURN_FLOW,
+        step=ENGLISH_STEP if english else RETURN_STEP,
+        language=reviewer.language,
+        data=data,
+        created_at=now,
+    )
+
+
+def flow_of(conv: Conversation) -> Flow:
+    return ENGLISH if conv.flow == ENGLISH_FLOW else RETURN
 
 
 async def _task_stale(turn: Turn, task_id: int, tr: Translator) -> None:
@@ -327,7 +313,7 @@ async def _returned(turn: Turn, conv: Conversation, result: Returned) -> None:
     tr = Translator(conv.language)
     found = result.found
     if found is not None and not result.seen and found[0].status == TaskStatus.SUBMITTED:
-        await _drop_buttons(turn, conv.data.get("card"))
+        await drop_buttons(turn, conv.data.get("card"))
         await turn.say(tr("coord.task.changed"))
         await turn.show(task_screen(found[0], found[1], tr))
         return
@@ -335,7 +321,7 @@ async def _returned(turn: Turn, conv: Conversation, result: Returned) -> None:
         await turn.say(tr("coord.task.stale"))
         return
     task, supervisor = found
-    await _drop_buttons(turn, conv.data.get("card"))
+    await drop_buttons(turn, conv.data.get("card"))
     await turn.say(tr("coord.task.returned", reason=result.reason))
     await notify.show(
         turn.svc,
@@ -364,13 +350,3 @@ RETURN: Final = Flow(
     left=stopped,
     drop_on_leave=True,
 )
-
-
-async def _drop_buttons(turn: Turn, message_id: object) -> None:
-    """Take approve/return off the task's card once it was returned (best effort)."""
-    if not isinstance(message_id, int):
-        return
-    with contextlib.suppress(BadRequest):  # too old to edit, deleted, or already without
-        await turn.update.get_bot().edit_message_reply_markup(
-            chat_id=turn.chat_id, message_id=message_id, reply_markup=None
-        )

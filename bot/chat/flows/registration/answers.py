@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from bot.chat.engine.context import Ctx
-from bot.chat.engine.form import OTHER, Kind, Question
+from bot.chat.engine.rows import OTHER, Kind, Question
 from bot.chat.flows.registration.steps import (
     CONSENT_VERSION,
     FORM,

@@ -51,7 +51,8 @@ from enum import StrEnum
 from typing import Any, Final
 
 from bot.chat.engine.context import Ctx
-from bot.chat.engine.form import EDITING, Applied, Form, Kind, Option, Predicate, Question
+from bot.chat.engine.form import Form
+from bot.chat.engine.rows import EDITING, Applied, Kind, Option, Predicate, Question
 from bot.core.i18n import Translator
 from bot.domain import reference
 from bot.domain.validation import (

@@ -22,7 +22,7 @@ from telegram.ext import ContextTypes
 from bot.chat import chunks, questions, ui
 from bot.chat.engine.context import Ctx
 from bot.chat.engine.flow import Flow
-from bot.chat.engine.form import EDITING
+from bot.chat.engine.rows import EDITING
 from bot.chat.flows.task import changes
 from bot.chat.flows.task import steps as ts
 from bot.chat.flows.task.steps import TStep
@@ -49,6 +49,7 @@ def _context(supervisor: Supervisor, today: Any) -> ts.Context:
         seasons=seasons_open(today),
         field_fallback=supervisor.fields_other,
         first_month=first_open_month(today),
+        writes_norwegian=supervisor.language == "nb",
     )
 
 

@@ -7,8 +7,10 @@ progress, the summary and its edits, so adding a question is adding a row.
 Nothing the bot already knows is asked: the type, field and city come from the supervisor's
 profile (asked only when there are several, or the city is unknown); the season is the first one
 open (`season.seasons_open`), one student at a time, English enough; prerequisites and a backup
-contact are optional lines on the summary. Each is a row that is not `asked`, with a `default`
-that is one of its own options, so the summary edits it like any answer. Products and learning
+contact are optional lines on the summary, and so are an English title and description for a
+supervisor writing in Norwegian (the IFMSA portal lists projects in English). Each is a row
+that is not `asked`, with a `default` that is one of its own options, so the summary edits it
+like any answer. Products and learning
 goals are suggested from the task kinds and taken with one tap; months come in one-tap ranges.
 
 ```mermaid
@@ -29,7 +31,7 @@ stateDiagram-v2
     months --> ethics: chart review or patient data
     ethics --> confidentiality --> summary
     months --> summary
-    summary --> [*]: submit (season, capacity, language, prerequisites, backup editable here)
+    summary --> [*]: submit (season, capacity, language, prerequisites, backup, English editable)
 ```
 """
 
@@ -42,7 +44,8 @@ from typing import Any, Final
 from markupsafe import Markup
 
 from bot.chat.engine import screens
-from bot.chat.engine.form import Form, Kind, Option, Options, Question
+from bot.chat.engine.form import Form
+from bot.chat.engine.rows import Kind, Option, Options, Question
 from bot.chat.flows.task import suggest
 from bot.chat.flows.task.suggest import GENERAL_GOALS as GENERAL_GOALS
 from bot.chat.flows.task.suggest import GOALS_BY_ACTIVITY as GOALS_BY_ACTIVITY
@@ -96,6 +99,8 @@ class TStep(StrEnum):
     ETHICS = "ethics"
     CONFIDENTIALITY = "conf"
     BACKUP = "backup"
+    TITLE_EN = "title_en"
+    DESCRIPTION_EN = "desc_en"
     SUMMARY = "summary"
 
 
@@ -109,6 +114,12 @@ def _research(data: dict[str, Any]) -> bool:
 
 def _patient_data(data: dict[str, Any]) -> bool:
     return bool(PATIENT_DATA_ACTIVITIES & set(data.get("activities", [])))
+
+
+def _in_english(data: dict[str, Any]) -> bool:
+    """The English lines for the IFMSA portal: offered to a supervisor writing in Norwegian,
+    and shown wherever one was given (a coordinator may add them to anyone's task)."""
+    return bool(data.get("writes_norwegian") or data.get("title_en") or data.get("description_en"))
 
 
 def validate_description(raw: str) -> Result:
@@ -409,6 +420,27 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         asked=lambda d: False,
         default=lambda d: None,
     ),
+    # For the IFMSA portal, which lists projects in English: optional lines on the summary.
+    Question(
+        TStep.TITLE_EN,
+        "title_en",
+        Kind.TEXT,
+        parse=validate_short_text,
+        optional=True,
+        when=_in_english,
+        asked=lambda d: False,
+        default=lambda d: None,
+    ),
+    Question(
+        TStep.DESCRIPTION_EN,
+        "description_en",
+        Kind.TEXT,
+        parse=validate_description,
+        optional=True,
+        when=_in_english,
+        asked=lambda d: False,
+        default=lambda d: None,
+    ),
     Question(TStep.SUMMARY, "", Kind.SUMMARY, text=_summary_text, focus=_focus),
 )
 FORM: Final = Form(
@@ -440,6 +472,7 @@ class Context:
     seasons: list[int] = field(default_factory=list)
     field_fallback: str | None = None  # the supervisor's own field text, when no code fits
     first_month: str = ""  # the first month still open for applications ("YYYY-MM")
+    writes_norwegian: bool = False  # offered English lines for the IFMSA portal
 
     def initial_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -450,6 +483,7 @@ class Context:
             "city": self.city if reference.city(self.city) else None,
             "profile_city": bool(reference.city(self.city)),
             "learning_goals": [],
+            "writes_norwegian": self.writes_norwegian,
         }
         if len(self.offered_types) == 1:
             data["exchange_type"] = self.offered_types[0]

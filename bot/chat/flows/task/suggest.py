@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from bot.chat.engine.form import Option, Preset
+from bot.chat.engine.rows import Option, Preset
 from bot.core.i18n import Translator
 
 PRODUCTS: Final = ("report", "abstract", "poster", "talk")
