@@ -21,15 +21,12 @@ async def _register_in_norwegian(kari) -> None:
     await kari.command("start")
     await kari.press("Jeg samtykker")
     await kari.press("Forskning")
-    await kari.press("Ja, det stemmer")
     await kari.press("Forsker")
     await kari.send("Haukeland universitetssjukehus")
     await kari.press("Bergen")
     await kari.press("Epidemiologi")
-    await kari.press("Ferdig")
     await kari.send("kari@helse-bergen.no")
     await kari.press("Bekreft senere")
-    await kari.send("Hopp over")
     await kari.press("Bekreft")
 
 
