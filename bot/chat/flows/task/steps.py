@@ -40,8 +40,8 @@ from enum import StrEnum
 from typing import Any, Final
 
 from bot.chat.engine import screens
-from bot.chat.engine.form import Form, Kind, Option, Options, Question
-from bot.chat.flows.task import suggest
+from bot.chat.engine.form import Data, Extra, Form, Kind, Option, Options, Question
+from bot.chat.flows.task import starts, suggest
 from bot.chat.flows.task.suggest import GENERAL_GOALS as GENERAL_GOALS
 from bot.chat.flows.task.suggest import GOALS_BY_ACTIVITY as GOALS_BY_ACTIVITY
 from bot.chat.flows.task.suggest import MAX_GOALS as MAX_GOALS
@@ -217,6 +217,29 @@ def _profile_city(data: dict[str, Any]) -> bool:
     return bool(data.get("profile_city"))
 
 
+def _unanswered(data: Data) -> str:
+    """After a template or a copy: the first question it left open (the title)."""
+    return next(
+        (s for s in FORM.mains if FORM.asks(s, data) and FORM.count(FORM[s], data) == 0),
+        FORM.summary,
+    )
+
+
+def _starts_on(step: str) -> Extra:
+    """The templates and the earlier tasks to copy, offered on the flow's first question."""
+
+    def extra(data: Data, tr: Translator) -> list[list[tuple[str, str]]]:
+        if starts.started(data) or FORM.first(data) != step or FORM.count(FORM[step], data):
+            return []
+        return starts.buttons(data, tr)
+
+    return extra
+
+
+START_ACTIONS: Final = starts.actions(_unanswered)
+_given = starts.unless_given
+
+
 # ---- the questions -----------------------------------------------------------------------------
 
 QUESTIONS: Final[tuple[Question, ...]] = (
@@ -226,10 +249,13 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         Kind.CHOICE,
         _types,
         when=lambda d: len(d.get("offered_types", [])) > 1,
+        asked=_given("exchange_type"),
         branches=True,
         changed=_type_changed,
         label=_type_label,
         on_card=True,
+        extra=_starts_on(TStep.TYPE),
+        actions=START_ACTIONS,
     ),
     Question(
         TStep.FIELD,
@@ -237,21 +263,47 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         Kind.CHOICE,
         _fields,
         when=lambda d: len(d.get("offered_fields", [])) > 1,
+        asked=_given("field"),
         label=_field_label,
         on_card=True,
+        extra=_starts_on(TStep.FIELD),
+        actions=START_ACTIONS,
     ),
-    Question(TStep.TITLE, "title", Kind.TEXT, parse=validate_short_text, when=_research),
+    Question(
+        TStep.TITLE,
+        "title",
+        Kind.TEXT,
+        parse=validate_short_text,
+        when=_research,
+        extra=_starts_on(TStep.TITLE),
+        actions=START_ACTIONS,
+    ),
     Question(
         TStep.DESCRIPTION, "description", Kind.TEXT, parse=validate_description, when=_research
     ),
-    Question(TStep.DEPARTMENT, "department", Kind.TEXT, parse=validate_short_text, when=_clinical),
+    Question(
+        TStep.DEPARTMENT,
+        "department",
+        Kind.TEXT,
+        parse=validate_short_text,
+        when=_clinical,
+        extra=_starts_on(TStep.DEPARTMENT),
+        actions=START_ACTIONS,
+    ),
     # The profile's city; asked only when the profile's is not one the bot knows.
-    Question(TStep.CITY, "city", Kind.CHOICE, _cities, asked=lambda d: not _profile_city(d)),
+    Question(
+        TStep.CITY,
+        "city",
+        Kind.CHOICE,
+        _cities,
+        asked=lambda d: not _profile_city(d) and _given("city")(d),
+    ),
     Question(
         TStep.ACTIVITIES,
         "activities",
         Kind.MULTI,
         _activities,
+        asked=_given("activities"),
         other=TStep.ACTIVITIES_OTHER,
         branches=True,
     ),
@@ -262,13 +314,21 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         parse=validate_short_text,
         parent=TStep.ACTIVITIES,
     ),
-    Question(TStep.HOURS, "daily_hours", Kind.CHOICE, _coded("task.hours", HOURS), when=_clinical),
+    Question(
+        TStep.HOURS,
+        "daily_hours",
+        Kind.CHOICE,
+        _coded("task.hours", HOURS),
+        when=_clinical,
+        asked=_given("daily_hours"),
+    ),
     Question(
         TStep.PRODUCTS,
         "products",
         Kind.MULTI,
         _coded("task.product", PRODUCTS),
         when=_research,
+        asked=_given("products"),
         presets=suggest.use_products,
         ordered=True,
     ),
@@ -277,6 +337,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         "learning_goals",
         Kind.MULTI,
         suggest.goals,
+        asked=_given("learning_goals"),
         maximum=MAX_GOALS,
         other=TStep.GOAL_TEXT,
         label=_goals_label,
@@ -293,7 +354,14 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         parent=TStep.GOALS,
     ),
     Question(
-        TStep.WEEKS, "weeks", Kind.CHOICE, _weeks, when=_research, store=int, label=_weeks_label
+        TStep.WEEKS,
+        "weeks",
+        Kind.CHOICE,
+        _weeks,
+        when=_research,
+        asked=_given("weeks"),
+        store=int,
+        label=_weeks_label,
     ),
     # The first season still open; another is chosen on the summary.
     Question(
@@ -312,6 +380,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         "months",
         Kind.MULTI,
         suggest.months,
+        asked=_given("months"),
         label=_months_label,
         width=3,
         presets=suggest.month_ranges,
@@ -352,6 +421,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         Kind.CHOICE,
         _coded("task.ethics", ETHICS),
         when=_patient_data,
+        asked=_given("ethics_status"),
     ),
     Question(
         TStep.CONFIDENTIALITY,
@@ -359,6 +429,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         Kind.CHOICE,
         _coded("task.conf", ("yes", "no")),
         when=_patient_data,
+        asked=_given("confidentiality"),
         store=_yes,
         code=_yes_code,
     ),
