@@ -75,10 +75,14 @@ def season_label(season: int) -> str:
 def buttons(data: Data, tr: Translator) -> list[list[tuple[str, str]]]:
     """One button per template and per earlier task to copy, as (label, action) rows."""
     rows = [[(tr(f"task.template.{t.code}"), f"tpl_{t.code}")] for t in offered(data)]
-    for i, (_, title, season) in enumerate(data.get(COPIES, [])[:MAX_COPIES]):
-        label = tr("task.copy_from", title=str(title)[:40], season=season_label(int(season)))
-        rows.append([(label, f"copy{i}")])
+    for i, earlier in enumerate(data.get(COPIES, [])[:MAX_COPIES]):
+        rows.append([(_copy_label(earlier, tr), f"copy{i}")])
     return rows
+
+
+def _copy_label(earlier: list[Any], tr: Translator) -> str:
+    _, title, season = earlier
+    return tr("task.copy_from", title=str(title)[:40], season=season_label(int(season)))
 
 
 def apply_template(data: Data, chosen: Template) -> None:
@@ -145,7 +149,8 @@ def _template_action(chosen: Template, following: Next) -> Action:
         if started(ctx.conv.data) or chosen not in offered(ctx.conv.data):
             return Applied(ctx.conv.step, notice="btn.stale")
         apply_template(ctx.conv.data, chosen)
-        return Applied(following(ctx.conv.data), accepted=True)
+        answer = ctx.tr(f"task.template.{chosen.code}")
+        return Applied(following(ctx.conv.data), answer=answer, accepted=True)
 
     return act
 
@@ -163,7 +168,8 @@ def _copy_action(index: int, following: Next) -> Action:
         if earlier is None:
             return Applied(ctx.conv.step, notice="btn.stale")
         apply_copy(data, tasks.draft_values(earlier))
-        return Applied(following(data), accepted=True)
+        answer = _copy_label(listed[index], ctx.tr)
+        return Applied(following(data), answer=answer, accepted=True)
 
     return act
 
