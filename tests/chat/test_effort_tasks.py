@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from storage.models import TaskStatus
-from tests.chat.test_tasks import _tasks, register
+from tests.chat.test_tasks import _tasks, define_research_task, register
 from tests.support import effort
 
 
@@ -97,3 +97,96 @@ async def test_months_offer_only_open_months_in_calendar_order(john, services):
     await john.press("Submit for approval")
     [task] = await _tasks(services, john)
     assert (task.season, task.months) == (2027, ["2027-09", "2027-10", "2027-11"])
+
+
+async def test_a_research_task_from_a_template_takes_at_most_five_answers(john, services):
+    """A template fills everything but the title and description, each value one of the options
+    its question offers; the summary edits them like typed answers."""
+    await register(john)
+    mark = john.mark()
+    async with effort.measure(john, "Research task from a template", 5):
+        await john.press("Define a task now")
+        assert "Template: chart review" in " ".join(john.last().button_texts)
+        await john.press("Template: chart review")
+        assert "What is the research project called?" in john.last().text
+        await john.send("Readmissions after heart failure")
+        await john.send("A chart review of readmissions after heart failure in an existing study.")
+        summary = john.last().text
+        assert "Chart review" in summary and "Abstract" in summary and "Approved" in summary
+        await john.press("Submit for approval")
+    assert len(_totals(john, mark)) == 1
+    [task] = await _tasks(services, john)
+    assert task.status == TaskStatus.SUBMITTED and task.title == "Readmissions after heart failure"
+    assert (task.activities, task.products, task.weeks, task.season) == (
+        ["chart_review"],
+        ["abstract"],
+        4,
+        2026,
+    )
+    assert task.learning_goals == ["@charts", "@present", "@method"]
+    assert task.months == ["2027-02", "2027-03"]  # every month still open
+    assert (task.ethics_status, task.confidentiality, task.capacity) == ("approved", True, 1)
+
+
+async def test_a_clinical_task_from_a_template_asks_only_the_department(john, services):
+    await register(john, kind="Clinical", field="Cardiology")
+    await john.press("Define a task now")
+    await john.press("Template: ward and clinic")
+    await john.send("Cardiology ward, post 2")
+    await john.press("Submit for approval")
+    [task] = await _tasks(services, john)
+    assert (task.title, task.activities, task.daily_hours, task.weeks) == (
+        "Cardiology ward, post 2",
+        ["ward_rounds", "outpatient"],
+        "full",
+        4,
+    )
+
+
+async def _last_season(services, john) -> None:
+    """The task john defined, moved back to the season before the first open one."""
+    async with services.db.session() as session:
+        [task] = await _tasks(services, john)
+        stored_task = await session.get(type(task), task.id)
+        assert stored_task is not None
+        stored_task.season = 2025
+        stored_task.months = ["2026-02", "2026-03"]
+        stored_task.status = TaskStatus.ARCHIVED
+        session.add(stored_task)
+
+
+async def test_a_task_copied_from_last_season_takes_at_most_five_answers(john, services):
+    await register(john)
+    await define_research_task(john)
+    await _last_season(services, john)
+    mark = john.mark()
+    async with effort.measure(john, "Task copied from last season", 5):
+        await john.command("newtask")
+        await john.press("Copy “Antibiotic use after hip surgery” (2025/26)")
+        await john.send("Antibiotic use after knee surgery")
+        await john.send("A registry study of antibiotic use after knee replacement in Oslo.")
+        assert "Backup contact: Dr. Lise Berg" in john.last().text
+        await john.press("Submit for approval")
+    assert len(_totals(john, mark)) <= 1
+    old, new = sorted(await _tasks(services, john), key=lambda t: t.season)
+    assert (new.season, new.status, new.title) == (
+        2026,
+        TaskStatus.SUBMITTED,
+        "Antibiotic use after knee surgery",
+    )
+    assert new.months == ["2027-02", "2027-03"]  # the same months, a year later
+    assert (new.activities, new.products, new.learning_goals, new.weeks) == (
+        old.activities,
+        old.products,
+        old.learning_goals,
+        old.weeks,
+    )
+    assert (new.ethics_status, new.confidentiality) == (old.ethics_status, old.confidentiality)
+
+
+async def test_no_copy_is_offered_without_a_task_from_an_earlier_season(john, services):
+    await register(john)
+    await define_research_task(john)  # this season's: nothing to copy
+    await john.command("newtask")
+    assert not any("Copy" in b for b in john.last().button_texts)
+    assert any("Template" in b for b in john.last().button_texts)

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.chat.engine import screens
+from bot.chat.flows.task import starts
 from bot.chat.flows.task import steps as ts
 from bot.core.i18n import Translator
 from bot.domain.season import first_open_month
@@ -119,3 +120,36 @@ def test_the_total_is_fixed_once_the_branching_answers_are_given():
     assert totals == {
         11
     }  # type, field, title, desc, kinds, products, goals, weeks, months, 2 x ethics
+
+
+def test_every_template_value_is_an_answer_its_row_would_accept():
+    """A template fills every answer but the names, each one of the options its question
+    offers, so only the names are asked (with a fixed total) and the summary edits the rest."""
+    for template in starts.TEMPLATES:
+        draft = ts.Context(
+            ["clinical", "research"], ["oncology"], "oslo", [2026, 2027], None, "2027-02"
+        ).initial_data()
+        FORM.settle_defaults(draft)
+        starts.apply_template(draft, template)
+        FORM.settle_defaults(draft)
+        for q in FORM.questions:
+            if not q.main or not q.when(draft) or q.key not in draft.get(starts.GIVEN, []):
+                continue
+            codes = {o.code for o in FORM.options(q, draft, TR)}
+            value = draft[q.key]
+            chosen = value if isinstance(value, list) else [q.code(value) if q.code else value]
+            assert {str(v) for v in chosen} <= codes, (template.code, q.id)
+        asked = [s for s in FORM.mains if FORM.asks(s, draft)]
+        names = ["title", "desc"] if template.exchange_type == "research" else ["dept"]
+        assert asked == names and FORM.path_known(draft), template.code
+        assert FORM.missing(draft) == names[0]
+
+
+def test_a_copy_moves_the_months_to_the_season_and_drops_those_past():
+    draft = _start(["research"])
+    FORM.settle_defaults(draft)
+    draft["first_month"] = "2027-02"
+    earlier = {"season": 2025, "months": ["2026-01", "2026-03"], "title": "Old", "weeks": 8}
+    starts.apply_copy(draft, earlier)
+    assert (draft["season"], draft["months"], draft["weeks"]) == (2026, ["2027-03"], 8)
+    assert "title" not in draft and "weeks" in draft[starts.GIVEN]

@@ -23,7 +23,7 @@ from bot.chat import chunks, questions, ui
 from bot.chat.engine.context import Ctx
 from bot.chat.engine.flow import Flow
 from bot.chat.engine.rows import EDITING
-from bot.chat.flows.task import changes
+from bot.chat.flows.task import changes, starts
 from bot.chat.flows.task import steps as ts
 from bot.chat.flows.task.steps import TStep
 from bot.chat.turn import Turn
@@ -78,6 +78,7 @@ async def start_new(turn: Turn) -> None:
                 await session.flush()
             data = _context(supervisor, now.astimezone(turn.svc.settings.tz).date()).initial_data()
             ts.FORM.settle_defaults(data)
+            data[starts.COPIES] = _copies(await tasks.tasks_of(session, supervisor.id or 0), data)
             conv = _draft(supervisor, data, ts.FORM.first(data), now)
             await repository.save_conversation(session, conv, now)
         elif conv is not None:
@@ -87,6 +88,16 @@ async def start_new(turn: Turn) -> None:
         await turn.say(Translator(await _language(turn))("task.register_first"))
         return
     await turn.show(FLOW.screen(conv))
+
+
+def _copies(task_list: list[Task], data: dict[str, Any]) -> list[list[Any]]:
+    """The supervisor's tasks of earlier seasons a new one may copy: the newest of each title."""
+    season = int(data.get("season") or 0)
+    found: dict[str, list[Any]] = {}
+    for task in task_list:  # the newest season first
+        if task.season < season and task.status != TaskStatus.WITHDRAWN:
+            found.setdefault(task.title, [task.id, task.title, task.season])
+    return list(found.values())[: starts.MAX_COPIES]
 
 
 async def _language(turn: Turn) -> str:
@@ -304,12 +315,6 @@ async def show_list(turn: Turn) -> None:
     await turn.show(list_screen(task_list, Translator(supervisor.language)))
 
 
-def _next_season(data: dict[str, Any]) -> dict[str, Any]:
-    season = int(data["season"]) + 1
-    months = [f"{int(m[:4]) + 1}{m[4:]}" for m in data.get("months", [])]
-    return {**data, "season": season, "months": months}
-
-
 async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = Turn.of(update, context)
     if turn is None or turn.query is None:
@@ -363,7 +368,7 @@ async def on_list_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                     if tag in ts.return_parts(values):  # one tap to the part it names
                         step, values[EDITING] = tag, True
                 else:
-                    values = _next_season(values)
+                    values = starts.moved(values, int(values["season"]) + 1)
                     values["offered_seasons"] = sorted(
                         {*context_data["offered_seasons"], values["season"]}
                     )

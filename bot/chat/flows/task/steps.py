@@ -45,36 +45,28 @@ from markupsafe import Markup
 
 from bot.chat.engine import screens
 from bot.chat.engine.form import Form
-from bot.chat.engine.rows import Kind, Option, Options, Question
-from bot.chat.flows.task import suggest
+from bot.chat.engine.rows import Data, Extra, Kind, Question
+from bot.chat.flows.task import choices, starts, suggest
+from bot.chat.flows.task.choices import CLINICAL_ACTIVITIES as CLINICAL_ACTIVITIES
+from bot.chat.flows.task.choices import ETHICS as ETHICS
+from bot.chat.flows.task.choices import HOURS as HOURS
+from bot.chat.flows.task.choices import PATIENT_DATA_ACTIVITIES as PATIENT_DATA_ACTIVITIES
+from bot.chat.flows.task.choices import RESEARCH_ACTIVITIES as RESEARCH_ACTIVITIES
+from bot.chat.flows.task.choices import validate_description as validate_description
+from bot.chat.flows.task.choices import validate_goal as validate_goal
 from bot.chat.flows.task.suggest import GENERAL_GOALS as GENERAL_GOALS
 from bot.chat.flows.task.suggest import GOALS_BY_ACTIVITY as GOALS_BY_ACTIVITY
 from bot.chat.flows.task.suggest import MAX_GOALS as MAX_GOALS
 from bot.chat.flows.task.suggest import PRODUCTS as PRODUCTS
-from bot.chat.flows.task.suggest import goal_text, month_label
 from bot.chat.flows.task.suggest import season_months as season_months
 from bot.chat.flows.task.suggest import suggested_goals as suggested_goals
 from bot.chat.ui import Screen
 from bot.core.i18n import Translator
 from bot.domain import reference
 from bot.domain.season import seasons_open as seasons_open  # re-exported: the flow's seasons
-from bot.domain.validation import Result, clean_text, validate_short_text
+from bot.domain.validation import validate_short_text
 
 SCOPE: Final = "t"
-
-CLINICAL_ACTIVITIES: Final = ("ward_rounds", "outpatient", "theatre", "on_call", "procedures")
-RESEARCH_ACTIVITIES: Final = (
-    "data_collection",
-    "chart_review",
-    "literature",
-    "analysis",
-    "systematic_review",
-    "quality_improvement",
-    "lab",
-)
-HOURS: Final = ("full", "half", "shifts")
-ETHICS: Final = ("approved", "pending", "exempt")
-PATIENT_DATA_ACTIVITIES: Final = frozenset({"chart_review", "data_collection"})
 
 
 class TStep(StrEnum):
@@ -102,132 +94,6 @@ class TStep(StrEnum):
     TITLE_EN = "title_en"
     DESCRIPTION_EN = "desc_en"
     SUMMARY = "summary"
-
-
-def _clinical(data: dict[str, Any]) -> bool:
-    return data.get("exchange_type") == "clinical"
-
-
-def _research(data: dict[str, Any]) -> bool:
-    return data.get("exchange_type") == "research"
-
-
-def _patient_data(data: dict[str, Any]) -> bool:
-    return bool(PATIENT_DATA_ACTIVITIES & set(data.get("activities", [])))
-
-
-def _in_english(data: dict[str, Any]) -> bool:
-    """The English lines for the IFMSA portal: offered to a supervisor writing in Norwegian,
-    and shown wherever one was given (a coordinator may add them to anyone's task)."""
-    return bool(data.get("writes_norwegian") or data.get("title_en") or data.get("description_en"))
-
-
-def validate_description(raw: str) -> Result:
-    return clean_text(raw.replace("\n", " "), max_length=600, min_length=20)
-
-
-def validate_goal(raw: str) -> Result:
-    return clean_text(raw, max_length=200, min_length=5)
-
-
-# ---- options -----------------------------------------------------------------------------------
-
-
-def _types(data: dict[str, Any], tr: Translator) -> list[Option]:
-    return [Option(t, tr(f"type.{t}")) for t in data.get("offered_types", reference.EXCHANGE_TYPES)]
-
-
-def _fields(data: dict[str, Any], tr: Translator) -> list[Option]:
-    return [
-        Option(code, f.name(tr.language))
-        for code in data.get("offered_fields", [])
-        if (f := reference.field(code))
-    ]
-
-
-def _cities(data: dict[str, Any], tr: Translator) -> list[Option]:
-    return [Option(c.code, c.name(tr.language)) for c in reference.cities()]
-
-
-def _activities(data: dict[str, Any], tr: Translator) -> list[Option]:
-    codes = CLINICAL_ACTIVITIES if _clinical(data) else RESEARCH_ACTIVITIES
-    return [Option(code, tr(f"task.act.{code}")) for code in codes]
-
-
-def _coded(prefix: str, codes: tuple[str, ...]) -> Options:
-    def options(data: dict[str, Any], tr: Translator) -> list[Option]:
-        return [Option(code, tr(f"{prefix}.{code}")) for code in codes]
-
-    return options
-
-
-def _weeks(data: dict[str, Any], tr: Translator) -> list[Option]:
-    return [Option("4", tr("task.weeks.four")), Option("8", tr("task.weeks.eight"))]
-
-
-def _seasons(data: dict[str, Any], tr: Translator) -> list[Option]:
-    return [Option(str(s), f"{s}/{(s + 1) % 100:02d}") for s in data.get("offered_seasons", [])]
-
-
-def _capacity(data: dict[str, Any], tr: Translator) -> list[Option]:
-    return [Option(str(n), str(n)) for n in (1, 2, 3)]
-
-
-def _yes(code: str) -> bool:
-    return code == "yes"
-
-
-def _yes_code(value: Any) -> str:
-    return "yes" if value else "no"
-
-
-def _type_changed(data: dict[str, Any], new: Any) -> None:
-    """Activities, products and goals belong to a type; a clinical exchange is four weeks."""
-    for key in ("activities", "activities_other", "products", "learning_goals"):
-        data.pop(key, None)
-    data["weeks"] = 4 if new == "clinical" else data.get("weeks")
-
-
-def _season_changed(data: dict[str, Any], new: Any) -> None:
-    data["months"] = []  # months belong to a season
-
-
-def _type_label(data: dict[str, Any], tr: Translator) -> str:
-    return tr(f"type.{data['exchange_type']}") if data.get("exchange_type") else ""
-
-
-def _field_label(data: dict[str, Any], tr: Translator) -> str:
-    value = data.get("field")
-    if not value:
-        return ""
-    known = reference.field(str(value))
-    return known.name(tr.language) if known else str(value)
-
-
-def _goals_label(data: dict[str, Any], tr: Translator) -> str:
-    return "; ".join(goal_text(g, tr) for g in data.get("learning_goals", []))
-
-
-def _weeks_label(data: dict[str, Any], tr: Translator) -> str:
-    return tr("task.weeks.n", weeks=data["weeks"]) if data.get("weeks") else ""
-
-
-def _season_label(data: dict[str, Any], tr: Translator) -> str:
-    value = data.get("season")
-    return f"{value}/{(int(value) + 1) % 100:02d}" if value else ""
-
-
-def _months_label(data: dict[str, Any], tr: Translator) -> str:
-    return ", ".join(month_label(m, tr) for m in sorted(data.get("months", [])))
-
-
-def _first_season(data: dict[str, Any]) -> int | None:
-    offered = data.get("offered_seasons") or []
-    return int(offered[0]) if offered else None
-
-
-def _profile_city(data: dict[str, Any]) -> bool:
-    return bool(data.get("profile_city"))
 
 
 # The parts a coordinator can name when returning a task: the main sections of a task.
@@ -266,6 +132,29 @@ def _summary_text(data: dict[str, Any], tr: Translator) -> str:
     return text
 
 
+def _unanswered(data: Data) -> str:
+    """After a template or a copy: the first question it left open (the title)."""
+    return next(
+        (s for s in FORM.mains if FORM.asks(s, data) and FORM.count(FORM[s], data) == 0),
+        FORM.summary,
+    )
+
+
+def _starts_on(step: str) -> Extra:
+    """The templates and the earlier tasks to copy, offered on the flow's first question."""
+
+    def extra(data: Data, tr: Translator) -> list[list[tuple[str, str]]]:
+        if starts.started(data) or FORM.first(data) != step or FORM.count(FORM[step], data):
+            return []
+        return starts.buttons(data, tr)
+
+    return extra
+
+
+START_ACTIONS: Final = starts.actions(_unanswered)
+_given = starts.unless_given
+
+
 # ---- the questions -----------------------------------------------------------------------------
 
 QUESTIONS: Final[tuple[Question, ...]] = (
@@ -273,34 +162,67 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         TStep.TYPE,
         "exchange_type",
         Kind.CHOICE,
-        _types,
+        choices.types,
         when=lambda d: len(d.get("offered_types", [])) > 1,
+        asked=_given("exchange_type"),
         branches=True,
-        changed=_type_changed,
-        label=_type_label,
+        changed=choices.type_changed,
+        label=choices.type_label,
         on_card=True,
+        extra=_starts_on(TStep.TYPE),
+        actions=START_ACTIONS,
     ),
     Question(
         TStep.FIELD,
         "field",
         Kind.CHOICE,
-        _fields,
+        choices.fields,
         when=lambda d: len(d.get("offered_fields", [])) > 1,
-        label=_field_label,
+        asked=_given("field"),
+        label=choices.field_label,
         on_card=True,
+        extra=_starts_on(TStep.FIELD),
+        actions=START_ACTIONS,
     ),
-    Question(TStep.TITLE, "title", Kind.TEXT, parse=validate_short_text, when=_research),
     Question(
-        TStep.DESCRIPTION, "description", Kind.TEXT, parse=validate_description, when=_research
+        TStep.TITLE,
+        "title",
+        Kind.TEXT,
+        parse=validate_short_text,
+        when=choices.research,
+        extra=_starts_on(TStep.TITLE),
+        actions=START_ACTIONS,
     ),
-    Question(TStep.DEPARTMENT, "department", Kind.TEXT, parse=validate_short_text, when=_clinical),
+    Question(
+        TStep.DESCRIPTION,
+        "description",
+        Kind.TEXT,
+        parse=validate_description,
+        when=choices.research,
+    ),
+    Question(
+        TStep.DEPARTMENT,
+        "department",
+        Kind.TEXT,
+        parse=validate_short_text,
+        when=choices.clinical,
+        extra=_starts_on(TStep.DEPARTMENT),
+        actions=START_ACTIONS,
+    ),
     # The profile's city; asked only when the profile's is not one the bot knows.
-    Question(TStep.CITY, "city", Kind.CHOICE, _cities, asked=lambda d: not _profile_city(d)),
+    Question(
+        TStep.CITY,
+        "city",
+        Kind.CHOICE,
+        choices.cities,
+        asked=lambda d: not choices.profile_city(d) and _given("city")(d),
+    ),
     Question(
         TStep.ACTIVITIES,
         "activities",
         Kind.MULTI,
-        _activities,
+        choices.activities,
+        asked=_given("activities"),
         other=TStep.ACTIVITIES_OTHER,
         branches=True,
     ),
@@ -311,13 +233,21 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         parse=validate_short_text,
         parent=TStep.ACTIVITIES,
     ),
-    Question(TStep.HOURS, "daily_hours", Kind.CHOICE, _coded("task.hours", HOURS), when=_clinical),
+    Question(
+        TStep.HOURS,
+        "daily_hours",
+        Kind.CHOICE,
+        choices.coded("task.hours", HOURS),
+        when=choices.clinical,
+        asked=_given("daily_hours"),
+    ),
     Question(
         TStep.PRODUCTS,
         "products",
         Kind.MULTI,
-        _coded("task.product", PRODUCTS),
-        when=_research,
+        choices.coded("task.product", PRODUCTS),
+        when=choices.research,
+        asked=_given("products"),
         presets=suggest.use_products,
         ordered=True,
     ),
@@ -326,9 +256,10 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         "learning_goals",
         Kind.MULTI,
         suggest.goals,
+        asked=_given("learning_goals"),
         maximum=MAX_GOALS,
         other=TStep.GOAL_TEXT,
-        label=_goals_label,
+        label=choices.goals_label,
         text=suggest.goals_text,
         presets=suggest.use_goals,
         width=1,
@@ -342,26 +273,34 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         parent=TStep.GOALS,
     ),
     Question(
-        TStep.WEEKS, "weeks", Kind.CHOICE, _weeks, when=_research, store=int, label=_weeks_label
+        TStep.WEEKS,
+        "weeks",
+        Kind.CHOICE,
+        choices.weeks,
+        when=choices.research,
+        asked=_given("weeks"),
+        store=int,
+        label=choices.weeks_label,
     ),
     # The first season still open; another is chosen on the summary.
     Question(
         TStep.SEASON,
         "season",
         Kind.CHOICE,
-        _seasons,
+        choices.seasons,
         asked=lambda d: False,
-        default=_first_season,
+        default=choices.first_season,
         store=int,
-        changed=_season_changed,
-        label=_season_label,
+        changed=choices.season_changed,
+        label=choices.season_label,
     ),
     Question(
         TStep.MONTHS,
         "months",
         Kind.MULTI,
         suggest.months,
-        label=_months_label,
+        asked=_given("months"),
+        label=choices.months_label,
         width=3,
         presets=suggest.month_ranges,
         ordered=True,
@@ -370,7 +309,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         TStep.CAPACITY,
         "capacity",
         Kind.CHOICE,
-        _capacity,
+        choices.capacity,
         asked=lambda d: False,
         default=lambda d: 1,
         store=int,
@@ -380,11 +319,11 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         TStep.LANGUAGE,
         "english_ok",
         Kind.CHOICE,
-        _coded("task.lang", ("yes", "no")),
+        choices.coded("task.lang", ("yes", "no")),
         asked=lambda d: False,
         default=lambda d: True,
-        store=_yes,
-        code=_yes_code,
+        store=choices.yes,
+        code=choices.yes_code,
     ),
     Question(
         TStep.SKILLS,
@@ -399,17 +338,19 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         TStep.ETHICS,
         "ethics_status",
         Kind.CHOICE,
-        _coded("task.ethics", ETHICS),
-        when=_patient_data,
+        choices.coded("task.ethics", ETHICS),
+        when=choices.patient_data,
+        asked=_given("ethics_status"),
     ),
     Question(
         TStep.CONFIDENTIALITY,
         "confidentiality",
         Kind.CHOICE,
-        _coded("task.conf", ("yes", "no")),
-        when=_patient_data,
-        store=_yes,
-        code=_yes_code,
+        choices.coded("task.conf", ("yes", "no")),
+        when=choices.patient_data,
+        asked=_given("confidentiality"),
+        store=choices.yes,
+        code=choices.yes_code,
     ),
     Question(
         TStep.BACKUP,
@@ -427,7 +368,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         Kind.TEXT,
         parse=validate_short_text,
         optional=True,
-        when=_in_english,
+        when=choices.in_english,
         asked=lambda d: False,
         default=lambda d: None,
     ),
@@ -437,7 +378,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
         Kind.TEXT,
         parse=validate_description,
         optional=True,
-        when=_in_english,
+        when=choices.in_english,
         asked=lambda d: False,
         default=lambda d: None,
     ),
