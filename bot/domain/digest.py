@@ -52,6 +52,7 @@ class AwaitingTask:
     exchange_type: str
     city: str
     submitted: date
+    title_en: str | None = None  # the English title for the exchange portal, once someone gave it
 
 
 @dataclass(frozen=True)

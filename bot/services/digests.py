@@ -179,6 +179,7 @@ def build(
                 exchange_type=task.exchange_type,
                 city=task.city,
                 submitted=local_day(task.submitted_at or task.updated_at, tz),
+                title_en=task.title_en,
             )
             for task, supervisor in rows.awaiting
         ),

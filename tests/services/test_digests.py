@@ -624,3 +624,18 @@ async def test_a_suppressed_address_gets_no_digest(db, settings):
     assert await digests.send_due_digests(db, settings, MONDAY) == 1
 
     assert [e.recipient for e in await outbox(db)] == ["per@nmf.example"]
+
+
+def test_a_task_awaiting_approval_shows_its_english_title_for_the_portal_in_both_languages():
+    waiting = AwaitingTask(
+        "Søvn og delirium", "Kari", "research", "bergen", date(2026, 11, 19), "Sleep & <delirium>"
+    )
+    for language, words in (("en", "in English for the exchange portal"), ("nb", "på engelsk")):
+        digest = _digest(awaiting=(waiting,))
+        _, message = digests.render(digest, _rows(language), settings=_settings(), now=MONDAY)
+        html, text = part(message, "html"), part(message, "plain")
+        assert words in text and "Sleep & <delirium>" in text
+        assert "Sleep &amp; &lt;delirium&gt;" in html and "<delirium>" not in html
+    without = _digest()
+    _, message = digests.render(without, _rows(), settings=_settings(), now=MONDAY)
+    assert "exchange portal" not in part(message, "plain")
