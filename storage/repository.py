@@ -49,10 +49,7 @@ async def mark_handled(session: AsyncSession, user_id: int, update_id: int) -> N
     after a restart is recognised as a repeat (the draft's expiry clock is left alone)."""
     await session.execute(
         update(Conversation)
-        .where(
-            col(Conversation.telegram_user_id) == user_id,
-            col(Conversation.last_update_id) < update_id,
-        )
+        .where(col(Conversation.telegram_user_id) == user_id)
         .values(last_update_id=update_id)
     )
 

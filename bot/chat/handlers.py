@@ -91,7 +91,7 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         conv = await repository.get_conversation(session, turn.user.id)
-        if conv is not None and update.update_id <= conv.last_update_id:
+        if conv is not None and update.update_id == conv.last_update_id:
             return  # delivered again after a restart: answered the first time
         if supervisor is not None and conv is not None and conv.flow == Flow.PROFILE:
             await repository.delete_conversation(session, turn.user.id)  # abandons a profile edit

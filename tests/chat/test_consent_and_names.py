@@ -198,3 +198,18 @@ def test_the_demo_stopped_mid_registration_goes_on_after_a_restart(tmp_path):
     assert "What is your title or role?" in again.press("Continue")
     assert "Step 3 of 6" in again.press("Researcher")
     assert again.close() == 0
+
+
+async def test_after_telegram_restarts_update_ids_a_smaller_id_is_answered(kari, services):
+    """Telegram may restart update ids at a random value after a week without updates: an update
+    with a smaller id than the last one stored is a new answer, not a repeat."""
+    await kari.command("start")
+    await kari.press("Jeg samtykker")
+    async with services.db.session() as session:
+        conv = await repository.get_conversation(session, kari.user.id)
+        assert conv is not None
+        conv.last_update_id += 10_000_000  # as if the ids had started again far below
+        await repository.save_conversation(session, conv, services.clock.now())
+    await kari.press("Forskning")
+    conv, _ = await stored(services, kari.user.id)
+    assert conv is not None and conv.data.get("exchange_types") == ["research"], conv.data

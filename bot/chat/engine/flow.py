@@ -3,9 +3,10 @@ set of handlers that runs every flow.
 
 Every answer is applied inside the transaction that reads the draft (`conversation` row: flow,
 step, data, last_update_id), and the new step is stored by the same transaction, so a restart
-resumes at the next question and an update Telegram delivers again (its id at most the stored
-`last_update_id`) is ignored. A button acts only on the question it was drawn for: its scope is
-the flow's and its step the stored one.
+resumes at the next question and an update Telegram delivers again (its id the stored
+`last_update_id`) is ignored. Ids are compared for equality only: Telegram may restart them at a
+random value after a week without updates, so a smaller id is a new update. A button acts only
+on the question it was drawn for: its scope is the flow's and its step the stored one.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class Flow:
             return
         async with turn.svc.db.session() as session:
             conv = await repository.get_conversation(session, turn.user.id)
-            if conv is None or conv.flow != self.name or update.update_id <= conv.last_update_id:
+            if conv is None or conv.flow != self.name or update.update_id == conv.last_update_id:
                 return  # delivered again after a restart: answered the first time
             asked = conv.step
             ctx = Ctx(session, turn.svc, conv)
@@ -106,7 +107,7 @@ class Flow:
                 and cb.scope == self.form.scope
                 and conv.flow == self.name
                 and conv.step == cb.step
-                and update.update_id > conv.last_update_id
+                and update.update_id != conv.last_update_id
             )
             if not fresh or conv is None or cb is None:
                 return False

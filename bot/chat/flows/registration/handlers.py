@@ -163,8 +163,9 @@ PROFILE: Final = EngineFlow(
 
 def _repeated(conv: Conversation | None, update: Update) -> bool:
     """The update was handled already (Telegram delivers it again when the process stopped
-    before confirming it): the draft's stored update id is at least this one."""
-    return conv is not None and update.update_id <= conv.last_update_id
+    before confirming it): the draft's stored update id is this one. Equal, never "at most":
+    Telegram may restart update ids at a random value after a week without updates."""
+    return conv is not None and update.update_id == conv.last_update_id
 
 
 async def _registration_draft(turn: Turn) -> Conversation | None:
