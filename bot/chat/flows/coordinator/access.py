@@ -14,6 +14,8 @@ from telegram.ext import ContextTypes
 
 from bot.chat import general
 from bot.chat.engine.context import Ctx
+from bot.chat.engine.flow import Done, Finish, Flow
+from bot.chat.engine.form import Form
 from bot.chat.engine.rows import Applied, Data
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
@@ -130,3 +132,18 @@ STOP: Final = {"stop": _stop}  # the action behind `cancel_row`: leave the flow,
 async def stopped(turn: Turn, conv: Conversation) -> None:
     """After "Cancel": the question says so instead (the draft is gone)."""
     await turn.close(Translator(conv.language)("coord.cancelled"))
+
+
+def small_flow(name: str, form: Form, finish: Finish, done: Done) -> Flow:
+    """A coordinator's short flow (/addslot, a return note, the English for the portal): nothing
+    in its draft is worth keeping, so /cancel, "Cancel" and Back out of it all drop it."""
+    return Flow(
+        name=name,
+        form=form,
+        finish=finish,
+        done=done,
+        cancelled="coord.cancelled",
+        keep_on_cancel=False,
+        left=stopped,
+        drop_on_leave=True,
+    )

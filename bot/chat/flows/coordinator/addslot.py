@@ -21,7 +21,6 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.chat.engine.context import Ctx
-from bot.chat.engine.flow import Flow
 from bot.chat.engine.form import Form
 from bot.chat.engine.rows import Applied, Data, Kind, Option, Options, Predicate, Question
 from bot.chat.flows.coordinator.access import (
@@ -33,7 +32,7 @@ from bot.chat.flows.coordinator.access import (
     cancel_row,
     replace_conversation,
     reviewer_of,
-    stopped,
+    small_flow,
     translator,
 )
 from bot.chat.turn import Turn
@@ -351,16 +350,7 @@ async def _added(turn: Turn, conv: Conversation, added: Added) -> None:
     await turn.close(text)
 
 
-FLOW: Final = Flow(
-    name=ADDSLOT_FLOW,
-    form=FORM,
-    finish=_add,
-    done=_added,
-    cancelled="coord.cancelled",
-    keep_on_cancel=False,  # nothing worth keeping: /cancel drops the draft
-    left=stopped,
-    drop_on_leave=True,
-)
+FLOW: Final = small_flow(ADDSLOT_FLOW, FORM, _add, _added)
 
 
 async def cmd_addslot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

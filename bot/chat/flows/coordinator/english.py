@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Final
 
 from bot.chat.engine.context import Ctx
-from bot.chat.engine.flow import Flow
 from bot.chat.engine.form import Form
 from bot.chat.engine.rows import Data, Kind, Question
 from bot.chat.flows.coordinator.access import (
@@ -22,7 +21,7 @@ from bot.chat.flows.coordinator.access import (
     STOP,
     cancel_row,
     reviewer_of,
-    stopped,
+    small_flow,
 )
 from bot.chat.flows.coordinator.card import drop_buttons, task_screen
 from bot.chat.flows.task.steps import validate_description
@@ -119,13 +118,4 @@ async def _saved(turn: Turn, conv: Conversation, result: Added) -> None:
         await turn.show(task_screen(task, supervisor, tr))
 
 
-ENGLISH: Final = Flow(
-    name=ENGLISH_FLOW,
-    form=FORM,
-    finish=_save,
-    done=_saved,
-    cancelled="coord.cancelled",
-    keep_on_cancel=False,
-    left=stopped,
-    drop_on_leave=True,
-)
+ENGLISH: Final = small_flow(ENGLISH_FLOW, FORM, _save, _saved)

@@ -28,7 +28,7 @@ from bot.chat.flows.coordinator.access import (
     cancel_row,
     replace_conversation,
     reviewer_of,
-    stopped,
+    small_flow,
     translator,
 )
 from bot.chat.flows.coordinator.card import drop_buttons, task_screen
@@ -340,13 +340,4 @@ def returned_notice(task: Task, reason: str, part: str | None, tr: Translator) -
     return ui.Screen(text, [[button]])
 
 
-RETURN: Final = Flow(
-    name=RETURN_FLOW,
-    form=RETURN_FORM,
-    finish=_return,
-    done=_returned,
-    cancelled="coord.cancelled",
-    keep_on_cancel=False,  # nothing worth keeping: /cancel drops the draft
-    left=stopped,
-    drop_on_leave=True,
-)
+RETURN: Final = small_flow(RETURN_FLOW, RETURN_FORM, _return, _returned)
