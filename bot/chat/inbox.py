@@ -38,6 +38,7 @@ from telegram.error import InvalidToken, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
 
+from bot.chat.pacing import retry_seconds
 from bot.core.context import SERVICES_KEY, Services
 from storage import inbox
 from storage.inbox import Received
@@ -179,7 +180,7 @@ class Inbox:
             except InvalidToken:
                 raise  # a configuration problem: no retry helps
             except RetryAfter as exc:
-                wait = _seconds(exc.retry_after)
+                wait = retry_seconds(exc)
             except TimedOut:
                 wait = 0.0  # a long poll that took too long: ask again at once
             except (TelegramError, OSError) as exc:
@@ -280,10 +281,6 @@ async def _stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
         async with asyncio.timeout(seconds):
             await stop.wait()
     return stop.is_set()
-
-
-def _seconds(value: int | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _received(update: Update) -> Received:
