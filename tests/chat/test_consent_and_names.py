@@ -213,3 +213,27 @@ async def test_after_telegram_restarts_update_ids_a_smaller_id_is_answered(kari,
     await kari.press("Forskning")
     conv, _ = await stored(services, kari.user.id)
     assert conv is not None and conv.data.get("exchange_types") == ["research"], conv.data
+
+
+async def test_an_answer_given_again_after_a_crash_before_the_reply_shows_the_next_question(
+    john, services
+):
+    """The answer was stored, then the process stopped before it said anything: the inbox hands
+    the update over again, and instead of silence the person sees where they are now."""
+    await john.command("start")
+    await john.press("I agree")
+    await john.press("Research")
+    await john.press("Researcher")
+    await john.send("Institute of Health and Society")
+    typed = john.updates[-1]
+    city = "In which city?"
+    assert _shown(john, city) == 1
+
+    await john.deliver_update(typed)  # stored and committed, never answered
+
+    assert _shown(john, city) == 2
+    conv, _ = await stored(services, john.user.id)
+    assert conv is not None and conv.data.get("workplace") == "Institute of Health and Society"
+    await john.press("Oslo")
+    conv, _ = await stored(services, john.user.id)
+    assert conv is not None and conv.step == Step.FIELDS

@@ -3,10 +3,12 @@ set of handlers that runs every flow.
 
 Every answer is applied inside the transaction that reads the draft (`conversation` row: flow,
 step, data, last_update_id), and the new step is stored by the same transaction, so a restart
-resumes at the next question and an update Telegram delivers again (its id the stored
-`last_update_id`) is ignored. Ids are compared for equality only: Telegram may restart them at a
-random value after a week without updates, so a smaller id is a new update. A button acts only
-on the question it was drawn for: its scope is the flow's and its step the stored one.
+resumes at the next question, and an update given again (its id the stored `last_update_id`:
+applied, but the process stopped before saying anything) shows the current question instead of
+being applied twice or answered with silence. Ids are compared for equality only: Telegram may
+restart them at a random value after a week without updates, so a smaller id is a new update. A
+button acts only on the question it was drawn for: its scope is the flow's and its step the
+stored one.
 """
 
 from __future__ import annotations
@@ -86,14 +88,27 @@ class Flow:
             return
         async with turn.svc.db.session() as session:
             conv = await repository.get_conversation(session, turn.user.id)
-            if conv is None or conv.flow != self.name or update.update_id == conv.last_update_id:
-                return  # delivered again after a restart: answered the first time
-            asked = conv.step
-            ctx = Ctx(session, turn.svc, conv)
-            applied = await apply(ctx)
-            conv.last_update_id = update.update_id
-            result = await self._settle(ctx, asked, applied)
-        await self._respond(turn, conv, asked, applied, result)
+            if conv is None or conv.flow != self.name:
+                return
+            replayed = update.update_id == conv.last_update_id
+            if not replayed:
+                asked = conv.step
+                ctx = Ctx(session, turn.svc, conv)
+                applied = await apply(ctx)
+                conv.last_update_id = update.update_id
+                result = await self._settle(ctx, asked, applied)
+        if replayed:
+            await self._replayed(turn, conv)
+        else:
+            await self._respond(turn, conv, asked, applied, result)
+
+    async def _replayed(self, turn: Turn, conv: Conversation) -> None:
+        """An update applied and committed before the process stopped, given again: the inbox
+        gives one again only when nothing had been said yet, so show where the person is now
+        instead of staying silent."""
+        if turn.query is not None:
+            await turn.query.answer()
+        await turn.show(self.screen(conv))
 
     async def on_button(self, turn: Turn, update: Update) -> bool:
         """A press on this flow's button; False when it is stale (another question, a second
@@ -101,27 +116,26 @@ class Flow:
         cb = turn.callback
         async with turn.svc.db.session() as session:
             conv = await repository.get_conversation(session, turn.user.id)
-            fresh = (
-                cb is not None
-                and conv is not None
-                and cb.scope == self.form.scope
-                and conv.flow == self.name
-                and conv.step == cb.step
-                and update.update_id != conv.last_update_id
-            )
-            if not fresh or conv is None or cb is None:
+            if conv is None or conv.flow != self.name:
                 return False
-            asked = conv.step
-            conv.active = True
-            ctx = Ctx(session, turn.svc, conv)
-            action = self.form[asked].actions.get(cb.action)
-            if action is not None:
-                applied = await action(ctx, cb.value)
-            else:
-                applied = self.form.apply_button(asked, conv.data, cb.action, cb.value, ctx.tr)
-            conv.last_update_id = update.update_id
-            result = await self._settle(ctx, asked, applied)
-        await self._respond(turn, conv, asked, applied, result)
+            replayed = update.update_id == conv.last_update_id
+            if not replayed:
+                if cb is None or cb.scope != self.form.scope or conv.step != cb.step:
+                    return False
+                asked = conv.step
+                conv.active = True
+                ctx = Ctx(session, turn.svc, conv)
+                action = self.form[asked].actions.get(cb.action)
+                if action is not None:
+                    applied = await action(ctx, cb.value)
+                else:
+                    applied = self.form.apply_button(asked, conv.data, cb.action, cb.value, ctx.tr)
+                conv.last_update_id = update.update_id
+                result = await self._settle(ctx, asked, applied)
+        if replayed:
+            await self._replayed(turn, conv)
+        else:
+            await self._respond(turn, conv, asked, applied, result)
         return True
 
     async def _settle(self, ctx: Ctx, asked: str, applied: Applied) -> Any:
