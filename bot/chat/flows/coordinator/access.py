@@ -60,6 +60,21 @@ def translator(scopes: Sequence[Coordinator]) -> Translator:
     return Translator(scopes[0].language)
 
 
+async def coordinator_turn(
+    update: Update, context: ContextTypes.DEFAULT_TYPE
+) -> tuple[Turn, list[Coordinator], Translator] | None:
+    """A coordinator's command: the turn, their scopes and their language; None (after the
+    unknown-command answer, for anyone else) when it is not for a coordinator."""
+    turn = Turn.of(update, context)
+    if turn is None:
+        return None
+    scopes = await scopes_of(turn)
+    if not scopes:
+        await as_unknown(update, context)
+        return None
+    return turn, scopes, translator(scopes)
+
+
 # ---- binding -------------------------------------------------------------------------------------
 
 

@@ -6,7 +6,11 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.chat import ui
-from bot.chat.flows.coordinator.access import SCOPE, as_unknown, scopes_of, translator
+from bot.chat.flows.coordinator.access import (
+    SCOPE,
+    coordinator_turn,
+    translator,
+)
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from bot.domain.signing import Callback
@@ -21,14 +25,10 @@ def digest_text(frequency: str, tr: Translator, at: str) -> str:
 
 
 async def cmd_digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = Turn.of(update, context)
-    if turn is None:
+    entered = await coordinator_turn(update, context)
+    if entered is None:
         return
-    scopes = await scopes_of(turn)
-    if not scopes:
-        await as_unknown(update, context)
-        return
-    tr = translator(scopes)
+    turn, scopes, tr = entered
     current = digest_text(digests.frequency_of(scopes), tr, turn.svc.settings.digest_time)
     choose = [
         ui.Button(tr("coord.btn.daily"), Callback(SCOPE, "d", "set", digests.DAILY)),

@@ -6,7 +6,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.chat.flows.coordinator.access import as_unknown, reviewer_of, scopes_of, translator
+from bot.chat.flows.coordinator.access import (
+    coordinator_turn,
+    reviewer_of,
+    translator,
+)
 from bot.chat.turn import Turn
 from bot.domain.signing import Callback, parse_id
 from bot.services import offers
@@ -16,14 +20,10 @@ from storage.models import Coordinator, SlotStatus
 
 
 async def cmd_propose(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = Turn.of(update, context)
-    if turn is None:
+    entered = await coordinator_turn(update, context)
+    if entered is None:
         return
-    scopes = await scopes_of(turn)
-    if not scopes:
-        await as_unknown(update, context)
-        return
-    tr = translator(scopes)
+    turn, scopes, tr = entered
     if not context.args:
         await turn.say(tr("coord.propose.usage"))
         return

@@ -15,7 +15,7 @@ from datetime import date
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.chat.flows.coordinator.access import as_unknown, scopes_of, translator
+from bot.chat.flows.coordinator.access import coordinator_turn
 from bot.chat.turn import Turn
 from bot.core.i18n import SUPPORTED, Translator
 from bot.domain import reference
@@ -62,14 +62,10 @@ def parse(args: Sequence[str]) -> tuple[int, dict[str, int]] | None:
 
 
 async def cmd_target(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = Turn.of(update, context)
-    if turn is None:
+    entered = await coordinator_turn(update, context)
+    if entered is None:
         return
-    scopes = await scopes_of(turn)
-    if not scopes:
-        await as_unknown(update, context)
-        return
-    tr = translator(scopes)
+    turn, scopes, tr = entered
     today = _today(turn)
     if not context.args:
         shown = await meter_text(turn, scopes, tr)
