@@ -74,17 +74,18 @@ def _uses_var_dir(settings: Settings) -> bool:
 def check_var_dir(settings: Settings) -> None:
     """Fail now, by name, rather than deep inside SQLite or the mail writer later."""
     if _uses_var_dir(settings):
-        _check_writable(settings.var_dir, "VAR_DIR")
+        # Created readable by the owner only: it holds the database, the key and emails.
+        _check_writable(settings.var_dir, "VAR_DIR", mode=0o700)
     url = make_url(settings.database)
     custom_sqlite = settings.database_url is not None and url.get_backend_name() == "sqlite"
     if custom_sqlite and url.database and url.database != ":memory:":
-        _check_writable(Path(url.database).parent, "DATABASE_URL")
+        _check_writable(Path(url.database).parent, "DATABASE_URL", mode=0o700)
 
 
-def _check_writable(directory: Path, setting: str) -> None:
+def _check_writable(directory: Path, setting: str, *, mode: int) -> None:
     probe = directory / f".write-check-{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=mode, parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:

@@ -7,6 +7,10 @@ network call to Telegram or SMTP is ever awaited while a write transaction is op
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,11 +44,36 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(parsed.database))
         engine = create_async_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the database file readable by its owner only, before SQLite opens it.
+
+    The file holds clinicians' names, addresses and phone numbers. SQLite creates a missing file
+    with 0644 less the umask, but gives its `-wal` and `-shm` files the mode of the database file:
+    so creating the (empty, hence valid) file ourselves with 0600 makes all three private, without
+    changing the process-wide umask under other threads. A missing directory is created 0700; a
+    file left group- or world-readable by an older version is made private (with its `-wal` and
+    `-shm`), once, on the next start.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                try:
+                    file.chmod(mode & 0o700)
+                except PermissionError:  # someone else's file: SQLite will say what it can do
+                    logging.getLogger("veileder").warning(
+                        "%s is readable by others and not ours to change", file
+                    )
 
 
 class Database:

@@ -221,7 +221,7 @@ class Settings(BaseSettings):
             return self.secret_key
         path = self.var_dir / "secret_key"
         if not path.exists():
-            self.var_dir.mkdir(parents=True, exist_ok=True)
+            self.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner only
             _create_once(path, secrets.token_urlsafe(32))
         key = path.read_text().strip()
         if len(key) < MIN_SECRET_KEY_LENGTH:

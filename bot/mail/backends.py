@@ -188,7 +188,7 @@ class FileBackend:
         return await asyncio.to_thread(self._write, email.message, email.outbox_id)
 
     def _write(self, message: EmailMessage, outbox_id: int) -> str:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # emails carry codes
         path = self.directory / f"{outbox_id:08d}.eml"
         temporary = path.with_suffix(".tmp")
         temporary.write_bytes(message.as_bytes(policy=policy.SMTP))
