@@ -1,4 +1,4 @@
-"""`python -m bot`: run the bot, the terminal demo, or the migrations.
+"""`python -m bot`: run the bot, the terminal demo, the migrations, backups and the tools.
 
 Exit codes: 0 done; 2 a configuration problem, 1 a server that cannot be reached (the database,
 the Bot API, the SMTP server). Either way one line on stderr names the cause (`bot.startup`).
@@ -15,6 +15,7 @@ from datetime import date, time
 
 from bot import startup
 from bot.app import serve, work
+from bot.cli import backup as cli_backup
 from bot.cli import coordinators as cli_coordinators
 from bot.cli import digest as cli_digest
 from bot.cli import mail as cli_mail
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_digest.add_commands(commands)
     cli_supervisors.add_commands(commands)
     cli_season.add_commands(commands)
+    cli_backup.add_commands(commands)
     return parser
 
 
@@ -164,6 +166,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         _prepare(settings, migrate=not args.no_migrate)
         today, at = getattr(args, "today", None), getattr(args, "at", None)
         return asyncio.run(run_demo(settings, today=today, at=at))
+    if args.command in cli_backup.COMMANDS:  # never migrated first: see bot.cli.backup
+        return cli_backup.run(args, settings)
     return _tool(args, settings)
 
 
