@@ -74,6 +74,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _backup(url: str, out: Path) -> int:
     if out.is_dir():
         return _fail(f"--out {out} is a directory; name the backup file", FIX_FIRST)
+    if not out.parent.is_dir():
+        return _fail(f"--out {out}: there is no directory {out.parent}", FIX_FIRST)
     if backup.is_postgresql(url):
         backup.backup_postgresql(url, out)
     else:
