@@ -199,3 +199,16 @@ async def test_a_file_that_is_no_backup_for_this_database_is_refused_before_anyt
         2,
         [f"veileder: {pg_dump} is a PostgreSQL backup, but DATABASE_URL is SQLite"],
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="needs pg_dump on PATH")
+async def test_pg_dumps_own_reason_is_the_one_line_when_it_fails(tmp_path, postgres_url):
+    missing = postgres_url.rsplit("/", 1)[0] + "/veileder_no_such_database"
+    out = tmp_path / "b.backup"
+    code, _, errors = await _bot(tmp_path, "backup", "--out", str(out), DATABASE_URL=missing)
+    assert code == 1
+    (line,) = errors.splitlines()
+    assert line.startswith("veileder: pg_dump failed: ")
+    assert 'database "veileder_no_such_database" does not exist' in line
+    assert list(tmp_path.iterdir()) == [], "no partial backup left"
