@@ -17,7 +17,15 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import Conversation, Coordinator, Supervisor
+from storage.models import (
+    Conversation,
+    Coordinator,
+    EmailVerification,
+    Invitation,
+    OutboxEmail,
+    Supervisor,
+    Suppression,
+)
 
 # Activity is recorded once a day at most: enough for a policy counted in seasons.
 TOUCH_EVERY: Final = timedelta(days=1)
@@ -155,3 +163,59 @@ async def forget_coordinator_chats(session: AsyncSession, accounts: set[int]) ->
                 )
             )
     return gone
+
+
+# ---- a request by email: what is keyed to an address --------------------------------------------
+
+
+async def export_address(session: AsyncSession, email: str) -> dict[str, Any]:
+    """What is stored under one address beside any account: invitations, the do-not-email
+    entry, the emails sent to it (never subject or body), codes sent to it (never the hashes),
+    coordinator scopes."""
+    address = email.strip().lower()
+
+    async def rows(model: Any, column: Any, include: set[str] | None = None) -> list[Any]:
+        found = await session.execute(select(model).where(func.lower(col(column)) == address))
+        return [row.model_dump(mode="json", include=include) for row in found.scalars()]
+
+    return {
+        "email": address,
+        "invitations": await rows(Invitation, Invitation.email),
+        "do_not_email": await rows(
+            Suppression, Suppression.email, {"email", "reason", "created_at"}
+        ),
+        "emails": await rows(
+            OutboxEmail,
+            OutboxEmail.recipient,
+            {"kind", "recipient", "status", "created_at", "sent_at"},
+        ),
+        "email_verifications": await rows(
+            EmailVerification,
+            EmailVerification.email,
+            {"email", "attempts", "created_at", "expires_at", "verified_at"},
+        ),
+        "coordinator_scopes": await rows(
+            Coordinator, Coordinator.email, {"email", "role", "exchange_type", "city", "bound_at"}
+        ),
+    }
+
+
+async def erase_address(session: AsyncSession, email: str) -> tuple[dict[str, int], list[str]]:
+    """Erase what is keyed to an address beside any account (invitations, emails, codes);
+    returns the counts and the mail files to remove. The do-not-email entry stays (it is what
+    keeps the address from being emailed again), and so do coordinator scopes (the
+    association's officers: `coordinators remove`)."""
+    address = email.strip().lower()
+    files = await session.execute(
+        select(col(OutboxEmail.stored_as)).where(func.lower(col(OutboxEmail.recipient)) == address)
+    )
+    stored = [path for path in files.scalars() if path]
+    counts: dict[str, int] = {}
+    for name, model, column in (
+        ("emails", OutboxEmail, OutboxEmail.recipient),
+        ("verifications", EmailVerification, EmailVerification.email),
+        ("invitations", Invitation, Invitation.email),
+    ):
+        result = await session.execute(delete(model).where(func.lower(col(column)) == address))
+        counts[name] = int(getattr(result, "rowcount", 0) or 0)
+    return counts, stored

@@ -97,8 +97,18 @@ def reconsent_screen(language: str) -> ui.Screen:
         + "\n"
         + tr("privacy.opt_out"),
         [
-            [ui.Button(tr("privacy.reconsent.yes"), Callback(RECONSENT_SCOPE, "-", "yes", CONSENT_VERSION))],
-            [ui.Button(tr("privacy.reconsent.no"), Callback(RECONSENT_SCOPE, "-", "no", CONSENT_VERSION))],
+            [
+                ui.Button(
+                    tr("privacy.reconsent.yes"),
+                    Callback(RECONSENT_SCOPE, "-", "yes", CONSENT_VERSION),
+                )
+            ],
+            [
+                ui.Button(
+                    tr("privacy.reconsent.no"),
+                    Callback(RECONSENT_SCOPE, "-", "no", CONSENT_VERSION),
+                )
+            ],
         ],
     )
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from bot.core.context import Services
 from bot.services import placements
 from bot.services.offers import propose, release_supervisor
-from storage import audit, repository
+from storage import audit, privacy, repository
 from storage import placements as store_placements
 from storage.placements import Placement
 from storage.slots import open_offers_of
@@ -79,3 +79,27 @@ async def reopen(svc: Services, erasure: Erasure) -> None:
 def _remove_files(names: list[str]) -> None:
     for name in names:
         Path(name).unlink(missing_ok=True)
+
+
+async def erase_address(svc: Services, email: str) -> dict[str, int]:
+    """An erasure request that came by email (the operator checked that the sender reads that
+    mailbox): every supervisor registered with the address is erased as by `/delete`, then
+    what the address alone keys (invitations, emails, codes). Each is audited as `operator`.
+    Returns the counts, summed."""
+    async with svc.db.session() as session:
+        accounts = await repository.supervisor_accounts_at(session, email)
+    total: dict[str, int] = {}
+    for user_id in accounts:
+        done = await erase(svc, user_id, Reason.OPERATOR)
+        await reopen(svc, done)
+        for kind, count in done.counts.items():
+            total[kind] = total.get(kind, 0) + count
+    async with svc.db.session() as session:
+        counts, files = await privacy.erase_address(session, email)
+        if any(counts.values()):
+            await audit.record(session, Reason.OPERATOR, counts, svc.clock.now())
+    await asyncio.to_thread(_remove_files, files)
+    await svc.db.compact_after_erase()
+    for kind, count in counts.items():
+        total[kind] = total.get(kind, 0) + count
+    return total
