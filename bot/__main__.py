@@ -19,6 +19,7 @@ from bot.cli import backup as cli_backup
 from bot.cli import coordinators as cli_coordinators
 from bot.cli import digest as cli_digest
 from bot.cli import mail as cli_mail
+from bot.cli import privacy as cli_privacy
 from bot.cli import season as cli_season
 from bot.cli import slots as cli_slots
 from bot.cli import supervisors as cli_supervisors
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_supervisors.add_commands(commands)
     cli_season.add_commands(commands)
     cli_backup.add_commands(commands)
+    cli_privacy.add_commands(commands)
     return parser
 
 
@@ -174,7 +176,15 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 def _tool(args: argparse.Namespace, settings: Settings) -> int:
     """The coordinators' command-line tools (coordinators, slots, offers, export, season)."""
     _prepare(settings, migrate=True)
-    tools = (cli_coordinators, cli_slots, cli_digest, cli_supervisors, cli_mail, cli_season)
+    tools = (
+        cli_coordinators,
+        cli_slots,
+        cli_digest,
+        cli_supervisors,
+        cli_mail,
+        cli_season,
+        cli_privacy,
+    )
 
     async def run() -> int:
         for dispatch in (tool.dispatch for tool in tools):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
 from bot.domain.signing import hash_secret, is_token
+from storage import privacy
 from storage.models import Coordinator, Slot, Supervisor, Task, TaskStatus
 
 NATIONAL: Final = "national"
@@ -115,7 +116,11 @@ async def remove_coordinator(
     exchange_type: str | None = None,
     city: str | None = None,
 ) -> int:
-    """Remove a person's scopes (all of them, or those matching the filters); returns how many."""
+    """Remove a person's scopes (all of them, or those matching the filters); returns how many.
+
+    The Telegram account bound to them is bound to nothing then: once it holds no scope, its
+    chat answers as anyone's, and an unfinished coordinator flow is dropped
+    (`storage.privacy.forget_coordinator_chats`); their pending notices go by cascade."""
     conditions = [func.lower(col(Coordinator.email)) == email.lower()]
     if role is not None:
         conditions.append(col(Coordinator.role) == role)
@@ -123,7 +128,14 @@ async def remove_coordinator(
         conditions.append(col(Coordinator.exchange_type) == exchange_type)
     if city is not None:
         conditions.append(col(Coordinator.city) == city)
+    bound = await session.execute(
+        select(col(Coordinator.telegram_user_id)).where(
+            *conditions, col(Coordinator.telegram_user_id).is_not(None)
+        )
+    )
+    accounts = {account for account in bound.scalars() if account is not None}
     result = await session.execute(delete(Coordinator).where(*conditions))
+    await privacy.forget_coordinator_chats(session, accounts)
     return int(getattr(result, "rowcount", 0) or 0)  # a CursorResult for DML
 
 

@@ -5,7 +5,7 @@ Personal data about supervisors lives in `supervisor` (a finished registration),
 `email_verification` / `outbox_email` (addresses mail was sent to), `question` (the yes/no
 questions they were asked) and `inbox_update` (their updates as received, kept for minutes).
 `/delete` erases all of it by Telegram user id (tasks and offers by cascade); see
-`storage.repository.erase_person`.
+`storage.repository.erase_person`; each erasure leaves a `deletion_audit` row of counts only.
 Coordinators are data too (`coordinator`): they change every year.
 """
 
@@ -85,6 +85,11 @@ class Supervisor(SQLModel, table=True):
             Integer, ForeignKey("supervisor.id", ondelete="SET NULL"), nullable=True, index=True
         ),
     )
+    # Privacy: the last day they wrote or pressed a button (at most one write a day), when the
+    # retention sweep asked whether to stay, and the message held while they re-consent.
+    last_active_at: datetime | None = _utc(nullable=True)
+    retention_asked_at: datetime | None = _utc(nullable=True)
+    held_update: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
@@ -468,3 +473,16 @@ class SeasonTarget(SQLModel, table=True):
     needed: int
     set_by: str = Field(max_length=254)  # the office that set it (NEO, NORE), or "cli"
     updated_at: datetime = _utc()
+
+
+class DeletionAudit(SQLModel, table=True):
+    """One erasure: why (`kind`: request, retention, operator), when, and how many rows of each
+    kind went (`counts`). Never what they held or whose they were: the audit proves that data
+    was erased without keeping any of it."""
+
+    __tablename__ = "deletion_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -164,8 +165,25 @@ def _at(column: Any, addresses: set[str]) -> ColumnElement[bool]:
     return func.lower(col(column)).in_(sorted(addresses))
 
 
-async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
-    """Erase everything held about one person; returns the mail files to remove from disk.
+@dataclass(frozen=True)
+class Erased:
+    """What an erasure removed: the mail files to remove from disk, and how many rows of each
+    kind went (for the deletion audit: counts, never contents)."""
+
+    files: list[str]
+    counts: dict[str, int]
+
+
+def _rows(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)  # a CursorResult for DML
+
+
+async def _count(session: AsyncSession, query: Any) -> int:
+    return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+async def erase_person(session: AsyncSession, user_id: int) -> Erased:
+    """Erase everything held about one person; returns the mail files to remove and the counts.
 
     An unsubscribe (or a declined invitation) stays on the suppression list, address, reason and
     date only, so that the opt-out is still honoured after the erasure (the privacy notice says
@@ -175,16 +193,53 @@ async def erase_person(session: AsyncSession, user_id: int) -> list[str]:
     outbox_filter = _outbox_of(user_id, addresses)
     files = await session.execute(select(col(OutboxEmail.stored_as)).where(outbox_filter))
     stored = [path for path in files.scalars() if path]
-    await session.execute(delete(OutboxEmail).where(outbox_filter))
-    await session.execute(delete(EmailVerification).where(_verifications_of(user_id, addresses)))
-    await session.execute(delete(Conversation).where(col(Conversation.telegram_user_id) == user_id))
-    await session.execute(delete(Question).where(col(Question.telegram_user_id) == user_id))
+    supervisor = await get_supervisor(session, user_id)
+    by_supervisor = supervisor.id if supervisor is not None else -1
+    counts = {  # tasks and offers go with the profile, by cascade: counted before
+        "tasks": await _count(
+            session, select(Task.id).where(col(Task.supervisor_id) == by_supervisor)
+        ),
+        "offers": await _count(
+            session, select(Offer.id).where(col(Offer.supervisor_id) == by_supervisor)
+        ),
+    }
+    counts["emails"] = _rows(await session.execute(delete(OutboxEmail).where(outbox_filter)))
+    counts["verifications"] = _rows(
+        await session.execute(
+            delete(EmailVerification).where(_verifications_of(user_id, addresses))
+        )
+    )
+    counts["drafts"] = _rows(
+        await session.execute(
+            delete(Conversation).where(col(Conversation.telegram_user_id) == user_id)
+        )
+    )
+    counts["questions"] = _rows(
+        await session.execute(delete(Question).where(col(Question.telegram_user_id) == user_id))
+    )
     await inbox.erase_of(session, user_id)
-    await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
+    counts["profiles"] = _rows(
+        await session.execute(delete(Supervisor).where(col(Supervisor.telegram_user_id) == user_id))
+    )
+    counts["invitations"] = 0
     if addresses:  # an invitation named them: forget it (a "no" stays as a suppression)
-        await session.execute(delete(Invitation).where(_at(Invitation.email, addresses)))
-    await unbind_user(session, user_id)  # a coordinator keeps the scope, not the account
-    return stored
+        counts["invitations"] = _rows(
+            await session.execute(delete(Invitation).where(_at(Invitation.email, addresses)))
+        )
+    # A coordinator keeps the scope, not the account.
+    counts["coordinator_bindings"] = await unbind_user(session, user_id)
+    return Erased(stored, counts)
+
+
+async def supervisor_accounts_at(session: AsyncSession, email: str) -> list[int]:
+    """The Telegram accounts of the supervisors registered with this address (any case): whom
+    an operator answers when a request arrives by email (`python -m bot privacy`)."""
+    result = await session.execute(
+        select(col(Supervisor.telegram_user_id)).where(
+            func.lower(col(Supervisor.email)) == email.strip().lower()
+        )
+    )
+    return list(result.scalars())
 
 
 def _draft(conversation: Conversation) -> dict[str, Any]:
@@ -311,15 +366,3 @@ async def is_coordinator_address(session: AsyncSession, email: str) -> bool:
         select(col(Coordinator.id)).where(func.lower(col(Coordinator.email)) == email.lower())
     )
     return found is not None
-
-
-async def mark_reachable(session: AsyncSession, user_id: int) -> None:
-    """The person wrote to the bot: a chat marked unreachable (403) works again."""
-    await session.execute(
-        update(Supervisor)
-        .where(
-            col(Supervisor.telegram_user_id) == user_id,
-            col(Supervisor.chat_unreachable_at).is_not(None),
-        )
-        .values(chat_unreachable_at=None)
-    )

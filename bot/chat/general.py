@@ -18,7 +18,16 @@ from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from storage import repository
 
-COMMANDS: Final = ("start", "newtask", "tasks", "help", "cancel", "mydata", "delete")
+COMMANDS: Final = (
+    "start",
+    "newtask",
+    "tasks",
+    "help",
+    "cancel",
+    "mydata",
+    "delete",
+    "privacy",
+)
 FLOWS_KEY: Final = "flows"
 
 

@@ -6,12 +6,10 @@ and is commented there.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,11 +21,10 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
-from bot.chat import ui
+from bot.chat import privacy, ui
 from bot.chat.engine.table import Flows
 from bot.chat.flows import campaign, coordinator, offers, profile
 from bot.chat.flows.registration import handlers as registration
@@ -43,18 +40,18 @@ from bot.chat.general import (
 )
 from bot.chat.questions import already_answered
 from bot.chat.questions import question_id as question_tag
-from bot.chat.turn import Turn, services
+from bot.chat.turn import Turn
 from bot.core.i18n import SUPPORTED, Translator
 from bot.domain.signing import Callback
+from bot.services import erasure as erasure_service
 from bot.services import placements, referrals, unsubscribe
 from bot.services.coordinators import INVITE_PREFIX
-from bot.services.offers import propose, release_supervisor
+from bot.services.erasure import Reason
 from bot.services.verification import LINK_PREFIX
 from storage import placements as store_placements
 from storage import questions, repository
 from storage.coordinators import coordinators_of_user
 from storage.placements import Placement
-from storage.slots import open_offers_of
 
 log = logging.getLogger(__name__)
 
@@ -205,51 +202,11 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await turn.close(tr("delete.kept"))
         await reprompt(turn, "delete.kept_continue", flows_of(context))
         return
-    now = turn.svc.clock.now()
-    async with turn.svc.db.session() as session:
-        supervisor = await repository.get_supervisor(session, turn.user.id)
-        asked = (
-            [o.slot_id for o in await open_offers_of(session, supervisor.id or 0)]
-            if supervisor
-            else []
-        )
-        held = []
-        if supervisor is not None:
-            held = await store_placements.held(session, supervisor_id=supervisor.id or 0)
-            await release_supervisor(session, supervisor.id or 0, now)
-        released = await placements.given_back(session, held)
-        stored_files = await repository.erase_person(session, turn.user.id)
-    await asyncio.to_thread(_remove_files, stored_files)
-    await turn.svc.db.compact_after_erase()
-    log.info("erased a person's data on request (%d mail files)", len(stored_files))
+    erasure = await erasure_service.erase(turn.svc, turn.user.id, Reason.REQUEST)
     await turn.close(tr("delete.done"))
     # A coordinator's chat menu goes back to everyone's (their scope stays, unbound).
     await update.get_bot().delete_my_commands(scope=BotCommandScopeChat(turn.chat_id))
-    await _reopen(turn, asked, released)
-
-
-async def _reopen(turn: Turn, asked: list[int], released: list[Placement]) -> None:
-    """Slots an erased supervisor was asked for or had accepted: ask others now (after the
-    erasure, so none of their own tasks is asked), and tell coordinators of freed places."""
-    if not asked:
-        return
-    async with turn.svc.db.session() as session:
-        for slot_id in dict.fromkeys(asked):
-            await propose(session, turn.svc.settings, slot_id, turn.svc.clock.now())
-    turn.svc.wake_offers()
-    await placements.announce(turn.svc, released)
-
-
-async def _reachable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if update.effective_user is None or not update.effective_user.id:
-        return
-    async with services(context).db.session() as session:
-        await repository.mark_reachable(session, update.effective_user.id)
-
-
-def _remove_files(names: list[str]) -> None:
-    for name in names:
-        Path(name).unlink(missing_ok=True)
+    await erasure_service.reopen(turn.svc, erasure)
 
 
 async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -300,8 +257,9 @@ def register_handlers(application: Application) -> None:
     # Only new messages: an edited message is never taken as an answer.
     new = filters.UpdateType.MESSAGE & private
     add = application.add_handler
-    # Anything a person sends proves the chat works again after a 403 (they unblocked the bot).
-    application.add_handler(TypeHandler(Update, _reachable), group=-1)
+    # Before everything (group -1): activity (a chat that works again after a 403 too), and
+    # consent asked again when its text changed; then /privacy and its buttons.
+    privacy.register(application, new)
     # Global commands first, so they work in the middle of any flow.
     add(CommandHandler("start", cmd_start, filters=new))
     add(CommandHandler("help", cmd_help, filters=new))

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     season_check_date: str = "02-01"  # MM-DD: "same as last season?" for the April season
     digest_time: str = "07:30"
     draft_expiry_days: int = Field(default=30, ge=1, le=365)
+    # Privacy (GDPR): who answers for the data, and how long an inactive supervisor's is kept.
+    privacy_controller: str = "the student association that runs this bot"
+    privacy_contact: str | None = None  # an address for privacy requests (else none is named)
+    retention_inactive_seasons: int = Field(default=2, ge=1, le=10)  # whole seasons, then asked
+    retention_answer_days: int = Field(default=60, ge=7, le=365)  # no answer: erased
     log_level: str = "INFO"
 
     @field_validator("timezone")

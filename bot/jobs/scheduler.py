@@ -1,9 +1,10 @@
 """The scheduler: a few idempotent sweeps, every minute or so, whose state is in the database.
 
 Each sweep reads what is due and does it (reminders, digests, the season check, thank-yous,
-expiry of unfinished drafts), so a restart, a missed run or a daylight-saving change never skips
-or repeats anything: an email that was due is found again, and one that was queued is not queued
-twice (idempotency keys, unique rows). No job is persisted in a job store.
+expiry of unfinished drafts, retention of inactive supervisors' data), so a restart, a missed
+run or a daylight-saving change never skips or repeats anything: an email that was due is
+found again, and one that was queued is not queued twice (idempotency keys, unique rows).
+No job is persisted in a job store.
 
 Several processes may run the scheduler (`run` and `worker`, or two workers), on SQLite as on
 PostgreSQL; only the holder of the `scheduler_lease` row sweeps (`storage.leases`). The leader
@@ -30,7 +31,7 @@ from typing import Final
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.context import Services
-from bot.services import answer_notices, campaigns, delivery, digests, offer_reminders
+from bot.services import answer_notices, campaigns, delivery, digests, offer_reminders, retention
 from storage import leases, questions, repository
 from storage.db import Database
 
@@ -67,6 +68,7 @@ def sweeps(svc: Services) -> list[Sweep]:
         Sweep("season-check", lambda: campaigns.season_check_sweep(svc), 300),
         Sweep("delivery-problems", lambda: delivery.report_sweep(svc), 60),
         Sweep("draft-expiry", lambda: expire_drafts(svc), 3600),
+        Sweep("retention", lambda: retention.retention_sweep(svc), 3600),
     ]
 
 

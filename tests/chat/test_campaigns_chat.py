@@ -22,6 +22,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, fil
 from bot.app import build_application, running, services_of
 from bot.chat import handlers
 from bot.chat.flows import campaign
+from bot.chat.flows.registration.steps import CONSENT_VERSION
 from bot.chat.turn import Turn
 from bot.cli.supervisors import add_commands, dispatch
 from bot.mail.backends import FileBackend
@@ -132,7 +133,7 @@ async def _supervisor(
             exchange_types=["research"],
             email=f"{user.first_name.lower()}@ous-hf.no",
             email_verified_at=REGISTERED if verified else None,
-            consent_version="2026-11",
+            consent_version=CONSENT_VERSION,
             consent_at=REGISTERED,
             created_at=REGISTERED,
             updated_at=REGISTERED,

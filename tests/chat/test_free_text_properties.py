@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bot.app import build_application, running, services_of
 from bot.chat.engine.rows import Kind
-from bot.chat.flows.registration.steps import FORM, Step
+from bot.chat.flows.registration.steps import CONSENT_VERSION, FORM, Step
 from bot.chat.flows.task import steps as ts
 from bot.chat.handlers import COMMANDS
 from bot.core import i18n
@@ -32,7 +32,7 @@ from tests.support.pacing import virtual_limiter
 USER = TgUser(id=9090, first_name="Prop", last_name="Erty", language_code="en")
 
 BASE: dict[str, Any] = {
-    "consent_version": "2026-11",
+    "consent_version": CONSENT_VERSION,
     "consent_at": "2026-11-24T09:00:00+00:00",
     "name_suggestion": "Prop Erty",
     "exchange_types": ["clinical"],

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from bot.chat.flows.registration.steps import CONSENT_VERSION
 from bot.services import links, offer_courier, offers
 from storage import coordinators, repository
 from storage.models import Offer, OfferStatus, Slot, Supervisor, Task, TaskStatus
@@ -36,7 +37,7 @@ async def _supervisor(services, user: TgUser, name: str, language: str = "en") -
             exchange_types=["research"],
             email=f"{user.id}@uio.no",
             email_verified_at=NOW,
-            consent_version="2026-11",
+            consent_version=CONSENT_VERSION,
             consent_at=NOW,
             created_at=NOW,
             updated_at=NOW,

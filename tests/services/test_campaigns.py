@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from bot.chat.flows.registration.steps import CONSENT_VERSION
 from bot.cli.supervisors import add_commands, dispatch
 from bot.domain.season import season_months
 from bot.domain.signing import Link
@@ -168,7 +169,7 @@ async def _registered(services, email: str) -> None:
                 workplace="Legekontoret",
                 city="oslo",
                 email=email,
-                consent_version="2026-11",
+                consent_version=CONSENT_VERSION,
                 consent_at=NOW,
                 created_at=NOW,
                 updated_at=NOW,

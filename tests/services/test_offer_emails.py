@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import build_application, running, services_of
+from bot.chat.flows.registration.steps import CONSENT_VERSION
 from bot.mail.backends import SmtpBackend
 from bot.services import offer_courier, offer_reminders, offers
 from storage import coordinators
@@ -42,7 +43,7 @@ async def _world(services, john: TgUser, *, verified: bool = True) -> int:
             exchange_types=["research"],
             email="john@uio.no",
             email_verified_at=now if verified else None,
-            consent_version="2026-11",
+            consent_version=CONSENT_VERSION,
             consent_at=now,
             created_at=now,
             updated_at=now,

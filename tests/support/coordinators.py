@@ -14,6 +14,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandl
 from bot.app import App, build_application, running
 from bot.chat import handlers
 from bot.chat.flows import coordinator
+from bot.chat.flows.registration.steps import CONSENT_VERSION
 from bot.chat.turn import Turn
 from bot.core.context import Services
 from bot.core.settings import Settings
@@ -168,7 +169,7 @@ async def _supervisor(session: Any, chat: Chat, language: str, now: datetime) ->
         exchange_types=["clinical", "research"],
         email=f"{chat.user.first_name.lower()}@ous-hf.example",
         email_verified_at=now,
-        consent_version="2026-11",
+        consent_version=CONSENT_VERSION,
         consent_at=now,
         created_at=now,
         updated_at=now,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.chat.flows.registration.steps import CONSENT_VERSION
 from storage.models import Slot, Supervisor, SupervisorStatus, Task, TaskStatus
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -26,7 +27,7 @@ async def supervisor(session: AsyncSession, n: int, **changes: Any) -> Superviso
         "exchange_types": ["research", "clinical"],
         "email": f"doctor{n}@example.org",
         "email_verified_at": NOW,
-        "consent_version": "1",
+        "consent_version": CONSENT_VERSION,
         "consent_at": NOW,
         "status": SupervisorStatus.ACTIVE,
         "created_at": NOW,
