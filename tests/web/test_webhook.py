@@ -180,11 +180,11 @@ async def test_a_stored_update_is_processed_and_answered_by_the_inbox(app, fake,
 
 @contextlib.asynccontextmanager
 async def unreachable_database(tmp_path: Path) -> AsyncIterator[App]:
-    """The bot with its database in a directory that does not exist: every session fails."""
+    """The bot with its database on a server where nothing listens: every session fails."""
     settings = Settings(
         _env_file=None,
         var_dir=tmp_path / "var",
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/missing/veileder.db",  # type: ignore[call-arg]
+        database_url="postgresql+psycopg://veileder@127.0.0.1:1/veileder",  # type: ignore[call-arg]
         secret_key="test-secret-key-of-at-least-32-characters",
     )
     application = build_application(

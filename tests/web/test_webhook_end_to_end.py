@@ -30,6 +30,15 @@ from tests.support.chat import Chat, TgUser
 from tests.support.pacing import virtual_limiter
 
 TOKEN = "999000:AAH-not-a-real-token-but-shaped-like-one"
+ODD_REQUESTS = [
+    b"hello there\r\n\r\n",
+    b"GET /unsubscribe/x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
+    b"GET /unsubscribe/u_1_\xc3\xb8 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /unsubscribe/x HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    b"POST /unsubscribe/x HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nab",
+    b"GET / HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n",
+]
 
 
 @pytest.fixture
@@ -130,7 +139,8 @@ async def test_a_webhook_update_is_answered_and_healthz_tells_the_truth(tmp_path
             assert unhealthy.json()["problems"] == ["scheduler_leader"]
 
             # uvicorn (h11) answers what is not HTTP with a status, never a dropped connection.
-            assert (await raw_exchange(port, b"hello there\r\n\r\n")).startswith(b"HTTP/1.1 400 ")
+            for odd in ODD_REQUESTS:
+                assert (await raw_exchange(port, odd)).startswith(b"HTTP/1.1 4"), odd[:40]
         finally:
             stop.set()
             await bot
