@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-scheduler", action="store_true", help="leave the sweeps to a separate `worker`"
     )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="take updates by webhook at WEBHOOK_URL (or PUBLIC_URL) instead of polling;"
+        " implied by WEBHOOK_URL",
+    )
     worker = commands.add_parser(
         "worker", help="only the senders and the scheduler, no chat (needs TELEGRAM_BOT_TOKEN)"
     )
@@ -155,9 +161,14 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             return _fail(
                 "TELEGRAM_BOT_TOKEN is not set; set it in .env or the environment (or use `demo`)"
             )
+        webhook = getattr(args, "webhook", False) or settings.webhook_url is not None
+        if webhook and not (settings.webhook_url or settings.public_url):
+            return _fail("configuration error: WEBHOOK_URL: --webhook needs WEBHOOK_URL (https)")
+        if webhook and settings.web_port is None:
+            return _fail("configuration error: WEB_PORT: a webhook needs WEB_PORT set")
         _prepare(settings, migrate=not args.no_migrate)
         _serve(settings)
-        return asyncio.run(serve(settings, start_scheduler=not args.no_scheduler))
+        return asyncio.run(serve(settings, start_scheduler=not args.no_scheduler, webhook=webhook))
     if args.command == "worker":
         if not settings.telegram_bot_token:
             return _fail("TELEGRAM_BOT_TOKEN is not set; the worker sends chat messages too")

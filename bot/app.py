@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
@@ -20,13 +21,16 @@ from bot.chat.inbox import AnswerGate, Inbox
 from bot.chat.notifier import ChatNotifier
 from bot.chat.pacing import ChatLimiter
 from bot.core.context import SERVICES_KEY, Services
+from bot.core.health import Health
 from bot.core.loop import Periodic
-from bot.core.settings import Settings
+from bot.core.settings import Settings, SettingsError
 from bot.domain.clock import Clock, SystemClock
+from bot.domain.signing import webhook_secret
 from bot.jobs.scheduler import Scheduler
 from bot.mail.backends import MailBackend, backend_for
 from bot.mail.sender import OutboxSender
 from bot.services import offer_courier
+from bot.web.app import BadUpdate, Webhook, create_app, webhook_path
 from bot.web.server import WebServer
 from storage.db import Database
 
@@ -52,6 +56,7 @@ def build_application(
     process; `start_scheduler` also runs the periodic sweeps (`bot.jobs.scheduler`). Every chat
     message goes through `rate_limiter` (`bot.chat.pacing`; tests pass one on virtual time)."""
     clock = clock or SystemClock()
+    health = Health(clock)
 
     async def post_init(application: App) -> None:
         db = Database(settings.database)
@@ -67,6 +72,7 @@ def build_application(
             sender=sender,
             bot_username=application.bot.username,
             notifier=ChatNotifier(application.bot, secret),
+            health=health,
         )
         application.bot_data[SERVICES_KEY] = services
         offer_sweeper = Periodic(
@@ -80,17 +86,12 @@ def build_application(
         if start_scheduler:
             scheduler = Scheduler(services)
             services.scheduler = scheduler
+            await scheduler.leader()  # lead (or see who does) from the start, for /healthz
             scheduler.start()
-        if settings.web_port is not None and start_sender:
-            web = WebServer(services, settings.web_host, settings.web_port)
-            services.web = web
-            await web.start()
 
     async def post_shutdown(application: App) -> None:
         services: Services | None = application.bot_data.get(SERVICES_KEY)
         if services is not None:
-            if services.web is not None:
-                await services.web.stop()
             if services.scheduler is not None:
                 await services.scheduler.stop()
             await services.sender.stop()
@@ -110,7 +111,7 @@ def build_application(
         .rate_limiter(rate_limiter or ChatLimiter())
     )
     # PTB's own default request, behind the gate that marks an update done as it is answered.
-    builder = builder.request(AnswerGate(request or HTTPXRequest(connection_pool_size=256)))
+    builder = builder.request(AnswerGate(request or HTTPXRequest(connection_pool_size=256), health))
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     application: App = builder.build()
@@ -148,13 +149,71 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def serve(settings: Settings, *, start_scheduler: bool = True) -> int:
+async def serve(settings: Settings, *, start_scheduler: bool = True, webhook: bool = False) -> int:
     """`python -m bot run`: the chat, through the inbox, with senders (and sweeps) until SIGTERM
     or SIGINT; the update being processed then is finished first."""
     stop = _stop_on_signals()
     async with running(build_application(settings, start_scheduler=start_scheduler)) as app:
-        await Inbox(app).run(stop)
+        await run_bot(app, stop, webhook=webhook)
     return 0
+
+
+def webhook_url(settings: Settings) -> str:
+    """`<WEBHOOK_URL>/telegram/<bot id>` (`WEBHOOK_URL` defaults to `PUBLIC_URL`)."""
+    base = settings.webhook_url or settings.public_url
+    if not base or not settings.telegram_bot_token:
+        raise SettingsError("WEBHOOK_URL: a webhook needs WEBHOOK_URL (or PUBLIC_URL) and a token")
+    return f"{base.rstrip('/')}/telegram/{webhook_path(settings.telegram_bot_token)}"
+
+
+def webhook_for(app: App, inbox: Inbox) -> Webhook:
+    """The web app's webhook for this bot: its path, its secret, and the inbox it stores into."""
+    services = services_of(app)
+    settings = services.settings
+
+    async def receive(data: Mapping[str, Any]) -> None:
+        try:
+            update = Update.de_json(dict(data), app.bot)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadUpdate(type(exc).__name__) from exc
+        await inbox.receive([update])
+
+    return Webhook(
+        path=webhook_path(settings.telegram_bot_token or PLACEHOLDER_TOKEN),
+        secret=settings.webhook_secret or webhook_secret(services.secret),
+        receive=receive,
+    )
+
+
+async def run_bot(app: App, stop: asyncio.Event, *, webhook: bool = False) -> None:
+    """The inbox and, with `WEB_PORT`, the web app (`bot.web`), in this one event loop until
+    `stop` is set, as python-telegram-bot's custom webhook example runs them.
+
+    Polling by default; with `webhook` Telegram is told to post updates to the web app
+    (`set_webhook` with the secret token and the inbox's update types), which stores them for
+    the inbox. The web app starts first, so it is there when Telegram posts, and stops last: an
+    update posted while the inbox finishes is still stored, and processed at the next start.
+    Only `run` serves the web app; `worker` binds no port."""
+    settings = services_of(app).settings
+    inbox = Inbox(app)
+    hook = webhook_for(app, inbox) if webhook else None
+    if hook is not None and settings.web_port is None:
+        raise SettingsError("WEB_PORT: a webhook needs the web app; set WEB_PORT")
+    web: WebServer | None = None
+    if settings.web_port is not None:
+        web = WebServer(create_app(services_of(app), hook), settings.web_host, settings.web_port)
+        await web.start()
+    try:
+        if hook is not None:
+            await app.bot.set_webhook(
+                webhook_url(settings),
+                secret_token=hook.secret,
+                allowed_updates=inbox.allowed_updates,
+            )
+        await inbox.run(stop, poll=hook is None)
+    finally:
+        if web is not None:
+            await web.stop()
 
 
 async def work(settings: Settings) -> int:

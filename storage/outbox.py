@@ -366,3 +366,14 @@ async def count_by_status(session: AsyncSession) -> dict[OutboxStatus, int]:
     for status, count in result.all():
         counts[OutboxStatus(status)] = int(count)
     return counts
+
+
+async def due_backlog(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+    """How many emails a sender could claim at `now`, and since when the oldest has been due
+    (for /healthz: a backlog is reported, never an error)."""
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(col(OutboxEmail.next_attempt_at))).where(_due(now))
+        )
+    ).one()
+    return int(count or 0), oldest

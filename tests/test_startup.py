@@ -58,6 +58,9 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL: expected one of DEBUG, INFO"),
         ({"SECRET_KEY": "crash-test-secret"}, "SECRET_KEY: must be at least 32 characters"),
         ({"PUBLIC_URL": "http://veileder.nmf.example"}, "PUBLIC_URL: must start with https://"),
+        ({"WEBHOOK_URL": "http://veileder.nmf.example"}, "WEBHOOK_URL: must start with https://"),
+        ({"WEBHOOK_SECRET": "not/allowed"}, "WEBHOOK_SECRET: Telegram accepts 1-256 characters"),
+        ({"WEBHOOK_URL": "https://veileder.nmf.example"}, "WEB_PORT: a webhook needs WEB_PORT"),
         (
             {"SMTP_USER": "veileder", "SMTP_HOST": "smtp.nmf.example"},
             "SMTP_SECURITY: none would send SMTP_USER's password in clear text",
@@ -74,6 +77,9 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         "log-level",
         "short-key",
         "http-url",
+        "http-webhook",
+        "webhook-secret-characters",
+        "webhook-without-port",
         "smtp-login-in-clear",
         "pg-no-key",
         "var-file",
@@ -86,6 +92,12 @@ def test_a_setting_to_fix_is_one_line_naming_it_and_exit_code_2(tmp_path, settin
     result = start_up(tmp_path, "run", TELEGRAM_BOT_TOKEN=TOKEN, **settings)
     assert result.returncode == 2
     assert one_line(result).startswith(f"veileder: configuration error: {named}")
+
+
+def test_a_webhook_without_a_public_url_is_one_line_and_exit_code_2(tmp_path):
+    result = start_up(tmp_path, "run", "--webhook", TELEGRAM_BOT_TOKEN=TOKEN, WEB_PORT="8080")
+    assert result.returncode == 2
+    assert one_line(result).startswith("veileder: configuration error: WEBHOOK_URL: ")
 
 
 def test_an_unreachable_postgresql_is_one_line_and_exit_code_1(tmp_path):

@@ -18,6 +18,11 @@ are older than the 24 hours Telegram keeps updates), so a copy delivered again a
 row. Update ids are only compared for equality (see `storage.inbox`).
 
 Processing is sequential, one update at a time in the order received, as conversations require.
+
+With a webhook (`run(stop, poll=False)`) Telegram posts each update to the web app, which calls
+`receive`: the update is stored and committed before the web app answers 200 (a database that is
+down is a 5xx, and Telegram delivers it again), then handed to `run`, which processes it as it
+processes a polled one. The row is the same either way, so a crash loses nothing in both modes.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.chat.pacing import retry_seconds
 from bot.core.context import SERVICES_KEY, Services
+from bot.core.health import Health
 from storage import inbox
 from storage.inbox import Received
 
@@ -73,22 +79,43 @@ class Inbox:
         # When the last call began that left Telegram nothing unconfirmed that we had stored.
         self._confirmed_at: datetime | None = None
         self._purged_at: datetime | None = None
+        self._received: asyncio.Queue[list[int]] = asyncio.Queue()
 
     @property
     def svc(self) -> Services:
         services: Services = self.application.bot_data[SERVICES_KEY]
         return services
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll and process until `stop` is set; the update being processed then is finished."""
-        await self._retrying(stop, "delete the webhook", self.application.bot.delete_webhook)
+    async def receive(self, updates: Sequence[Update]) -> None:
+        """Store `updates` and commit (raising when the database fails: the caller must not
+        confirm them to Telegram), then hand them to `run` without waiting for their processing."""
+        started = self.svc.clock.now()
+        received = [_received(update) for update in updates]
+        if not received:
+            return
+        await self._store(received)
+        self._confirmed_at = started  # answered 200 next: Telegram forgets them
+        self._received.put_nowait([item.update_id for item in received])
+
+    async def run(self, stop: asyncio.Event, *, poll: bool = True) -> None:
+        """Poll (or, with `poll=False`, take what `receive` stored) and process until `stop` is
+        set; the update being processed then is finished."""
+        if poll:
+            await self._retrying(stop, "delete the webhook", self.application.bot.delete_webhook)
         await self._retrying(stop, "purge the inbox", self._purge_expired)
         await self._process(None, stop)  # what a crash left undone, before anything new
+        if not poll:
+            while (ids := await self._retrying(stop, "wait", self._received.get)) is not None:
+                await self._process(ids, stop)
+                await self._retrying(stop, "purge the inbox", self._purge_done)
+            return
+        self.svc.health.polling()
         while not stop.is_set():
             started = self.svc.clock.now()
             batch = await self._poll(stop)
             if batch is None:
                 return
+            self.svc.health.polled()
             if self._offset is not None or not batch:
                 self._confirmed_at = started
             if batch:
@@ -221,8 +248,9 @@ class AnswerGate(BaseRequest):
     as done from its first answer on: a crash after that does not process it again; a crash
     before does, and its handler commits and answers it then."""
 
-    def __init__(self, inner: BaseRequest) -> None:
+    def __init__(self, inner: BaseRequest, health: Health | None = None) -> None:
         self.inner = inner
+        self.health = health
 
     @property
     def read_timeout(self) -> float | None:
@@ -247,9 +275,12 @@ class AnswerGate(BaseRequest):
         first = _answering.get()
         if first is not None:
             await first()
-        return await self.inner.do_request(
+        code, payload = await self.inner.do_request(
             url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
         )
+        if self.health is not None and 200 <= code < 300:
+            self.health.bot_api_answered()
+        return code, payload
 
 
 class _Stopped(Exception):

@@ -8,9 +8,10 @@ parts in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bot.core.ports import Loop, Notifier, Outbox, Server, Worker
+from bot.core.health import Health
+from bot.core.ports import Loop, Notifier, Outbox, Worker
 from bot.core.settings import Settings
 from bot.domain.clock import Clock
 from storage.db import Database
@@ -29,7 +30,7 @@ class Services:
     notifier: Notifier | None = None  # None where nothing is said in chat (a bare worker)
     offer_sweeper: Loop | None = None
     scheduler: Worker | None = None  # when this process runs the sweeps (`bot.jobs.scheduler`)
-    web: Server | None = None  # when WEB_PORT is set (`bot.web.server`)
+    health: Health = field(default_factory=Health)  # this process's signs of life (/healthz)
 
     def wake_offers(self) -> None:
         """New offers exist (proposed, or replacing a declined one): deliver them now."""

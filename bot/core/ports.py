@@ -66,11 +66,3 @@ class Outbox(Loop, Protocol):
     """The outbox sender: queued email goes out in the background, or now with `run_once`."""
 
     async def run_once(self) -> int: ...
-
-
-class Server(Protocol):
-    """Something listening for requests (the unsubscribe endpoint)."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import secrets
 from datetime import date, time, timedelta
 from enum import StrEnum
@@ -67,7 +68,9 @@ class Settings(BaseSettings):
     offers_per_place: int = Field(default=2, ge=1, le=10)
     public_url: str | None = None  # https://... where /unsubscribe is served, if anywhere
     web_host: str = "127.0.0.1"
-    web_port: int | None = Field(default=None, ge=0, le=65535)  # the unsubscribe endpoint
+    web_port: int | None = Field(default=None, ge=0, le=65535)  # the web app (`bot.web`)
+    webhook_url: str | None = None  # https://... : Telegram posts updates to <this>/telegram/<id>
+    webhook_secret: str | None = None  # default derived from SECRET_KEY (`signing.webhook_secret`)
     reply_to: str | None = None  # fallback Reply-To when no coordinator is responsible
     emails_per_day: int = Field(default=1, ge=1, le=10)
     emails_per_week: int = Field(default=2, ge=1, le=20)
@@ -163,6 +166,20 @@ class Settings(BaseSettings):
     def _https_only(cls, value: str | None) -> str | None:
         if value is not None and not value.lower().startswith("https://"):
             raise ValueError("must start with https:// (unsubscribe links carry a personal token)")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_webhook(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith("https://"):
+            raise ValueError("must start with https:// (Telegram sends webhooks only over HTTPS)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value, re.ASCII):
+            raise ValueError("Telegram accepts 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
     @field_validator("log_level")

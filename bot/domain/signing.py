@@ -64,6 +64,7 @@ class Purpose(StrEnum):
     INVITATION = "invitation"
     SEASON = "season"
     REFERRAL = "referral"
+    WEBHOOK = "webhook"  # the secret token Telegram sends with each webhook update
 
 
 class Verdict(Enum):
@@ -76,6 +77,13 @@ class Verdict(Enum):
 
 def purpose_key(secret: bytes, purpose: Purpose) -> bytes:
     return hmac.new(secret, f"veileder-key:{purpose.value}".encode(), hashlib.sha256).digest()
+
+
+def webhook_secret(secret: bytes) -> str:
+    """The `X-Telegram-Bot-Api-Secret-Token` for this deployment when `WEBHOOK_SECRET` is not
+    set: the webhook purpose's own key, 43 characters of `[A-Za-z0-9_-]` (Telegram allows 1-256),
+    so it is the same in every process sharing `SECRET_KEY` and reveals nothing about it."""
+    return base64.urlsafe_b64encode(purpose_key(secret, Purpose.WEBHOOK)).decode().rstrip("=")
 
 
 def _mac(key: bytes, user_id: int, body: str) -> str:

@@ -3,7 +3,7 @@
 The payload `u_<supervisor id>_<signature>` names the supervisor and proves the link came from
 us. As a deep link it works only when opened by that supervisor's own Telegram account, so a
 forwarded email cannot unsubscribe someone else; the HTTPS one-click target (RFC 8058,
-`bot.web.server`) is posted by a mail client, which has no account, and works for whoever holds
+`bot.web.unsubscribe`) is posted by a mail client, which has no account, and works for whoever holds
 the email. The mailto target goes to the sender address with the same token in the subject, for
 the people who read that mailbox to act on.
 

@@ -174,7 +174,7 @@ def _invitation_unsubscribe(settings: Settings, bot_username: str, token: str) -
     return Unsubscribe(
         deep_link=link(bot_username, token),
         mailto=f"mailto:{address}?subject=unsubscribe%20{token}",
-        https=https,  # one click (RFC 8058) declines it: bot.web.server
+        https=https,  # one click (RFC 8058) declines it: bot.web.unsubscribe
     )
 
 
