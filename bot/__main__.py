@@ -166,6 +166,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             return _fail("configuration error: WEBHOOK_URL: --webhook needs WEBHOOK_URL (https)")
         if webhook and settings.web_port is None:
             return _fail("configuration error: WEB_PORT: a webhook needs WEB_PORT set")
+        startup.check_web_port(settings)
         _prepare(settings, migrate=not args.no_migrate)
         _serve(settings)
         return asyncio.run(serve(settings, start_scheduler=not args.no_scheduler, webhook=webhook))

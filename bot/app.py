@@ -23,13 +23,14 @@ from bot.chat.pacing import ChatLimiter
 from bot.core.context import SERVICES_KEY, Services
 from bot.core.health import Health
 from bot.core.loop import Periodic
-from bot.core.settings import Settings, SettingsError
+from bot.core.settings import Settings
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.signing import webhook_secret
 from bot.jobs.scheduler import Scheduler
 from bot.mail.backends import MailBackend, backend_for
 from bot.mail.sender import OutboxSender
 from bot.services import offer_courier
+from bot.startup import CONFIGURATION, StartupError
 from bot.web.app import BadUpdate, Webhook, create_app, webhook_path
 from bot.web.server import WebServer
 from storage.db import Database
@@ -162,7 +163,10 @@ def webhook_url(settings: Settings) -> str:
     """`<WEBHOOK_URL>/telegram/<bot id>` (`WEBHOOK_URL` defaults to `PUBLIC_URL`)."""
     base = settings.webhook_url or settings.public_url
     if not base or not settings.telegram_bot_token:
-        raise SettingsError("WEBHOOK_URL: a webhook needs WEBHOOK_URL (or PUBLIC_URL) and a token")
+        raise StartupError(
+            "configuration error: WEBHOOK_URL: a webhook needs WEBHOOK_URL (or PUBLIC_URL)",
+            CONFIGURATION,
+        )
     return f"{base.rstrip('/')}/telegram/{webhook_path(settings.telegram_bot_token)}"
 
 
@@ -198,11 +202,18 @@ async def run_bot(app: App, stop: asyncio.Event, *, webhook: bool = False) -> No
     inbox = Inbox(app)
     hook = webhook_for(app, inbox) if webhook else None
     if hook is not None and settings.web_port is None:
-        raise SettingsError("WEB_PORT: a webhook needs the web app; set WEB_PORT")
+        raise StartupError("configuration error: WEB_PORT: a webhook needs WEB_PORT", CONFIGURATION)
     web: WebServer | None = None
     if settings.web_port is not None:
         web = WebServer(create_app(services_of(app), hook), settings.web_host, settings.web_port)
-        await web.start()
+        try:
+            await web.start()
+        except OSError as exc:
+            raise StartupError(
+                f"configuration error: WEB_PORT: cannot listen on {settings.web_host}:"
+                f"{settings.web_port} ({exc.strerror or exc})",
+                CONFIGURATION,
+            ) from None
     try:
         if hook is not None:
             await app.bot.set_webhook(

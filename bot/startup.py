@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 from pathlib import Path
 
 import aiosmtplib
@@ -189,3 +190,21 @@ async def check_smtp(settings: Settings) -> None:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError):
         client.close()
+
+
+def check_web_port(settings: Settings) -> None:
+    """`WEB_HOST:WEB_PORT` can be listened on (only `run` listens there): a port another program
+    holds is a setting to fix, said before the bot starts rather than after."""
+    if settings.web_port is None or settings.web_port == 0:
+        return
+    family = socket.AF_INET6 if ":" in settings.web_host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.web_host, settings.web_port))
+        except OSError as exc:
+            raise StartupError(
+                f"configuration error: WEB_PORT: cannot listen on {settings.web_host}:"
+                f"{settings.web_port} ({exc.strerror or exc})",
+                CONFIGURATION,
+            ) from None

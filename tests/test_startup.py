@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -98,6 +99,18 @@ def test_a_webhook_without_a_public_url_is_one_line_and_exit_code_2(tmp_path):
     result = start_up(tmp_path, "run", "--webhook", TELEGRAM_BOT_TOKEN=TOKEN, WEB_PORT="8080")
     assert result.returncode == 2
     assert one_line(result).startswith("veileder: configuration error: WEBHOOK_URL: ")
+
+
+def test_a_web_port_in_use_is_one_line_and_exit_code_2(tmp_path):
+    with socket.socket() as taken, BotApiServer() as server:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = start_up(tmp_path, "run", TELEGRAM_BOT_TOKEN=TOKEN, WEB_PORT=port, **server.env())
+    assert result.returncode == 2
+    assert one_line(result).startswith(
+        f"veileder: configuration error: WEB_PORT: cannot listen on 127.0.0.1:{port}"
+    )
 
 
 def test_an_unreachable_postgresql_is_one_line_and_exit_code_1(tmp_path):

@@ -14,8 +14,8 @@ is a 400: sending it again would not help. The path names the bot (its numeric i
 token, which is public), so one proxy can forward several bots.
 
 **Logs.** Paths carry personal tokens, so uvicorn's access log is off; our own lines name no path.
-Every error an endpoint does not answer itself (404, 405 with `Allow`, 413, a failure of ours) is
-a short page in bokmål and English, never a dropped connection.
+Every error an endpoint does not answer itself (404, 405 with `Allow`, a failure of ours) is a
+short page in bokmål and English, never a dropped connection; a body over `MAX_BODY` is a 413.
 """
 
 from __future__ import annotations

@@ -177,8 +177,10 @@ async def test_any_path_gets_an_answer_and_unsubscribes_nobody(services, client,
 async def _bystander(services: Services) -> int:
     """A supervisor whom no request but one with their own link may unsubscribe."""
     async with services.db.session() as s:
-        found = await s.get(Supervisor, 1)
-    return found.id or 0 if found is not None else await add_supervisor(services, 9)
+        found = await s.get(Supervisor, 1)  # made by an earlier example of this test
+    if found is None:
+        return await add_supervisor(services, 9)
+    return found.id or 0
 
 
 async def test_the_header_of_every_supervisor_email_points_at_this_route(services, client):
