@@ -31,7 +31,7 @@ async def test_an_operator_exports_then_erases_a_person_by_email(
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
     assert await cli.dispatch(_args("erase", email=EMAIL, yes=False), settings) == 0
-    assert "Would erase JOHN@ous-hf.example: 1 supervisor profile(s)" in capsys.readouterr().out
+    assert "Would erase JOHN@ous-hf.example: 1 supervisor profile and" in capsys.readouterr().out
     async with services.db.session() as session:
         assert await repository.get_supervisor(session, john.user.id) is not None
 
