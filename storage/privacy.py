@@ -95,6 +95,17 @@ async def unanswered(session: AsyncSession, asked_before: datetime) -> list[int]
     return list(result.scalars())
 
 
+async def still_unanswered(session: AsyncSession, user_id: int, asked_before: datetime) -> bool:
+    """Checked again just before erasing: they may have written since the sweep looked."""
+    found = await session.scalar(
+        select(col(Supervisor.id)).where(
+            col(Supervisor.telegram_user_id) == user_id,
+            col(Supervisor.retention_asked_at) < asked_before,
+        )
+    )
+    return found is not None
+
+
 async def stay(session: AsyncSession, user_id: int, now: datetime) -> bool:
     """ "Stay": the clock starts again now. False when there was no open question."""
     result = await session.execute(

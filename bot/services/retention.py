@@ -142,13 +142,17 @@ async def retention_sweep(svc: Services) -> tuple[int, int]:
             due = await privacy.inactive_unasked(session, before)
         for supervisor_id in due:
             asked += await _ask(svc, notifier, supervisor_id, before)
+    asked_before = now - timedelta(days=svc.settings.retention_answer_days)
     async with svc.db.session() as session:
-        lapsed = await privacy.unanswered(
-            session, now - timedelta(days=svc.settings.retention_answer_days)
-        )
+        lapsed = await privacy.unanswered(session, asked_before)
+    erased = 0
     for user_id in lapsed:
+        async with svc.db.session() as session:
+            if not await privacy.still_unanswered(session, user_id, asked_before):
+                continue
         done = await erasure.erase(svc, user_id, erasure.Reason.RETENTION)
         await erasure.reopen(svc, done)
-    if asked or lapsed:
-        log.info("retention: asked %d supervisor(s), erased %d", asked, len(lapsed))
-    return asked, len(lapsed)
+        erased += 1
+    if asked or erased:
+        log.info("retention: asked %d supervisor(s), erased %d", asked, erased)
+    return asked, erased

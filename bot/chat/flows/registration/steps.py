@@ -68,8 +68,10 @@ from bot.services import verification
 
 SCOPE: Final = "r"
 # The privacy notice's version, stored with each consent: change it whenever the notice changes
-# (2026-11-30: the do-not-email list that outlives /delete).
-CONSENT_VERSION: Final = "2026-11-30"
+# (2026-11-30: the do-not-email list that outlives /delete; 2026-11-30.2: erasure after a long
+# inactivity, /privacy). A registered supervisor agrees again before anything else
+# (`bot.chat.privacy`).
+CONSENT_VERSION: Final = "2026-11-30.2"
 # The draft's keys whose values the bot already had: not asked, a line on the summary.
 GIVEN: Final = "given"
 
