@@ -26,7 +26,7 @@ def _remove(**scope: str | None) -> argparse.Namespace:
 
 
 async def test_a_removed_coordinators_chat_no_longer_gets_coordinator_answers(
-    services, settings, nora, john, capsys
+    services, settings, fake, nora, john, capsys
 ):
     await bound_coordinator(services, nora)
     await supervisor_with_task(services, john, title="Heart failure clinic")
@@ -49,8 +49,11 @@ async def test_a_removed_coordinators_chat_no_longer_gets_coordinator_answers(
     await scheduler.stop()
     assert nora.since(mark) == []  # told nothing further
 
+    menu = {"type": "chat", "chat_id": nora.chat_id}
+    assert any(c["command"] == "pending" for c in fake.commands(scope=menu))
     await nora.command("pending")
     assert nora.last().text == en("unknown.command")
+    assert fake.commands(scope=menu) == []  # the menu is everyone's again
     await nora.command("help")
     assert "/pending" not in nora.last().text and "/addslot" not in nora.last().text
 

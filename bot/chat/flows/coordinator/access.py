@@ -52,8 +52,14 @@ async def scopes_of(turn: Turn) -> list[Coordinator]:
 
 
 async def as_unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """What anyone who is not a coordinator gets: exactly the unknown-command answer."""
+    """What anyone who is not a coordinator gets: exactly the unknown-command answer. A
+    coordinator removed since (`coordinators remove`) may still see the coordinators' menu in
+    this chat: it goes back to everyone's."""
     await general.on_unknown_command(update, context)
+    if update.effective_chat is not None:
+        await update.get_bot().delete_my_commands(
+            scope=BotCommandScopeChat(update.effective_chat.id)
+        )
 
 
 def translator(scopes: Sequence[Coordinator]) -> Translator:
