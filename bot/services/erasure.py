@@ -57,7 +57,8 @@ async def erase(svc: Services, user_id: int, reason: Reason) -> Erasure:
             await release_supervisor(session, supervisor.id or 0, now)
         released = await placements.given_back(session, held)
         erased = await repository.erase_person(session, user_id)
-        await audit.record(session, reason, erased.counts, now)
+        if any(erased.counts.values()):  # nothing was held: nothing to account for
+            await audit.record(session, reason, erased.counts, now)
     await asyncio.to_thread(_remove_files, erased.files)
     await svc.db.compact_after_erase()
     log.info("erased a person's data (%s, %d mail files)", reason.value, len(erased.files))

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from bot.chat.flows.registration.steps import CONSENT_VERSION
 from bot.core.settings import Settings
-from storage import repository
+from storage import audit, repository
 from storage.models import Supervisor
 from tests.support.coordinators import supervisor_with_task
 
@@ -133,3 +133,22 @@ async def test_a_button_under_the_old_notice_meets_the_new_one_first(services, j
     assert john.last().text.startswith("📝 Our privacy notice has changed.")
     await john.press("I agree")
     assert "Let's go on where you were." in john.messages()[-2].text
+
+
+async def test_delete_leaves_an_audit_row_of_counts_and_the_reason_only(services, john, clock):
+    await supervisor_with_task(services, john, title="Heart failure clinic")
+    await john.command("delete")
+    await john.press("Yes, erase everything")
+    async with services.db.session() as session:
+        entries = await audit.entries(session)
+    assert [(e.kind, e.created_at) for e in entries] == [("request", clock.now())]
+    assert entries[0].counts["profiles"] == 1 and entries[0].counts["tasks"] == 1
+    assert set(entries[0].model_dump()) == {"id", "kind", "counts", "created_at"}
+    assert all(isinstance(count, int) for count in entries[0].counts.values())
+
+
+async def test_delete_by_someone_we_hold_nothing_about_writes_no_audit_row(services, kari):
+    await kari.command("delete")
+    await kari.press("Ja, slett alt")
+    async with services.db.session() as session:
+        assert await audit.entries(session) == []
