@@ -5,7 +5,7 @@ Personal data about supervisors lives in `supervisor` (a finished registration),
 `email_verification` / `outbox_email` (addresses mail was sent to), `question` (the yes/no
 questions they were asked) and `inbox_update` (their updates as received, kept for minutes).
 `/delete` erases all of it by Telegram user id (tasks and offers by cascade); see
-`storage.repository.erase_person`.
+`storage.repository.erase_person`; each erasure leaves a `deletion_audit` row of counts only.
 Coordinators are data too (`coordinator`): they change every year.
 """
 
