@@ -64,7 +64,7 @@ def sweeps(svc: Services) -> list[Sweep]:
         Sweep(
             "digests", lambda: digests.send_due_digests(svc.db, svc.settings, svc.clock.now()), 60
         ),
-        Sweep("season-check", lambda: campaigns.season_check_sweep(svc), 300),
+        Sweep("season-check", lambda: campaigns.season_check_sweep(svc), 60),
         Sweep("delivery-problems", lambda: delivery.report_sweep(svc), 60),
         Sweep("draft-expiry", lambda: expire_drafts(svc), 3600),
     ]
