@@ -21,7 +21,10 @@ What a digest reports (`Digest`), for the person's scopes:
   with how many came through a colleague's referral link and whose link (per referrer): only
   coordinators ever see who referred whom (`bot.services.referrals`);
 - tasks awaiting approval (all submitted tasks, oldest first);
-- the places to fill by start month (open slots starting today or later) with a fill-rate bar;
+- the places to fill by start month (open slots starting today or later) with a fill-rate bar
+  over all of them, listing at most `MAX_LINES` slots a month (by start date) and then how many
+  more, with a pointer to /slots and `python -m bot slots list`: a national digest at 100,000
+  supervisors (10,000 slots) was a 1.5 MB email nobody reads to the end;
 - places at risk: still with an open place on or after 14 days before their reply-by date;
 - offers sent and answered (accepted, declined, expired) since the previous digest;
 - emails that failed for good since the previous digest, the address masked (k***@uio.no).
