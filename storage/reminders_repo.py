@@ -43,11 +43,19 @@ class ReminderState:
     emails_sent: tuple[datetime, ...]
 
 
-async def supervisors_with_waiting_offers(session: AsyncSession) -> list[int]:
+async def supervisors_with_waiting_offers(
+    session: AsyncSession, *, after: int = 0, limit: int | None = None
+) -> list[int]:
+    """Supervisors with an offer waiting for an answer, in id order: those after `after`, the
+    first `limit` of them (the scheduler's sweep takes a batch a run)."""
     result = await session.execute(
-        select(Offer.supervisor_id).where(col(Offer.status) == OfferStatus.SENT).distinct()
+        select(Offer.supervisor_id)
+        .where(col(Offer.status) == OfferStatus.SENT, col(Offer.supervisor_id) > after)
+        .distinct()
+        .order_by(col(Offer.supervisor_id))
+        .limit(limit)
     )
-    return sorted(int(i) for i in result.scalars())
+    return [int(i) for i in result.scalars()]
 
 
 async def state_of(

@@ -57,8 +57,9 @@ async def expire_drafts(svc: Services) -> int:
 
 
 def sweeps(svc: Services) -> list[Sweep]:
+    reminders = offer_reminders.Cursor()  # a batch of supervisors a minute (see reminder_sweep)
     return [
-        Sweep("reminders", lambda: offer_reminders.reminder_sweep(svc), 60),
+        Sweep("reminders", lambda: offer_reminders.reminder_sweep(svc, reminders), 60),
         Sweep("thanks", lambda: offer_reminders.thanks_sweep(svc), 300),
         Sweep("declines", lambda: answer_notices.deliver_due(svc), 60),
         Sweep(
