@@ -201,8 +201,13 @@ async def operations(url: str, size: int, directory: Path, row: Row) -> None:
                 scopes = await coordinator_store.coordinators_of_user(session, 900)
                 found = await coordinator_store.slots_in_scopes(session, scopes, ending_after=today)
                 taken = await placement_store.of_slots(session, [s.id or 0 for s in found])
-            screens = month_screens(
-                found, Translator("en"), today, settings.coordinator_margin_weeks, taken
+            screens = await asyncio.to_thread(  # as the handler does (cmd_slots)
+                month_screens,
+                found,
+                Translator("en"),
+                today,
+                settings.coordinator_margin_weeks,
+                taken,
             )
             return f"{len(found)} slots, {len(screens)} messages"
 

@@ -7,6 +7,7 @@ month declined.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from sqlmodel import col, select
 from bot.domain.matching import Candidate, SlotView
 from bot.domain.season import months_touched
 from storage.models import Offer, OfferStatus, Slot, Supervisor, SupervisorStatus, Task, TaskStatus
-from storage.streams import rows_in_parts
+from storage.streams import PART, rows_in_parts
 
 RECENT_ASKS = timedelta(days=90)
 
@@ -149,23 +150,27 @@ async def candidates_for(
             busy[task_id] = busy.get(task_id, 0) + 1
         if not_this_month:
             declined.setdefault(task_id, set()).update(months_touched(start, weeks))
-    return [
-        Candidate(
-            task_id=task_id or 0,
-            supervisor_id=supervisor_id,
-            exchange_type=slot.exchange_type,
-            city=slot.city,
-            weeks=slot.weeks,
-            months=tuple(months),
-            capacity=capacity,
-            busy=busy.get(task_id or 0, 0),
-            field=field,
-            supervisor_active=_active(status, paused_until, slot.start_date, now, tz),
-            verified=True,
-            task_approved=True,
-            recent_asks=asks.get(supervisor_id, 0),
-            already_offered=supervisor_id in asked,
-            declined_months=tuple(sorted(declined.get(task_id or 0, ()))),
+    found: list[Candidate] = []
+    for n, (tid, sid, months, capacity, field, state, paused_until) in enumerate(rows, 1):
+        found.append(
+            Candidate(
+                task_id=tid or 0,
+                supervisor_id=sid,
+                exchange_type=slot.exchange_type,
+                city=slot.city,
+                weeks=slot.weeks,
+                months=tuple(months),
+                capacity=capacity,
+                busy=busy.get(tid or 0, 0),
+                field=field,
+                supervisor_active=_active(state, paused_until, slot.start_date, now, tz),
+                verified=True,
+                task_approved=True,
+                recent_asks=asks.get(sid, 0),
+                already_offered=sid in asked,
+                declined_months=tuple(sorted(declined.get(tid or 0, ()))),
+            )
         )
-        for task_id, supervisor_id, months, capacity, field, status, paused_until in rows
-    ]
+        if n % PART == 0:
+            await asyncio.sleep(0)  # tens of thousands of views: let chats in between
+    return found

@@ -48,6 +48,7 @@ failures - is not sent; its run is recorded (`empty`) so it is not evaluated aga
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -286,7 +287,10 @@ async def compute(
     since = last if last is not None else previous_start(now, frequency, at, tz)
     found = await store.rows(session, rows, since=since, until=now, tz=tz)
     meter = await reciprocity.for_scopes(session, rows, local_day(now, tz))
-    return build(
+    # A national digest sorts thousands of slots into months: CPU work over rows already loaded
+    # (no session), off the event loop.
+    return await asyncio.to_thread(
+        build,
         period=period,
         frequency=frequency,
         since=since,
@@ -313,7 +317,9 @@ async def _send_one(
             if digest.empty:
                 await store.mark_empty(session, ids, period)
                 return False
-            subject, message = render(digest, rows, settings=settings, now=now)
+            subject, message = await asyncio.to_thread(
+                render, digest, rows, settings=settings, now=now
+            )
             key = idempotency_key(ids[0], period)
             queued = await repository.queue_email(
                 session,
@@ -383,5 +389,5 @@ async def preview(
         if not rows:
             return None
         digest = await compute(session, rows, settings, now)
-    _, message = render(digest, rows, settings=settings, now=now)
+    _, message = await asyncio.to_thread(render, digest, rows, settings=settings, now=now)
     return digest, message
