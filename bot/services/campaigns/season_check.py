@@ -7,7 +7,8 @@ coming one: one chat message with two buttons (through the `Notifier`), and, if 
 verified and not unsubscribed or suppressed, one email whose deep link `s_<supervisor>_<season>_
 <signature>` shows the same question in chat. The `season_check` row (unique per supervisor and
 season) is written with the email, before the chat message goes out, so a restart never asks
-twice (a crash between the two loses at most that one chat message; the email stays). A person
+twice (a crash between the two loses the chat messages of that run's batch, at most `BATCH`; their
+emails stay, and their deep links ask the same question in chat). A person
 who blocked the bot is marked unreachable in chat; email still works. Messages go out in working
 hours only (`bot.domain.reminders.Policy`).
 
