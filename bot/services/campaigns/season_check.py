@@ -166,6 +166,7 @@ def _season_email(
         recipient=supervisor.email,
         subject=subject,
         message=message.as_string(),
+        message_id=str(message["Message-ID"])[:300],  # known here: never parsed back out
         next_attempt_at=now,
         created_at=now,
     )
