@@ -1,5 +1,5 @@
-"""`python -m bench [--quick] [--only NAME ...] [--output PATH]`: run the benchmarks and write
-their sections, under a header naming the machine, to bench/RESULTS.md (or `--output`)."""
+"""`python -m bench [--quick] [--full] [--only NAME ...] [--output PATH]`: run the benchmarks and
+write their sections, under a header naming the machine, to bench/RESULTS.md (or `--output`)."""
 
 from __future__ import annotations
 
@@ -51,10 +51,15 @@ async def run_all(names: list[str], quick: bool) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument(
+        "--full", action="store_true", help="the largest sizes too (growth: 100k; BENCH_FULL=1)"
+    )
     parser.add_argument("--only", nargs="+", choices=MODULES, help="run only these")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the results")
     parser.add_argument("--no-write", action="store_true", help="print only, write no file")
     args = parser.parse_args(argv)
+    if args.full:
+        os.environ["BENCH_FULL"] = "1"
     sections = asyncio.run(run_all(args.only or MODULES, args.quick))
     if not args.no_write:
         text = header(args.quick) + "\n" + "\n".join(sections)

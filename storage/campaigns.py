@@ -7,9 +7,10 @@ suppressions are stored in lower case.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import exists, func, update
+from sqlalchemy import exists, func, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -108,10 +109,11 @@ async def suppression_for(session: AsyncSession, email: str) -> Suppression | No
 
 
 async def season_candidates(
-    session: AsyncSession, season: int, season_start: datetime
+    session: AsyncSession, season: int, season_start: datetime, limit: int | None = None
 ) -> list[Supervisor]:
     """Who to ask before `season`: not left, not unsubscribed, not paused beyond the season's
     start, with a task (not withdrawn) in an earlier season, none yet in this one, not yet asked.
+    The first `limit` of them by id (the sweep asks a batch per run).
     """
     earlier = exists().where(
         col(Task.supervisor_id) == col(Supervisor.id),
@@ -138,8 +140,44 @@ async def season_candidates(
             ~asked,
         )
         .order_by(col(Supervisor.id))
+        .limit(limit)
     )
     return list(result.scalars())
+
+
+async def last_season_tasks_of(
+    session: AsyncSession, supervisor_ids: Collection[int], season: int
+) -> dict[int, list[Task]]:
+    """`last_season_tasks` for a batch of supervisors in one query: every earlier task (not
+    withdrawn) of theirs is read, and only those of each one's latest season kept."""
+    if not supervisor_ids:
+        return {}
+    result = await session.execute(
+        select(Task)
+        .where(
+            col(Task.supervisor_id).in_(list(supervisor_ids)),
+            col(Task.season) < season,
+            col(Task.status) != TaskStatus.WITHDRAWN,
+        )
+        .order_by(col(Task.supervisor_id), col(Task.id))
+    )
+    earlier: dict[int, list[Task]] = {}
+    for task in result.scalars():
+        earlier.setdefault(task.supervisor_id, []).append(task)
+    latest = {sid: max(t.season for t in found) for sid, found in earlier.items()}
+    return {sid: [t for t in found if t.season == latest[sid]] for sid, found in earlier.items()}
+
+
+async def add_season_checks(
+    session: AsyncSession, supervisor_ids: Collection[int], season: int, now: datetime
+) -> None:
+    """Record the question for a batch in one statement; raises IntegrityError if another
+    process asked one of them first (the whole batch then waits for the next run)."""
+    if supervisor_ids:
+        await session.execute(
+            insert(SeasonCheck),
+            [{"supervisor_id": sid, "season": season, "asked_at": now} for sid in supervisor_ids],
+        )
 
 
 async def last_season_tasks(session: AsyncSession, supervisor_id: int, season: int) -> list[Task]:

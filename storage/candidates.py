@@ -1,15 +1,17 @@
 """Who could be asked for a slot: the candidates `bot.domain.matching.rank` chooses from.
 
-Three queries per slot, whatever the number of tasks: the approved tasks of its type and city,
-their supervisors' recent asks, and the offers that make a task busy or a month declined.
+Three queries per slot, whatever the number of tasks: the approved tasks of its type and city
+that could take it, their supervisors' recent asks, and the offers that make a task busy or a
+month declined.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_
+from sqlalchemy import String, cast, func, or_
 from sqlalchemy import select as sa_select  # sqlmodel's select takes at most four columns
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -17,6 +19,7 @@ from sqlmodel import col, select
 from bot.domain.matching import Candidate, SlotView
 from bot.domain.season import months_touched
 from storage.models import Offer, OfferStatus, Slot, Supervisor, SupervisorStatus, Task, TaskStatus
+from storage.streams import PART, rows_in_parts
 
 RECENT_ASKS = timedelta(days=90)
 
@@ -37,14 +40,15 @@ def _overlap(a: date, a_weeks: int, b: date, b_weeks: int) -> bool:
     return a < b + timedelta(weeks=b_weeks) and b < a + timedelta(weeks=a_weeks)
 
 
-def _active(supervisor: Supervisor, start: date, now: datetime, tz: ZoneInfo) -> bool:
+def _active(
+    status: SupervisorStatus, until: datetime | None, start: date, now: datetime, tz: ZoneInfo
+) -> bool:
     """Active now and on the slot's start. A pause is `paused_until` in the future (whatever
     the status says), or status paused with no end date ("not this season")."""
-    if supervisor.status == SupervisorStatus.LEFT:
+    if status == SupervisorStatus.LEFT:
         return False
-    until = supervisor.paused_until
     if until is None:
-        return supervisor.status != SupervisorStatus.PAUSED
+        return status != SupervisorStatus.PAUSED
     return until <= now and until.astimezone(tz).date() <= start
 
 
@@ -57,57 +61,79 @@ async def candidates_for(
     overlaps this slot: a task with one student at a time is not asked twice for the same weeks,
     so it can never accept more than it can take. `already_offered` is per supervisor: someone
     who declined this slot is not asked again for it through another of their tasks.
+
+    Only the columns the views need are read (never whole tasks and supervisors), in parts that
+    let other work run between them (`storage.streams`), and only tasks that could pass the hard
+    rules on the columns SQL can check (the slot's weeks, each of its months in the task's,
+    a verified supervisor who has not left): at 100,000 supervisors the slot's city and type
+    alone leave tens of thousands. The other offers are found through the same filter as a
+    subquery, not a list of ids.
     """
-    rows = (
-        await session.execute(
-            select(Task, Supervisor)
-            .join(Supervisor, col(Supervisor.id) == col(Task.supervisor_id))
-            .where(
-                col(Task.exchange_type) == slot.exchange_type,
-                col(Task.city) == slot.city,
-                col(Task.status) == TaskStatus.APPROVED,
-            )
+    needed = months_touched(slot.start_date, slot.weeks)
+    in_pool = (
+        col(Task.exchange_type) == slot.exchange_type,
+        col(Task.city) == slot.city,
+        col(Task.status) == TaskStatus.APPROVED,
+        col(Task.weeks) == slot.weeks,
+        *(cast(col(Task.months), String).like(f'%"{month}"%') for month in needed),
+    )
+    rows = await rows_in_parts(
+        session,
+        sa_select(
+            col(Task.id),
+            col(Task.supervisor_id),
+            col(Task.months),
+            col(Task.capacity),
+            col(Task.field),
+            col(Supervisor.status),
+            col(Supervisor.paused_until),
         )
-    ).all()
+        .join(Supervisor, col(Supervisor.id) == col(Task.supervisor_id))
+        .where(
+            *in_pool,
+            col(Supervisor.email_verified_at).is_not(None),
+            col(Supervisor.status) != SupervisorStatus.LEFT,
+        ),
+    )
     if not rows:
         return []
-    task_ids = [task.id for task, _ in rows]
-    supervisor_ids = list({supervisor.id for _, supervisor in rows})
+    pool = sa_select(col(Task.id)).where(*in_pool)
     asks = dict(
         (
             await session.execute(
                 select(col(Offer.supervisor_id), func.count())
                 .where(
-                    col(Offer.supervisor_id).in_(supervisor_ids),
+                    col(Offer.supervisor_id).in_(
+                        sa_select(col(Task.supervisor_id)).where(*in_pool)
+                    ),
                     col(Offer.created_at) >= now - RECENT_ASKS,
                 )
                 .group_by(col(Offer.supervisor_id))
             )
         ).all()
     )
-    history = (
-        await session.execute(
-            sa_select(
-                col(Offer.task_id),
-                col(Offer.supervisor_id),
-                col(Offer.slot_id),
-                col(Offer.status),
-                col(Offer.reply_by),
-                col(Offer.not_this_month),
-                col(Slot.start_date),
-                col(Slot.weeks),
-            )
-            .join(Slot, col(Slot.id) == col(Offer.slot_id))
-            .where(
-                col(Offer.task_id).in_(task_ids),
-                or_(
-                    col(Offer.slot_id) == slot.id,
-                    col(Offer.status).in_([OfferStatus.ACCEPTED, OfferStatus.SENT]),
-                    col(Offer.not_this_month).is_(True),
-                ),
-            )
+    history = await rows_in_parts(
+        session,
+        sa_select(
+            col(Offer.task_id),
+            col(Offer.supervisor_id),
+            col(Offer.slot_id),
+            col(Offer.status),
+            col(Offer.reply_by),
+            col(Offer.not_this_month),
+            col(Slot.start_date),
+            col(Slot.weeks),
         )
-    ).all()
+        .join(Slot, col(Slot.id) == col(Offer.slot_id))
+        .where(
+            col(Offer.task_id).in_(pool),
+            or_(
+                col(Offer.slot_id) == slot.id,
+                col(Offer.status).in_([OfferStatus.ACCEPTED, OfferStatus.SENT]),
+                col(Offer.not_this_month).is_(True),
+            ),
+        ),
+    )
     today = now.astimezone(tz).date()
     busy: dict[int, int] = {}
     asked: set[int] = set()  # supervisors already asked for this slot (through any task)
@@ -124,23 +150,27 @@ async def candidates_for(
             busy[task_id] = busy.get(task_id, 0) + 1
         if not_this_month:
             declined.setdefault(task_id, set()).update(months_touched(start, weeks))
-    return [
-        Candidate(
-            task_id=task.id or 0,
-            supervisor_id=supervisor.id or 0,
-            exchange_type=task.exchange_type,
-            city=task.city,
-            weeks=task.weeks,
-            months=tuple(task.months),
-            capacity=task.capacity,
-            busy=busy.get(task.id or 0, 0),
-            field=task.field,
-            supervisor_active=_active(supervisor, slot.start_date, now, tz),
-            verified=supervisor.email_verified_at is not None,
-            task_approved=task.status == TaskStatus.APPROVED,
-            recent_asks=asks.get(supervisor.id or 0, 0),
-            already_offered=supervisor.id in asked,
-            declined_months=tuple(sorted(declined.get(task.id or 0, ()))),
+    found: list[Candidate] = []
+    for n, (tid, sid, months, capacity, field, state, paused_until) in enumerate(rows, 1):
+        found.append(
+            Candidate(
+                task_id=tid or 0,
+                supervisor_id=sid,
+                exchange_type=slot.exchange_type,
+                city=slot.city,
+                weeks=slot.weeks,
+                months=tuple(months),
+                capacity=capacity,
+                busy=busy.get(tid or 0, 0),
+                field=field,
+                supervisor_active=_active(state, paused_until, slot.start_date, now, tz),
+                verified=True,
+                task_approved=True,
+                recent_asks=asks.get(sid, 0),
+                already_offered=sid in asked,
+                declined_months=tuple(sorted(declined.get(tid or 0, ()))),
+            )
         )
-        for task, supervisor in rows
-    ]
+        if n % PART == 0:
+            await asyncio.sleep(0)  # tens of thousands of views: let chats in between
+    return found

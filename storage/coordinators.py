@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from bot.domain.signing import hash_secret, is_token
 from storage import privacy
 from storage.models import Coordinator, Slot, Supervisor, Task, TaskStatus
+from storage.streams import scalars_in_parts
 
 NATIONAL: Final = "national"
 INVITE_VALIDITY: Final = timedelta(days=30)
@@ -284,23 +285,21 @@ async def supervisors_by_id(session: AsyncSession, ids: set[int]) -> dict[int, S
 async def slots_in_scopes(
     session: AsyncSession, scopes: Sequence[Coordinator], *, ending_after: date
 ) -> list[Slot]:
-    """Slots of these scopes whose stay has not ended by `ending_after`, by start date."""
+    """Slots of these scopes whose stay has not ended by `ending_after`, by start date (read in
+    parts: a national scope may have thousands, `storage.streams`)."""
     if not scopes:
         return []
-    result = await session.execute(
+    found = await scalars_in_parts(
+        session,
         select(Slot)
         .where(
             in_scopes(scopes, col(Slot.exchange_type), col(Slot.city)),
             col(Slot.start_date) > ending_after - timedelta(weeks=MAX_WEEKS),
         )
         .order_by(col(Slot.start_date), col(Slot.reference))
-        .execution_options(populate_existing=True)
+        .execution_options(populate_existing=True),
     )
-    return [
-        slot
-        for slot in result.scalars()
-        if slot.start_date + timedelta(weeks=slot.weeks) > ending_after
-    ]
+    return [slot for slot in found if slot.start_date + timedelta(weeks=slot.weeks) > ending_after]
 
 
 async def slot_by_reference(session: AsyncSession, reference: str) -> Slot | None:

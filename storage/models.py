@@ -56,6 +56,9 @@ def _utc(nullable: bool = False) -> Any:
 class Supervisor(SQLModel, table=True):
     """A clinician or researcher who finished registration."""
 
+    # The digest's "new supervisors" reads a window of registrations (migration 0016).
+    __table_args__ = (Index("ix_supervisor_created_at", "created_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     telegram_user_id: int = Field(sa_type=BigInteger, unique=True, index=True)
     chat_id: int = Field(sa_type=BigInteger)
@@ -185,6 +188,9 @@ class Task(SQLModel, table=True):
     A task being defined lives in `conversation`; this row exists from "submit" on.
     """
 
+    # Propose reads the approved tasks of one type and city (`storage.candidates`).
+    __table_args__ = (Index("ix_task_pool", "exchange_type", "city", "status"),)
+
     id: int | None = Field(default=None, primary_key=True)
     supervisor_id: int = Field(
         sa_column=Column(
@@ -254,6 +260,9 @@ class SlotStatus(StrEnum):
 
 class Slot(SQLModel, table=True):
     """An incoming student's place that needs a supervisor. `filled` counts accepted offers."""
+
+    # /slots and the digest read the slots from a date on.
+    __table_args__ = (Index("ix_slot_start_date", "start_date"),)
 
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=60, unique=True)

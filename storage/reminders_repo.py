@@ -26,6 +26,7 @@ from storage.models import (
     Task,
     TaskStatus,
 )
+from storage.streams import rows_in_parts
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,19 @@ class ReminderState:
     emails_sent: tuple[datetime, ...]
 
 
-async def supervisors_with_waiting_offers(session: AsyncSession) -> list[int]:
+async def supervisors_with_waiting_offers(
+    session: AsyncSession, *, after: int = 0, limit: int | None = None
+) -> list[int]:
+    """Supervisors with an offer waiting for an answer, in id order: those after `after`, the
+    first `limit` of them (the scheduler's sweep takes a batch a run)."""
     result = await session.execute(
-        select(Offer.supervisor_id).where(col(Offer.status) == OfferStatus.SENT).distinct()
+        select(Offer.supervisor_id)
+        .where(col(Offer.status) == OfferStatus.SENT, col(Offer.supervisor_id) > after)
+        .distinct()
+        .order_by(col(Offer.supervisor_id))
+        .limit(limit)
     )
-    return sorted(int(i) for i in result.scalars())
+    return [int(i) for i in result.scalars()]
 
 
 async def state_of(
@@ -113,7 +122,8 @@ async def supervisors(session: AsyncSession, ids: Collection[int]) -> list[Super
 async def states_of(
     session: AsyncSession, supervisor_ids: Collection[int], now: datetime
 ) -> dict[int, ReminderState]:
-    """`state_of` for many supervisors at once: three queries whatever their number."""
+    """`state_of` for many supervisors at once: three queries whatever their number (the offers
+    with their slots and tasks read in parts, `storage.streams`)."""
     ids = list(supervisor_ids)
     if not ids:
         return {}
@@ -122,11 +132,12 @@ async def states_of(
         col(Offer.status) == OfferStatus.SENT,
         col(Task.status) == TaskStatus.APPROVED,
     )
-    rows = await session.execute(
+    rows = await rows_in_parts(
+        session,
         select(Offer, Slot, Task)
         .join(Slot, col(Slot.id) == col(Offer.slot_id))
         .join(Task, col(Task.id) == col(Offer.task_id))
-        .where(*waiting_where)
+        .where(*waiting_where),
     )
     waiting: dict[int, list[tuple[Offer, Slot, Task]]] = {}
     for row in rows:

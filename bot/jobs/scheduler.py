@@ -58,14 +58,15 @@ async def expire_drafts(svc: Services) -> int:
 
 
 def sweeps(svc: Services) -> list[Sweep]:
+    reminders = offer_reminders.Cursor()  # a batch of supervisors a minute (see reminder_sweep)
     return [
-        Sweep("reminders", lambda: offer_reminders.reminder_sweep(svc), 60),
+        Sweep("reminders", lambda: offer_reminders.reminder_sweep(svc, reminders), 60),
         Sweep("thanks", lambda: offer_reminders.thanks_sweep(svc), 300),
         Sweep("declines", lambda: answer_notices.deliver_due(svc), 60),
         Sweep(
             "digests", lambda: digests.send_due_digests(svc.db, svc.settings, svc.clock.now()), 60
         ),
-        Sweep("season-check", lambda: campaigns.season_check_sweep(svc), 300),
+        Sweep("season-check", lambda: campaigns.season_check_sweep(svc), 60),
         Sweep("delivery-problems", lambda: delivery.report_sweep(svc), 60),
         Sweep("draft-expiry", lambda: expire_drafts(svc), 3600),
         Sweep("retention", lambda: retention.retention_sweep(svc), 3600),

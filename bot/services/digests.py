@@ -21,7 +21,10 @@ What a digest reports (`Digest`), for the person's scopes:
   with how many came through a colleague's referral link and whose link (per referrer): only
   coordinators ever see who referred whom (`bot.services.referrals`);
 - tasks awaiting approval (all submitted tasks, oldest first);
-- the places to fill by start month (open slots starting today or later) with a fill-rate bar;
+- the places to fill by start month (open slots starting today or later) with a fill-rate bar
+  over all of them, listing at most `MAX_LINES` slots a month (by start date) and then how many
+  more, with a pointer to /slots and `python -m bot slots list`: a national digest at 100,000
+  supervisors (10,000 slots) was a 1.5 MB email nobody reads to the end;
 - places at risk: still with an open place on or after 14 days before their reply-by date;
 - offers sent and answered (accepted, declined, expired) since the previous digest;
 - emails that failed for good since the previous digest, the address masked (k***@uio.no).
@@ -45,6 +48,7 @@ failures - is not sent; its run is recorded (`empty`) so it is not evaluated aga
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -283,7 +287,10 @@ async def compute(
     since = last if last is not None else previous_start(now, frequency, at, tz)
     found = await store.rows(session, rows, since=since, until=now, tz=tz)
     meter = await reciprocity.for_scopes(session, rows, local_day(now, tz))
-    return build(
+    # A national digest sorts thousands of slots into months: CPU work over rows already loaded
+    # (no session), off the event loop.
+    return await asyncio.to_thread(
+        build,
         period=period,
         frequency=frequency,
         since=since,
@@ -310,7 +317,9 @@ async def _send_one(
             if digest.empty:
                 await store.mark_empty(session, ids, period)
                 return False
-            subject, message = render(digest, rows, settings=settings, now=now)
+            subject, message = await asyncio.to_thread(
+                render, digest, rows, settings=settings, now=now
+            )
             key = idempotency_key(ids[0], period)
             queued = await repository.queue_email(
                 session,
@@ -380,5 +389,5 @@ async def preview(
         if not rows:
             return None
         digest = await compute(session, rows, settings, now)
-    _, message = render(digest, rows, settings=settings, now=now)
+    _, message = await asyncio.to_thread(render, digest, rows, settings=settings, now=now)
     return digest, message

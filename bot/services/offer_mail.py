@@ -188,6 +188,7 @@ async def queue_reminders_batch(
             followup=bool(made.followups) and not made.first,
         )
         email = _outbox(key, "offer", supervisor, subject, message.as_string(), now)
+        email.message_id = str(message["Message-ID"])[:300]  # known here: never parsed back out
         planned.append((supervisor, made, email))
         await asyncio.sleep(0)  # rendering is CPU work: let chats in between two emails
     queued = {id(e) for e in await outbox.queue_emails(session, [e for _, _, e in planned])}

@@ -8,6 +8,9 @@ supervisor who blocked the bot is marked unreachable (`offer_courier.mark_unreac
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
 from bot.core.context import Services
 from bot.core.i18n import Translator
 from bot.core.ports import Delivery
@@ -21,20 +24,40 @@ from storage.models import Offer, Slot, Supervisor, Task
 BATCH = 500  # supervisors per transaction of the reminder sweep
 
 
-async def reminder_sweep(svc: Services) -> int:
-    """Every supervisor with waiting offers: today's email if due, and a chat nudge for
-    follow-ups.
+@dataclass
+class Cursor:
+    """Where the scheduler's reminder sweep goes on: the last supervisor id it handled.
+
+    Kept in the scheduler's process, not the database: after a restart the sweep starts from
+    the beginning again, which repeats nothing (each email is once a day by its key)."""
+
+    after: int = 0
+
+
+async def reminder_sweep(svc: Services, cursor: Cursor | None = None) -> int:
+    """Supervisors with waiting offers: today's email if due, and a chat nudge for follow-ups.
 
     Outside working hours nothing may go out, so nothing is read. Otherwise supervisors go in
     batches, each read and queued in one session with a fixed number of queries (no query per
     supervisor), and their follow-ups are nudged in chat after the batch's commit.
+
+    With a `cursor` (the scheduler's, every minute) a run handles one batch, the next `BATCH`
+    supervisors after the cursor, and starts again from the first once it reached the last: a
+    run costs the same at 1,000 supervisors as at 100,000 (a few seconds, the loop never held
+    for long), and a whole pass over 30,000 supervisors with waiting offers takes an hour of
+    working time (emails due that day go out within that hour). Without one (the demo, tests)
+    a run handles everyone.
     """
     now = svc.clock.now()
     if not svc.settings.reminder_policy.working(now):
         svc.sender.wake()
         return 0
     async with svc.db.session() as session:
-        supervisor_ids = await reminders_repo.supervisors_with_waiting_offers(session)
+        supervisor_ids = await reminders_repo.supervisors_with_waiting_offers(
+            session, after=cursor.after if cursor else 0, limit=BATCH if cursor else None
+        )
+    if cursor is not None:
+        cursor.after = supervisor_ids[-1] if len(supervisor_ids) == BATCH else 0
     queued = 0
     for start in range(0, len(supervisor_ids), BATCH):
         batch = supervisor_ids[start : start + BATCH]
@@ -57,6 +80,7 @@ async def nudge_all(svc: Services, reminded: list[offer_mail.Reminded]) -> None:
         )
     for r in wanted:
         await _nudge(svc, r.supervisor, [shown.get(i) for i in r.plan.followups])
+        await asyncio.sleep(0)  # building the screens is CPU work: let chats in between
 
 
 async def _nudge(

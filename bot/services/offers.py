@@ -23,6 +23,7 @@ Concurrency: all changes to one slot's offers happen after its row is locked
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -80,9 +81,11 @@ async def propose(
         return []
     candidates = await candidates_for(session, slot, now, settings.tz)
     deadline = offer_reply_by(slot.start_date, settings.coordinator_margin_weeks, today)
+    # Ranking is pure CPU work over every candidate (tens of thousands in a big city): off the
+    # event loop, so no chat waits for it.
+    ranked = await asyncio.to_thread(rank, view_of(slot), candidates)
     return [
-        await repo.ask(session, slot_id, candidate, deadline, now)
-        for candidate in rank(view_of(slot), candidates)[:room]
+        await repo.ask(session, slot_id, candidate, deadline, now) for candidate in ranked[:room]
     ]
 
 

@@ -304,6 +304,28 @@ def test_long_lists_are_cut_with_a_count_of_the_rest():
     assert "… and 5 more" in text
 
 
+def test_a_month_lists_25_slots_then_how_many_more_and_where_to_see_them_all():
+    # A national digest at 100,000 supervisors had 10,000 slot lines (1.5 MB): the month's bar
+    # still counts every place, the list stops at 25.
+    slots = [
+        SlotLine(reference=f"SCOPE-2027-01-OSL-{i:02d}", exchange_type="clinical", city="oslo",
+                 start=date(2027, 1, 4), weeks=4, places=1, filled=i % 2,
+                 reply_by=date(2026, 12, 7), at_risk=False, overdue=False)
+        for i in range(40)
+    ]  # fmt: skip
+    digest = _digest(months=by_month(slots))
+    for language, more, bar in (
+        ("en", "… and 15 more this month: /slots in the bot lists them all", "20 of 40 filled"),
+        ("nb", "… og 15 til denne måneden: /slots i boten viser alle", "20 av 40"),
+    ):
+        _, message = digests.render(digest, _rows(language), settings=_settings(), now=MONDAY)
+        html, text = part(message, "html"), part(message, "plain")
+        for body in (html, text):
+            assert "SCOPE-2027-01-OSL-24:" in body and "SCOPE-2027-01-OSL-25:" not in body
+            assert more in body and "python -m bot slots list" in body
+        assert bar in text  # the month's bar counts them all
+
+
 def test_supervisors_who_came_through_colleagues_are_counted_per_referrer_in_both_languages():
     came = NewSupervisor("Ola Berg", "gp", "Ullevål", "oslo", ("clinical",), True,
                          date(2026, 11, 20), referred=True)  # fmt: skip

@@ -31,8 +31,8 @@ from bot.domain.validation import Valid, validate_email, validate_name
 from bot.services.campaigns.links import decline_payload, invite_payload, link
 from storage import campaigns as store
 from storage import repository
-from storage.coordinators import NATIONAL, coordinators_for
-from storage.models import Invitation, OutboxEmail
+from storage.coordinators import NATIONAL, coordinators_for, covers
+from storage.models import Coordinator, Invitation, OutboxEmail
 
 COLUMNS: Final = ("name", "email", "field", "city")
 REQUIRED: Final = ("name", "email")
@@ -157,9 +157,19 @@ async def reply_to(
 ) -> str | None:
     """The responsible coordinators' addresses for these (type, city) scopes, local ones first;
     else the configured fallback."""
+    found = []
+    for exchange_type, city in scopes:
+        found += await coordinators_for(session, exchange_type, city)
+    return reply_to_among(found, settings, scopes)
+
+
+def reply_to_among(
+    bound: Sequence[Coordinator], settings: Settings, scopes: Sequence[tuple[str, str]]
+) -> str | None:
+    """`reply_to` from the bound coordinators read once (in id order) for a whole batch."""
     addresses: list[str] = []
     for exchange_type, city in scopes:
-        found = await coordinators_for(session, exchange_type, city)
+        found = [c for c in bound if covers(c, exchange_type, city)]
         for coordinator in sorted(found, key=lambda c: c.city == NATIONAL):
             if coordinator.email.lower() not in {a.lower() for a in addresses}:
                 addresses.append(coordinator.email)

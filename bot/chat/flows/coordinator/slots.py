@@ -4,6 +4,7 @@ supervisors are told)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import date
 from itertools import groupby
@@ -118,7 +119,9 @@ async def cmd_slots(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await turn.say(tr("coord.slots.none"))
         return
     margin = turn.svc.settings.coordinator_margin_weeks
-    for month in month_screens(slot_list, tr, today, margin, taken):
+    # Thousands of slots in a national scope: building their messages is CPU work, done off the
+    # event loop (it reads only the slots already loaded, no session).
+    for month in await asyncio.to_thread(month_screens, slot_list, tr, today, margin, taken):
         await turn.show(month)
 
 
