@@ -3,6 +3,19 @@
 One `Database` per process, opened in the application's `post_init` and closed in
 `post_shutdown`. Each unit of work takes its own session (`async with db.session() as s`), and no
 network call to Telegram or SMTP is ever awaited while a write transaction is open.
+
+On SQLite every session begins `BEGIN IMMEDIATE`: it takes the write lock at its start, waiting
+up to `busy_timeout` for it. A deferred transaction that reads and then writes would instead try
+to upgrade its read snapshot when it writes, and fail at once with SQLITE_BUSY_SNAPSHOT ("database
+is locked") if anyone committed since: `busy_timeout` cannot retry that, because waiting cannot
+make an old snapshot current. Immediate sessions queue for the one writer instead; they also make
+each unit of work's reads and writes one serial step, so a read-then-write is never raced on
+SQLite. Which sessions write is not guessed per call site: a session that does not write still
+holds the lock only for its few milliseconds (no network call is awaited inside one). The only
+exception is `db.session(write=False)`, for pure reads on a path every update takes (the inbox's
+own reads, the "is this chat marked unreachable?" check): it begins deferred, reads a WAL
+snapshot without waiting for the writer, and must never write (on PostgreSQL, where readers and
+writers never block each other, the flag changes nothing).
 """
 
 from __future__ import annotations
@@ -12,7 +25,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +33,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+_READ_ONLY = "veileder_read_only"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -32,6 +47,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # The driver's own implicit BEGIN is off, so that `_begin` decides how each one starts.
+    dbapi_connection.isolation_level = None
+
+
+def _begin(conn: Connection) -> None:
+    """`BEGIN IMMEDIATE`, unless the session was opened with `write=False` (see the module)."""
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # no transaction (a checkpoint)
+    if options.get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -43,6 +71,7 @@ def create_engine(url: str) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin)
         return engine
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
@@ -58,16 +87,20 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: committed when the block ends, rolled back if it raises."""
+    async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """A unit of work: committed when the block ends, rolled back if it raises.
+        `write=False`: it only reads (SQLite then does not take the write lock, see above)."""
         async with self._sessions() as session, session.begin():
+            if not write:
+                await session.connection(execution_options={_READ_ONLY: True})
             yield session
 
     async def compact_after_erase(self) -> None:
         """Push erased pages out of SQLite's write-ahead log so no copy of them remains."""
         if self.is_sqlite:
             async with self.engine.connect() as conn:
-                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await autocommit.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
     async def close(self) -> None:
         await self.engine.dispose()
