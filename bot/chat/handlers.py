@@ -241,10 +241,16 @@ async def _reopen(turn: Turn, asked: list[int], released: list[Placement]) -> No
 
 
 async def _reachable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Writes only when the chat is marked unreachable: every update passes here, and a write
+    on each would queue every person behind SQLite's one writer (a read does not)."""
     if update.effective_user is None or not update.effective_user.id:
         return
-    async with services(context).db.session() as session:
-        await repository.mark_reachable(session, update.effective_user.id)
+    db = services(context).db
+    async with db.session(write=False) as session:
+        blocked = await repository.marked_unreachable(session, update.effective_user.id)
+    if blocked:
+        async with db.session() as session:
+            await repository.mark_reachable(session, update.effective_user.id)
 
 
 def _remove_files(names: list[str]) -> None:
