@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     digest_time: str = "07:30"
     draft_expiry_days: int = Field(default=30, ge=1, le=365)
     log_level: str = "INFO"
+    # Updates of different people processed at once (`bot.chat.inbox`); 1: one at a time.
+    max_concurrent_updates: int = Field(default=256, ge=1, le=4096)
 
     @field_validator("timezone")
     @classmethod
