@@ -28,8 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 async def insert_new(session: AsyncSession, table: Table, values: Mapping[str, Any]) -> bool:
     """Insert the row unless it would break a unique constraint. True when inserted."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = await session.execute(insert(table).values(**values).on_conflict_do_nothing())
-    return bool(getattr(result, "rowcount", 0))
+    inserted = await session.execute(
+        insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key)
+    )
+    return inserted.first() is not None
 
 
 async def lock(session: AsyncSession, *names: str) -> None:
