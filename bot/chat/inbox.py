@@ -120,7 +120,7 @@ class Inbox:
             if poll:
                 await self._poll_loop(stop)
             else:
-                await stop.wait()
+                await self._purge_loop(stop)
         finally:
             stop.set()  # lanes stop taking updates; what is being processed finishes
             while self._workers:
@@ -155,6 +155,13 @@ class Inbox:
                 handed = await self._retrying(stop, "read the inbox", partial(self._hand_over, ids))
                 if handed is None:
                     return  # stored and not done: processed at the next start
+            await self._retrying(stop, "purge the inbox", self._purge_done)
+
+    async def _purge_loop(self, stop: asyncio.Event) -> None:
+        """Without polling, a stored update is one the webhook answered 200 for: Telegram sends
+        it again only when that answer was lost, within moments, far inside `purge_after`."""
+        while not await _stopped_within(stop, PURGE_EVERY.total_seconds()):
+            self._confirmed_at = self.svc.clock.now()
             await self._retrying(stop, "purge the inbox", self._purge_done)
 
     async def _poll(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
