@@ -187,16 +187,32 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await turn.query.answer(tr("btn.stale"))
         return
     question_id = question_tag(cb.value)
+    now = turn.svc.clock.now()
+    asked: list[int] = []
+    released: list[Placement] = []
+    stored_files: list[str] = []
+    # The answer and the erasure are one transaction, committed before the button is answered:
+    # the update is done from its first answer on (`bot.chat.inbox`), so a crash in between
+    # must find both made, or neither (and then the update is processed again).
     async with turn.svc.db.session() as session:
         if question_id == 0:  # asked when nothing was stored: only while that is still so
             current = not await _holds_data(session, turn.user.id)
         else:
             question = (
-                await questions.answer(session, question_id, turn.user.id, turn.svc.clock.now())
+                await questions.answer(session, question_id, turn.user.id, now)
                 if question_id is not None
                 else None
             )
             current = question is not None and question.subject == "person"
+        if current and cb.action == "yes":
+            supervisor = await repository.get_supervisor(session, turn.user.id)
+            held: list[Placement] = []
+            if supervisor is not None:
+                asked = [o.slot_id for o in await open_offers_of(session, supervisor.id or 0)]
+                held = await store_placements.held(session, supervisor_id=supervisor.id or 0)
+                await release_supervisor(session, supervisor.id or 0, now)
+            released = await placements.given_back(session, held)
+            stored_files = await repository.erase_person(session, turn.user.id)
     if not current:
         await already_answered(turn, tr)
         return
@@ -205,20 +221,6 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await turn.close(tr("delete.kept"))
         await reprompt(turn, "delete.kept_continue", flows_of(context))
         return
-    now = turn.svc.clock.now()
-    async with turn.svc.db.session() as session:
-        supervisor = await repository.get_supervisor(session, turn.user.id)
-        asked = (
-            [o.slot_id for o in await open_offers_of(session, supervisor.id or 0)]
-            if supervisor
-            else []
-        )
-        held = []
-        if supervisor is not None:
-            held = await store_placements.held(session, supervisor_id=supervisor.id or 0)
-            await release_supervisor(session, supervisor.id or 0, now)
-        released = await placements.given_back(session, held)
-        stored_files = await repository.erase_person(session, turn.user.id)
     await asyncio.to_thread(_remove_files, stored_files)
     await turn.svc.db.compact_after_erase()
     log.info("erased a person's data on request (%d mail files)", len(stored_files))
