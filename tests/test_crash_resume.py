@@ -205,3 +205,44 @@ async def test_a_kill_at_any_point_of_an_updates_life_loses_nothing_and_repeats_
         not_done = db.execute("SELECT count(*) FROM inbox_update WHERE done_at IS NULL").fetchone()
     assert workplace == ("Haukeland University Hospital",)
     assert not_done == (0,)
+
+
+async def test_a_kill_right_after_delete_is_confirmed_still_erases(tmp_path):
+    """ "Yes, erase everything" is answered (the update is done) only once the erasure is
+    committed: a kill right after that first answer leaves nothing of the person."""
+    var_dir, pause = tmp_path / "var", tmp_path / "pause"
+    pause.mkdir()
+    with BotApiServer() as server:
+        fake = server.fake
+        chat = Chat.via_server(
+            fake, TgUser(id=4444, first_name="Edsger", last_name="Dijkstra", language_code="en")
+        )
+        bot = _start_bot(server, var_dir, tmp_path, paused=pause, point="answered")
+        try:
+            for action, reply in [
+                (lambda c: c.command("start"), "Welcome to Veileder"),
+                (lambda c: c.press("I agree"), "Step 1 of 6"),
+                (lambda c: c.command("delete"), "Erase all your data?"),
+            ]:
+                mark = chat.mark()
+                await action(chat)
+                await _expect(chat, mark, reply)
+            (pause / "hold").write_text(str(peek_next_update_id(fake.last_update_id)))
+            await chat.press("Yes, erase everything")
+            held = pause / f"answered-{fake.last_update_id}"
+            await fake.wait_for(held.exists, within=30, what="the confirmation answered")
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(timeout=10)
+            (pause / "hold").unlink()
+            bot = _start_bot(server, var_dir, tmp_path, paused=pause, point="answered")
+            await fake.wait_for(
+                partial(fake.is_confirmed, fake.last_update_id), within=30, what="the offset"
+            )
+        finally:
+            bot.kill()
+            _, errors = bot.communicate(timeout=10)
+    assert fake.violations == []
+    assert b"Traceback" not in errors
+    with sqlite3.connect(var_dir / "veileder.db") as db:
+        drafts = db.execute("SELECT count(*) FROM conversation").fetchone()
+    assert drafts == (0,)
