@@ -108,7 +108,8 @@ class Inbox:
         the ones still waiting in a lane stay not done (processed at the next start).
 
         With `poll=False` (a webhook feeds `receive`) it neither deletes the webhook nor calls
-        `getUpdates`: it processes what a crash left undone and what `receive` hands it."""
+        `getUpdates`: it processes what a crash left undone and what `receive` hands it. `stop`
+        is set when it returns, whatever ended it, so that no lane takes another update."""
         self._stop = stop
         try:
             if poll:
