@@ -111,9 +111,11 @@ class Probe:
 
 
 @pytest.fixture
-def settings_sqlite(tmp_path, migrated_sqlite_url) -> Settings:
+def settings_sqlite(request, tmp_path, migrated_sqlite_url) -> Settings:
+    """Parametrized indirectly, the parameter is MAX_CONCURRENT_UPDATES (else its default)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
+        max_concurrent_updates=getattr(request, "param", 256),
         var_dir=tmp_path / "var",
         database_url=migrated_sqlite_url,
         secret_key="test-secret-key-of-at-least-32-characters",
@@ -278,13 +280,14 @@ async def test_a_person_whose_handler_waits_delays_nobody_else(
         assert echoes(fake, user) == ["echo 0", "echo 1", "echo 2"]
 
 
+@pytest.mark.parametrize("settings_sqlite", [1], indirect=True)
 async def test_one_concurrent_update_processes_every_update_after_the_previous_one(
     jittery_app: App, fake: FakeTelegram, probe: Probe
 ):
     """MAX_CONCURRENT_UPDATES=1: a stock sequential bot (the benchmark's comparison)."""
     chats = [Chat.via_server(fake, user) for user in PEOPLE[:3]]
     sent: list[tuple[int, int]] = []
-    async with polling(jittery_app, max_concurrent=1):
+    async with polling(jittery_app):
         for n in range(6):
             for chat in chats:
                 await chat.send(f"echo {n}")
