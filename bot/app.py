@@ -105,8 +105,10 @@ def build_application(
         .token(settings.telegram_bot_token or PLACEHOLDER_TOKEN)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(_file_url(settings.telegram_api_base_url))
-        .concurrent_updates(False)  # one update at a time: conversations must not interleave
-        .updater(None)  # updates come through the durable inbox (`bot.chat.inbox`), see `serve`
+        # Updates come through the durable inbox (`bot.chat.inbox`), see `serve`: it processes
+        # different people's updates at once and each person's in order (PTB's own
+        # `concurrent_updates` applies only to its Updater's queue, which is not used).
+        .updater(None)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .rate_limiter(rate_limiter or ChatLimiter())
@@ -151,8 +153,9 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def serve(settings: Settings, *, start_scheduler: bool = True, webhook: bool = False) -> int:
-    """`python -m bot run`: the chat, through the inbox, with senders (and sweeps) until SIGTERM
-    or SIGINT; the update being processed then is finished first."""
+    """`python -m bot run`: the chat, through the inbox (up to `MAX_CONCURRENT_UPDATES` people's
+    updates at once, each person's in order), with senders (and sweeps) until SIGTERM or SIGINT;
+    the updates being processed then are finished first."""
     stop = _stop_on_signals()
     async with running(build_application(settings, start_scheduler=start_scheduler)) as app:
         await run_bot(app, stop, webhook=webhook)

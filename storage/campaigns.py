@@ -14,6 +14,7 @@ from sqlalchemy import exists, func, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from storage import atomic
 from storage.models import (
     Invitation,
     SeasonCheck,
@@ -70,12 +71,13 @@ async def is_registered(session: AsyncSession, email: str) -> bool:
 
 
 async def suppress(session: AsyncSession, email: str, reason: str, now: datetime) -> bool:
-    """Put an address on the list (once; an existing entry keeps its reason). True if added."""
-    if await is_suppressed(session, email):
-        return False
-    session.add(Suppression(email=email.lower(), reason=reason, created_at=now))
-    await session.flush()
-    return True
+    """Put an address on the list (once; an existing entry keeps its reason). True if added.
+    The database decides (a unique index on lower(email)), so a racing entry is never doubled."""
+    return await atomic.insert_new(
+        session,
+        Suppression.__table__,  # type: ignore[attr-defined]
+        {"email": email.lower(), "reason": reason, "detail": None, "created_at": now},
+    )
 
 
 async def unsuppress(session: AsyncSession, email: str, reason: str) -> None:

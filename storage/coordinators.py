@@ -155,27 +155,33 @@ async def bind_by_token(
     """
     if not is_token(token):
         return None
-    result = await session.execute(
-        select(Coordinator).where(col(Coordinator.invite_hash) == _invite_hash(secret, token))
+    bound = {"telegram_user_id": telegram_user_id, "chat_id": chat_id, "bound_at": now}
+    # One conditional UPDATE takes the link: of two accounts opening it at once (a forwarded
+    # invitation), the second finds it used and binds nothing.
+    taken = await session.execute(
+        update(Coordinator)
+        .where(
+            col(Coordinator.invite_hash) == _invite_hash(secret, token),
+            col(Coordinator.invited_at) > now - INVITE_VALIDITY,
+        )
+        .values(invite_hash=None, **bound)
+        .returning(col(Coordinator.id), col(Coordinator.email))
+        .execution_options(synchronize_session=False)
     )
-    coordinator = result.scalar_one_or_none()
-    if coordinator is None or coordinator.invited_at + INVITE_VALIDITY <= now:
+    won = taken.first()
+    if won is None:
         return None
-    others = await session.execute(
-        select(Coordinator).where(
-            func.lower(col(Coordinator.email)) == coordinator.email.lower(),
+    coordinator_id, email = won
+    await session.execute(
+        update(Coordinator)
+        .where(
+            func.lower(col(Coordinator.email)) == email.lower(),
             col(Coordinator.telegram_user_id).is_(None),
         )
+        .values(invite_hash=None, **bound)
+        .execution_options(synchronize_session=False)
     )
-    rows = {row.id: row for row in [coordinator, *others.scalars()]}
-    for row in rows.values():
-        row.telegram_user_id = telegram_user_id
-        row.chat_id = chat_id
-        row.bound_at = now
-        row.invite_hash = None
-        session.add(row)
-    await session.flush()
-    return coordinator
+    return await session.get(Coordinator, coordinator_id, populate_existing=True)
 
 
 async def coordinators_of_user(session: AsyncSession, telegram_user_id: int) -> list[Coordinator]:

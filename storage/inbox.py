@@ -8,8 +8,8 @@ processing of one that was taken but not finished (`done_at` empty) starts again
 `bot.chat.inbox` for the loop.
 
 Update ids are compared for equality only, never ordered across batches: Telegram may start
-again at a random id after a week without updates. Rows are ordered by id only among those not
-done, which all come from the same run of ids (see `pending`).
+again at a random id after a week without updates. Rows not done are ordered by the time they
+were stored, and by id only within one batch (see `pending`).
 
 The rows hold what people wrote, so done rows are purged after a few minutes (`purge_done`), once
 Telegram can no longer deliver them again; /mydata counts a person's rows, /delete erases them.
@@ -67,15 +67,16 @@ async def store(session: AsyncSession, batch: Sequence[Received], now: datetime)
 async def pending(
     session: AsyncSession, update_ids: Collection[int] | None = None
 ) -> list[InboxUpdate]:
-    """Updates kept but not yet done (of `update_ids`, when given), in the order they came.
-
-    Ordering by id is sound here: the bot finishes one batch before it asks for the next, so
-    the rows not done are at most those of the batches a crash interrupted, one run of ids."""
+    """Updates kept but not yet done (of `update_ids`, when given), in the order they came:
+    by the time they were stored, then by id (ids rise within a batch; a new run of ids after a
+    quiet week comes in a later batch)."""
     query = select(InboxUpdate).where(col(InboxUpdate.done_at).is_(None))
     if update_ids is not None:
         query = query.where(col(InboxUpdate.update_id).in_(sorted(update_ids)))
     result = await session.execute(
-        query.order_by(col(InboxUpdate.update_id)).execution_options(populate_existing=True)
+        query.order_by(col(InboxUpdate.received_at), col(InboxUpdate.update_id)).execution_options(
+            populate_existing=True
+        )
     )
     return list(result.scalars())
 

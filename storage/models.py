@@ -358,7 +358,10 @@ class Suppression(SQLModel, table=True):
     Looked up by `lower(email)` (addresses are stored as given): the expression index lets that
     lookup use an index instead of scanning the table."""
 
-    __table_args__ = (Index("ix_suppression_email_lower", func.lower(literal_column("email"))),)
+    __table_args__ = (
+        # Unique: one entry per address in any letter case, even when two are written at once.
+        Index("ix_suppression_email_lower", func.lower(literal_column("email")), unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True)

@@ -37,7 +37,9 @@ from datetime import datetime, timedelta
 from email.parser import HeaderParser
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, update
+from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -47,64 +49,49 @@ from storage.models import OutboxEmail, OutboxStatus
 # ORM's bulk-update machinery (no objects are loaded or synchronised either way), a third of
 # what recording a sent email cost.
 _TABLE = OutboxEmail.__table__  # type: ignore[attr-defined]
+# Rows per INSERT: under SQLite's 32,766 bound parameters at the table's 19 columns.
+_INSERT_CHUNK = 500
 
 
 async def queue_email(session: AsyncSession, email: OutboxEmail) -> bool:
-    """Queue an email unless one with the same idempotency key exists. True when queued."""
-    existing = await session.scalar(
-        select(col(OutboxEmail.id)).where(col(OutboxEmail.idempotency_key) == email.idempotency_key)
-    )
-    if existing is not None:
-        return False
-    if email.message_id is None:  # kept after the message itself is cleared
-        found = HeaderParser().parsestr(email.message, headersonly=True)["Message-ID"]
-        email.message_id = str(found)[:300] if found else None
-    session.add(email)
-    await session.flush()
-    return True
+    """Queue an email unless one with the same idempotency key exists. True when queued (its
+    `id` is then set)."""
+    return bool(await queue_emails(session, [email]))
 
 
 async def queue_emails(session: AsyncSession, emails: Sequence[OutboxEmail]) -> list[OutboxEmail]:
-    """`queue_email` for a batch: one query for the keys that exist, one flush for the rest.
-    Returns the emails queued (with their ids)."""
-    if not emails:
-        return []
-    keys = [email.idempotency_key for email in emails]
-    existing = set(
-        (
-            await session.execute(
-                select(col(OutboxEmail.idempotency_key)).where(
-                    col(OutboxEmail.idempotency_key).in_(keys)
-                )
-            )
-        ).scalars()
-    )
-    queued: list[OutboxEmail] = []
+    """Queue the emails whose idempotency key is new. Returns those queued (with their ids).
+
+    One `INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING` per batch: a key queued
+    meanwhile by another transaction (two people's updates processed at once, or a sweep beside
+    a handler) is skipped by the database itself, never by a read made before the insert, so two
+    transactions can never both queue one logical email, nor fail on the unique key."""
+    fresh: dict[str, OutboxEmail] = {}
     for email in emails:
-        if email.idempotency_key in existing:
+        if email.idempotency_key in fresh:
             continue
-        existing.add(email.idempotency_key)
-        if email.message_id is None:
+        if email.message_id is None:  # kept after the message itself is cleared
             found = HeaderParser().parsestr(email.message, headersonly=True)["Message-ID"]
             email.message_id = str(found)[:300] if found else None
-        queued.append(email)
-    if queued:
-        # One executemany and one read of the new ids (the ORM, and RETURNING in parameter
-        # order on SQLite, add rows one statement at a time).
-        await session.execute(
-            insert(OutboxEmail), [email.model_dump(exclude={"id"}) for email in queued]
+        fresh[email.idempotency_key] = email
+    if not fresh:
+        return []
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    queued: list[OutboxEmail] = []
+    rows = list(fresh.values())
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        result = await session.execute(
+            insert(_TABLE)
+            .values([email.model_dump(exclude={"id"}) for email in chunk])
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(_TABLE.c.idempotency_key, _TABLE.c.id)
         )
-        new_ids = dict(
-            (
-                await session.execute(
-                    select(col(OutboxEmail.idempotency_key), col(OutboxEmail.id)).where(
-                        col(OutboxEmail.idempotency_key).in_([e.idempotency_key for e in queued])
-                    )
-                )
-            ).all()
-        )
-        for email in queued:
-            email.id = new_ids[email.idempotency_key]
+        new_ids = {key: int(email_id) for key, email_id in result.all()}
+        for email in chunk:
+            if email.idempotency_key in new_ids:
+                email.id = new_ids[email.idempotency_key]
+                queued.append(email)
     return queued
 
 

@@ -40,18 +40,24 @@ async def touch(session: AsyncSession, user_id: int, now: datetime) -> Superviso
     ).scalar_one_or_none()
     if supervisor is None:
         return None
-    last = supervisor.last_active_at
-    if (
-        supervisor.chat_unreachable_at is not None
-        or supervisor.retention_asked_at is not None
-        or last is None
-        or last <= now - TOUCH_EVERY
-    ):
+    if touch_due(supervisor, now):
         supervisor.chat_unreachable_at = None
         supervisor.retention_asked_at = None
         supervisor.last_active_at = now
         session.add(supervisor)
     return supervisor
+
+
+def touch_due(supervisor: Supervisor, now: datetime) -> bool:
+    """Whether `touch` would write: every update asks, and on most only a read is needed (a
+    write per update would queue every person behind SQLite's one writer)."""
+    last = supervisor.last_active_at
+    return (
+        supervisor.chat_unreachable_at is not None
+        or supervisor.retention_asked_at is not None
+        or last is None
+        or last <= now - TOUCH_EVERY
+    )
 
 
 def _last_activity() -> Any:

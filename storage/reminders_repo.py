@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -243,6 +243,18 @@ def is_paused(supervisor: Supervisor, now: datetime) -> bool:
     if supervisor.paused_until is not None:
         return supervisor.paused_until > now
     return supervisor.status == SupervisorStatus.PAUSED
+
+
+async def mark_thanked(session: AsyncSession, offer_id: int, now: datetime) -> bool:
+    """Take the offer's one thank-you: True for the one transaction that marks it (a second
+    sweep racing this one finds it marked and thanks nobody)."""
+    result = await session.execute(
+        update(Offer)
+        .where(col(Offer.id) == offer_id, col(Offer.thanked_at).is_(None))
+        .values(thanked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def ended_unthanked(session: AsyncSession, today: date) -> list[int]:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import col, select
 
-from storage import inbox
+from storage import atomic, inbox
 from storage.coordinators import unbind_user
 from storage.models import (
     Conversation,
@@ -28,6 +28,8 @@ from storage.models import (
     Task,
 )
 from storage.outbox import queue_email as queue_email  # re-exported: the outbox is storage.outbox
+
+_SUPPRESSION = Suppression.__table__  # type: ignore[attr-defined]
 
 # ---- conversations -----------------------------------------------------------------------
 
@@ -97,6 +99,29 @@ async def verifications_since(
         .where(col(EmailVerification.email) == email, col(EmailVerification.created_at) >= since)
     )
     return int(by_person or 0), int(by_address or 0)
+
+
+async def lock_verification_sends(session: AsyncSession, user_id: int, email: str) -> None:
+    """Hold this person's and this address's count of codes until the transaction ends, so that
+    two codes asked for at once cannot both pass the hourly limit (see `storage.atomic`)."""
+    await atomic.lock(session, f"verify-person:{user_id}", f"verify-address:{email.lower()}")
+
+
+async def take_try(session: AsyncSession, verification_id: int, max_tries: int) -> int | None:
+    """Spend one of a code's tries: the tries spent now, or None when none was left. One
+    conditional UPDATE, so tries made at once can never spend more than `max_tries`."""
+    result = await session.execute(
+        update(EmailVerification)
+        .where(
+            col(EmailVerification.id) == verification_id,
+            col(EmailVerification.attempts) < max_tries,
+        )
+        .values(attempts=col(EmailVerification.attempts) + 1)
+        .returning(col(EmailVerification.attempts))
+        .execution_options(synchronize_session=False)
+    )
+    spent = result.scalar_one_or_none()
+    return None if spent is None else int(spent)
 
 
 async def latest_verification(session: AsyncSession, user_id: int) -> EmailVerification | None:
@@ -336,11 +361,13 @@ async def suppress(
 ) -> None:
     """Never email this address again (but verification codes the person asks for). `detail`:
     what the mail server said, for a bounce."""
-    found = await session.execute(
-        select(Suppression).where(func.lower(col(Suppression.email)) == email.lower())
+    # Once per address in any letter case (a unique index on lower(email)): a second entry,
+    # even one racing this, is dropped by the database and the first keeps its reason.
+    await atomic.insert_new(
+        session,
+        _SUPPRESSION,
+        {"email": email, "reason": reason, "detail": detail, "created_at": now},
     )
-    if found.scalar_one_or_none() is None:
-        session.add(Suppression(email=email, reason=reason, detail=detail, created_at=now))
     # Mail already queued to the address stops too (a code the person asks for still goes).
     # Nothing failed in delivery, so there is nothing to report to a coordinator.
     await session.execute(

@@ -16,16 +16,22 @@ import pytest
 
 from tests.helpers import code_in, mails
 from tests.support.botapi.server import BotApiServer
-from tests.support.chat import Chat, TgUser
+from tests.support.chat import Chat, TgUser, peek_next_update_id
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
 def _start_bot(
-    server: BotApiServer, var_dir: Path, workdir: Path, *, paused: Path | None = None
+    server: BotApiServer,
+    var_dir: Path,
+    workdir: Path,
+    *,
+    paused: Path | None = None,
+    point: str = "taken",
 ) -> subprocess.Popen[bytes]:
-    """The bot; with `paused`, one that can wait before processing (`tests.support.paused_bot`)."""
+    """The bot; with `paused`, one that can wait at `point` of an update's life
+    (`tests.support.paused_bot`)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -43,6 +49,7 @@ def _start_bot(
     command = ["-m", "bot", "run"]
     if paused is not None:
         env["PAUSE_DIR"] = str(paused)
+        env["PAUSE_AT"] = point
         command = ["-m", "tests.support.paused_bot"]
     return subprocess.Popen(
         [sys.executable, *command],
@@ -124,10 +131,22 @@ async def test_killing_the_bot_after_every_answer_loses_nothing(tmp_path):
     assert b"Traceback" not in errors
 
 
-async def test_a_kill_between_taking_an_update_and_answering_it_loses_nothing(tmp_path):
-    """Each update is taken from Telegram, committed to the inbox, and the bot killed before it
-    processed any of it: after the restart it is answered, once (Telegram delivered it again,
-    and the copy is dropped)."""
+# Where in an update's life the bot is killed (see `tests.support.paused_bot`), and whether
+# Telegram must then deliver it again (its offset was not confirmed before the kill).
+KILL_POINTS = {"fetched": True, "stored": True, "taken": None, "answered": None, "finished": None}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+async def test_a_kill_at_any_point_of_an_updates_life_loses_nothing_and_repeats_nothing(
+    tmp_path, point
+):
+    """Each update, in turn, is held at one point of its life and the bot killed there: after
+    the restart every answer is stored once and answered once. Taken from Telegram but not
+    stored (`fetched`), or stored before the offset moved on (`stored`): Telegram delivers it
+    again and the copy is dropped. Stored and confirmed, before any answer (`taken`): the inbox
+    processes it at the start. After its first answer (`answered`) or once it is done
+    (`finished`): it is never processed again; a reply the kill cut off is the current question,
+    which /help shows."""
     var_dir, pause = tmp_path / "var", tmp_path / "pause"
     pause.mkdir()
     script: list[tuple[Callable[[Chat], Awaitable[object]], str]] = [
@@ -137,37 +156,47 @@ async def test_a_kill_between_taking_an_update_and_answering_it_loses_nothing(tm
         (lambda c: c.press("Researcher"), "Step 3 of 6"),
         (lambda c: c.send("Haukeland University Hospital"), "Step 4 of 6"),
     ]
+    redelivered = KILL_POINTS[point]
     with BotApiServer() as server:
         fake = server.fake
         chat = Chat.via_server(
             fake, TgUser(id=4343, first_name="Grace", last_name="Hopper", language_code="en")
         )
-        bot = _start_bot(server, var_dir, tmp_path, paused=pause)
+        bot = _start_bot(server, var_dir, tmp_path, paused=pause, point=point)
         try:
             for action, reply in script:
-                (pause / "hold").touch()
+                (pause / "hold").write_text(str(peek_next_update_id(fake.last_update_id)))
                 mark = chat.mark()
                 await action(chat)
                 update_id = fake.last_update_id
-                taken = pause / f"taken-{update_id}"
-                await fake.wait_for(taken.exists, within=30, what="the update taken and stored")
+                assert (pause / "hold").read_text() == str(update_id)
+                held = pause / f"{point}-{update_id}"
+                await fake.wait_for(held.exists, within=30, what=f"the update held at {point}")
                 bot.send_signal(signal.SIGKILL)
                 bot.wait(timeout=10)
-                assert not chat.new_messages(mark)
+                seen_before = [m for m in chat.new_messages(mark) if reply in m.text]
+                if point in ("fetched", "stored", "taken"):
+                    assert not chat.new_messages(mark)
+                if point == "finished":
+                    assert len(seen_before) == 1
                 (pause / "hold").unlink()
-                bot = _start_bot(server, var_dir, tmp_path, paused=pause)
-                await _expect(chat, mark, reply)
-                # Confirmed by the next poll, which comes only after it was processed.
+                bot = _start_bot(server, var_dir, tmp_path, paused=pause, point=point)
+                # Confirmed by a later poll, which the restarted bot makes.
                 await fake.wait_for(
                     partial(fake.is_confirmed, update_id), within=30, what="the offset confirmed"
                 )
+                if point == "answered" and not seen_before:
+                    await chat.command("help")  # the kill cut the reply off: the step is kept
+                await _expect(chat, mark, reply)
                 answers = [m for m in chat.new_messages(mark) if reply in m.text]
                 assert len(answers) == 1, [m.text[:60] for m in chat.new_messages(mark)]
-                assert fake.delivery_count(update_id) == 2
+                if redelivered:
+                    assert fake.delivery_count(update_id) == 2
         finally:
             bot.kill()
             _, errors = bot.communicate(timeout=10)
     assert fake.violations == []
+    assert fake.unanswered_callback_queries() == []
     assert b"Traceback" not in errors
     with sqlite3.connect(var_dir / "veileder.db") as db:
         workplace = db.execute(
@@ -176,3 +205,44 @@ async def test_a_kill_between_taking_an_update_and_answering_it_loses_nothing(tm
         not_done = db.execute("SELECT count(*) FROM inbox_update WHERE done_at IS NULL").fetchone()
     assert workplace == ("Haukeland University Hospital",)
     assert not_done == (0,)
+
+
+async def test_a_kill_right_after_delete_is_confirmed_still_erases(tmp_path):
+    """ "Yes, erase everything" is answered (the update is done) only once the erasure is
+    committed: a kill right after that first answer leaves nothing of the person."""
+    var_dir, pause = tmp_path / "var", tmp_path / "pause"
+    pause.mkdir()
+    with BotApiServer() as server:
+        fake = server.fake
+        chat = Chat.via_server(
+            fake, TgUser(id=4444, first_name="Edsger", last_name="Dijkstra", language_code="en")
+        )
+        bot = _start_bot(server, var_dir, tmp_path, paused=pause, point="answered")
+        try:
+            for action, reply in [
+                (lambda c: c.command("start"), "Welcome to Veileder"),
+                (lambda c: c.press("I agree"), "Step 1 of 6"),
+                (lambda c: c.command("delete"), "Erase all your data?"),
+            ]:
+                mark = chat.mark()
+                await action(chat)
+                await _expect(chat, mark, reply)
+            (pause / "hold").write_text(str(peek_next_update_id(fake.last_update_id)))
+            await chat.press("Yes, erase everything")
+            held = pause / f"answered-{fake.last_update_id}"
+            await fake.wait_for(held.exists, within=30, what="the confirmation answered")
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(timeout=10)
+            (pause / "hold").unlink()
+            bot = _start_bot(server, var_dir, tmp_path, paused=pause, point="answered")
+            await fake.wait_for(
+                partial(fake.is_confirmed, fake.last_update_id), within=30, what="the offset"
+            )
+        finally:
+            bot.kill()
+            _, errors = bot.communicate(timeout=10)
+    assert fake.violations == []
+    assert b"Traceback" not in errors
+    with sqlite3.connect(var_dir / "veileder.db") as db:
+        drafts = db.execute("SELECT count(*) FROM conversation").fetchone()
+    assert drafts == (0,)

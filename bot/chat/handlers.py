@@ -184,25 +184,32 @@ async def on_delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await turn.query.answer(tr("btn.stale"))
         return
     question_id = question_tag(cb.value)
+    now = turn.svc.clock.now()
+    erasure: erasure_service.Erasure | None = None
+    # The answer and the erasure are one transaction, committed before the button is answered:
+    # the update is done from its first answer on (`bot.chat.inbox`), so a crash in between
+    # must find both made, or neither (and then the update is processed again).
     async with turn.svc.db.session() as session:
         if question_id == 0:  # asked when nothing was stored: only while that is still so
             current = not await _holds_data(session, turn.user.id)
         else:
             question = (
-                await questions.answer(session, question_id, turn.user.id, turn.svc.clock.now())
+                await questions.answer(session, question_id, turn.user.id, now)
                 if question_id is not None
                 else None
             )
             current = question is not None and question.subject == "person"
+        if current and cb.action == "yes":
+            erasure = await erasure_service.erase_within(session, turn.user.id, Reason.REQUEST, now)
     if not current:
         await already_answered(turn, tr)
         return
     await turn.query.answer()
-    if cb.action != "yes":
+    if erasure is None:
         await turn.close(tr("delete.kept"))
         await reprompt(turn, "delete.kept_continue", flows_of(context))
         return
-    erasure = await erasure_service.erase(turn.svc, turn.user.id, Reason.REQUEST)
+    await erasure_service.tidy(turn.svc, erasure, Reason.REQUEST)
     await turn.close(tr("delete.done"))
     # A coordinator's chat menu goes back to everyone's (their scope stays, unbound).
     await update.get_bot().delete_my_commands(scope=BotCommandScopeChat(turn.chat_id))

@@ -2,7 +2,7 @@
 
     delete_webhook, then: replay what a crash left undone, and forever
         getUpdates(offset) -> store the batch, commit -> offset = last id + 1
-        -> for each stored update not yet done: process_update (done at its first answer)
+        -> hand each stored update not yet done to its person's lane (done at its first answer)
 
 Telegram drops an update once a `getUpdates` call passes an offset beyond it, and this loop only
 asks again after the batch is committed, so a crash at any instant leaves every update at
@@ -10,19 +10,30 @@ Telegram (delivered again, and dropped on insert when it is already stored) or i
 done: processed at the next start). An update is marked done just before its first call to
 Telegram (`AnswerGate`), or when `process_update` returned having said nothing (it never raises:
 a handler's failure goes to the error handler). So a crash before the first answer processes it
-again, and a crash after never answers it twice.
+again, and a crash after never answers it twice. A webhook feeds the same inbox through
+`receive` (and `run(stop, poll=False)` then only processes).
+
+**Per-person ordered concurrency.** Each update goes to a lane keyed by its person (the
+effective user, else the chat, else one shared lane): a lane processes its updates one after the
+other in the order they came, and different lanes run at once, at most `max_concurrent` updates
+together. A lane holds its person's turn first and takes a place under the bound only for the
+update it processes, so a person whose handler waits (a slow query, a Bot API call held by the
+limiter) never keeps a place from anyone else while their next updates wait: one slow person
+delays only themselves. With `max_concurrent=1` every update shares one lane: processed strictly
+one after the other in the order received, as a stock sequential bot does. What made this safe
+for the handlers: each unit of work is one transaction, SQLite transactions begin IMMEDIATE
+(`storage.db`), and each read-then-write that two people could race is one conditional statement
+or a unique constraint (see the README, "Concurrency").
 
 Done rows hold what people wrote: they are purged `PURGE_AFTER` after they were done, but only
 once Telegram can no longer send them again (a later call passed an offset beyond them, or they
 are older than the 24 hours Telegram keeps updates), so a copy delivered again always finds its
 row. Update ids are only compared for equality (see `storage.inbox`).
 
-Processing is sequential, one update at a time in the order received, as conversations require.
-
 With a webhook (`run(stop, poll=False)`) Telegram posts each update to the web app, which calls
 `receive`: the update is stored and committed before the web app answers 200 (a database that is
-down is a 5xx, and Telegram delivers it again), then handed to `run`, which processes it as it
-processes a polled one. The row is the same either way, so a crash loses nothing in both modes.
+down is a 5xx, and Telegram delivers it again), then handed to its person's lane, as a polled one
+is. The row is the same either way, so a crash loses nothing in both modes.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -62,6 +74,9 @@ T = TypeVar("T")
 App = Application[Any, Any, Any, Any, Any, Any]
 
 
+Lane = tuple[str, int] | None  # ("user", id), ("chat", id), or None: the shared lane
+
+
 class Inbox:
     def __init__(
         self,
@@ -70,45 +85,66 @@ class Inbox:
         poll_seconds: int = LONG_POLL_SECONDS,
         purge_after: timedelta = PURGE_AFTER,
         allowed_updates: Sequence[str] = Update.ALL_TYPES,
+        max_concurrent: int | None = None,
     ) -> None:
         self.application = application
         self.poll_seconds = poll_seconds
         self.purge_after = purge_after
         self.allowed_updates = list(allowed_updates)
+        self.max_concurrent = max_concurrent or self.svc.settings.max_concurrent_updates
         self._offset: int | None = None
         # When the last call began that left Telegram nothing unconfirmed that we had stored.
         self._confirmed_at: datetime | None = None
         self._purged_at: datetime | None = None
-        self._received: asyncio.Queue[list[int]] = asyncio.Queue()
+        self._places = asyncio.Semaphore(self.max_concurrent)
+        self._lanes: dict[Lane, deque[inbox.InboxUpdate]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._queued: set[int] = set()  # update ids in a lane or being processed
+        self._handing = asyncio.Lock()  # reading pending rows and queueing them, one at a time
+        self._started = False
+        self._stop = asyncio.Event()
 
     @property
     def svc(self) -> Services:
         services: Services = self.application.bot_data[SERVICES_KEY]
         return services
 
-    async def receive(self, updates: Sequence[Update]) -> None:
-        """Store `updates` and commit (raising when the database fails: the caller must not
-        confirm them to Telegram), then hand them to `run` without waiting for their processing."""
-        started = self.svc.clock.now()
-        received = [_received(update) for update in updates]
-        if not received:
-            return
-        await self._store(received)
-        self._confirmed_at = started  # answered 200 next: Telegram forgets them
-        self._received.put_nowait([item.update_id for item in received])
-
     async def run(self, stop: asyncio.Event, *, poll: bool = True) -> None:
-        """Poll (or, with `poll=False`, take what `receive` stored) and process until `stop` is
-        set; the update being processed then is finished."""
-        if poll:
-            await self._retrying(stop, "delete the webhook", self.application.bot.delete_webhook)
-        await self._retrying(stop, "purge the inbox", self._purge_expired)
-        await self._process(None, stop)  # what a crash left undone, before anything new
-        if not poll:
-            while (ids := await self._retrying(stop, "wait", self._received.get)) is not None:
-                await self._process(ids, stop)
-                await self._retrying(stop, "purge the inbox", self._purge_done)
+        """Poll and process until `stop` is set; the updates being processed then are finished,
+        the ones still waiting in a lane stay not done (processed at the next start).
+
+        With `poll=False` (a webhook feeds `receive`) it neither deletes the webhook nor calls
+        `getUpdates`: it processes what a crash left undone and what `receive` hands it. `stop`
+        is set when it returns, whatever ended it, so that no lane takes another update."""
+        self._stop = stop
+        try:
+            if poll:
+                await self._retrying(
+                    stop, "delete the webhook", self.application.bot.delete_webhook
+                )
+            await self._retrying(stop, "purge the inbox", self._purge_expired)
+            await self._retrying(stop, "read the inbox", partial(self._hand_over, None, True))
+            if poll:
+                await self._poll_loop(stop)
+            else:
+                await self._purge_loop(stop)
+        finally:
+            stop.set()  # lanes stop taking updates; what is being processed finishes
+            while self._workers:
+                await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def receive(self, updates: Sequence[Update]) -> None:
+        """Store a batch (committed when this returns: a webhook may answer 200) and hand the
+        stored ones to their lanes, without waiting for them to be processed. Before `run` has
+        replayed what a crash left (or after it stopped) they are only stored: `run` takes them
+        from the inbox in their turn."""
+        if not updates:
             return
+        received = [_received(update) for update in updates]
+        await self._store(received)
+        await self._hand_over([item.update_id for item in received])
+
+    async def _poll_loop(self, stop: asyncio.Event) -> None:
         self.svc.health.polling()
         while not stop.is_set():
             started = self.svc.clock.now()
@@ -124,7 +160,17 @@ class Inbox:
                 if stored is None:
                     return  # stopped before they were stored: Telegram sends them again
                 self._offset = batch[-1].update_id + 1
-                await self._process([item.update_id for item in received], stop)
+                ids = [item.update_id for item in received]
+                handed = await self._retrying(stop, "read the inbox", partial(self._hand_over, ids))
+                if handed is None:
+                    return  # stored and not done: processed at the next start
+            await self._retrying(stop, "purge the inbox", self._purge_done)
+
+    async def _purge_loop(self, stop: asyncio.Event) -> None:
+        """Without polling, a stored update is one the webhook answered 200 for: Telegram sends
+        it again only when that answer was lost, within moments, far inside `purge_after`."""
+        while not await _stopped_within(stop, PURGE_EVERY.total_seconds()):
+            self._confirmed_at = self.svc.clock.now()
             await self._retrying(stop, "purge the inbox", self._purge_done)
 
     async def _poll(self, stop: asyncio.Event) -> tuple[Update, ...] | None:
@@ -145,13 +191,60 @@ class Inbox:
             await inbox.store(session, received, self.svc.clock.now())
         return True
 
-    async def _process(self, update_ids: list[int] | None, stop: asyncio.Event) -> None:
-        """Process the stored updates not yet done (of `update_ids`, else all), one at a time."""
-        rows = await self._retrying(stop, "read the inbox", partial(self._pending, update_ids))
-        for row in rows or []:
-            if stop.is_set():
-                return  # the rest stay not done: processed at the next start
-            await self.handle(row)
+    async def _hand_over(self, update_ids: list[int] | None, start: bool = False) -> bool:
+        """Queue the stored updates not yet done (of `update_ids`, else all) in their lanes.
+
+        One hand-over at a time, so each person's updates enter their lane in the order they
+        were stored; an update already queued (a copy a webhook delivered again while it is
+        processed) is not queued twice."""
+        async with self._handing:
+            self._started = self._started or start
+            if not self._started or self._stop.is_set():
+                return True
+            for row in await self._pending(update_ids):
+                if row.update_id in self._queued:
+                    continue
+                self._queued.add(row.update_id)
+                lane = self._lane_of(row)
+                waiting = self._lanes.get(lane)
+                if waiting is not None:
+                    waiting.append(row)
+                    continue
+                self._lanes[lane] = deque([row])
+                worker = asyncio.create_task(self._work(lane), name=f"inbox lane {lane}")
+                self._workers.add(worker)
+                worker.add_done_callback(self._workers.discard)
+        return True
+
+    def _lane_of(self, row: inbox.InboxUpdate) -> Lane:
+        if self.max_concurrent == 1:
+            return None  # one lane: strictly one update after the other, in the order received
+        if row.telegram_user_id is not None:
+            return ("user", row.telegram_user_id)
+        chat = Update.de_json(row.payload, self.application.bot).effective_chat
+        return ("chat", chat.id) if chat is not None else None
+
+    async def _work(self, lane: Lane) -> None:
+        """A person's updates, one after the other; each takes a place under the bound only
+        while it is processed. Stops taking updates once `stop` is set."""
+        waiting = self._lanes[lane]
+        try:
+            while waiting and not self._stop.is_set():
+                row = waiting[0]
+                async with self._places:
+                    if self._stop.is_set():
+                        return
+                    try:
+                        await self.handle(row)
+                    except Exception:  # process_update never raises; marking done retries
+                        log.exception("update %s could not be processed", row.update_id)
+                waiting.popleft()
+                self._queued.discard(row.update_id)
+        finally:
+            if self._lanes.get(lane) is waiting:
+                del self._lanes[lane]
+            for row in waiting:
+                self._queued.discard(row.update_id)  # not done: the next start processes them
 
     async def handle(self, row: inbox.InboxUpdate) -> None:
         """Process one stored update; it is done from its first answer on (see `AnswerGate`)."""
@@ -168,7 +261,7 @@ class Inbox:
         await first()  # it said nothing
 
     async def _pending(self, update_ids: list[int] | None) -> list[inbox.InboxUpdate]:
-        async with self.svc.db.session() as session:
+        async with self.svc.db.session(write=False) as session:
             return await inbox.pending(session, update_ids)
 
     async def _done(self, update_id: int) -> bool:

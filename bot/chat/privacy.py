@@ -131,16 +131,19 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     asks = update.callback_query is not None or update.message is not None
     private = chat is not None and chat.type == chat.PRIVATE
-    async with svc.db.session() as session:
-        supervisor = await store.touch(session, user.id, svc.clock.now())
-        if (
-            supervisor is None
-            or supervisor.consent_version == CONSENT_VERSION
-            or not (asks and private)
-            or _free(update)
-        ):
-            return
-        if update.message is not None:
+    now = svc.clock.now()
+    # Every update passes here: a read, and a write only when there is something to record.
+    async with svc.db.session(write=False) as session:
+        supervisor = await repository.get_supervisor(session, user.id)
+    if supervisor is None:
+        return
+    if store.touch_due(supervisor, now):
+        async with svc.db.session() as session:
+            supervisor = await store.touch(session, user.id, now) or supervisor
+    if supervisor.consent_version == CONSENT_VERSION or not (asks and private) or _free(update):
+        return
+    if update.message is not None:
+        async with svc.db.session() as session:
             await store.hold_update(session, user.id, update.to_dict())
     turn = Turn.of(update, context)
     if turn is not None:

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     retention_inactive_seasons: int = Field(default=2, ge=1, le=10)  # whole seasons, then asked
     retention_answer_days: int = Field(default=60, ge=7, le=365)  # no answer: erased
     log_level: str = "INFO"
+    # Updates of different people processed at once (`bot.chat.inbox`); 1: one at a time.
+    max_concurrent_updates: int = Field(default=256, ge=1, le=4096)
 
     @field_validator("timezone")
     @classmethod

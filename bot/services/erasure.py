@@ -15,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Services
 from bot.services import placements
@@ -42,27 +45,42 @@ class Erasure:
     counts: dict[str, int]
     asked: list[int] = field(default_factory=list)  # slots they were asked for or had accepted
     released: list[Placement] = field(default_factory=list)  # places given back by it
+    files: list[str] = field(default_factory=list)  # their queued emails' .eml files
 
 
 async def erase(svc: Services, user_id: int, reason: Reason) -> Erasure:
     """Erase one person for good and audit it; `reopen` afterwards."""
-    now = svc.clock.now()
     async with svc.db.session() as session:
-        supervisor = await repository.get_supervisor(session, user_id)
-        asked: list[int] = []
-        held: list[Placement] = []
-        if supervisor is not None:
-            asked = [o.slot_id for o in await open_offers_of(session, supervisor.id or 0)]
-            held = await store_placements.held(session, supervisor_id=supervisor.id or 0)
-            await release_supervisor(session, supervisor.id or 0, now)
-        released = await placements.given_back(session, held)
-        erased = await repository.erase_person(session, user_id)
-        if any(erased.counts.values()):  # nothing was held: nothing to account for
-            await audit.record(session, reason, erased.counts, now)
-    await asyncio.to_thread(_remove_files, erased.files)
+        erasure = await erase_within(session, user_id, reason, svc.clock.now())
+    await tidy(svc, erasure, reason)
+    return erasure
+
+
+async def erase_within(
+    session: AsyncSession, user_id: int, reason: Reason, now: datetime
+) -> Erasure:
+    """The erasure's rows, in the caller's transaction: /delete's "yes" commits it together
+    with the answer to its question, before the button is answered (a crash in between must
+    find both made or neither). `tidy` once it is committed."""
+    supervisor = await repository.get_supervisor(session, user_id)
+    asked: list[int] = []
+    held: list[Placement] = []
+    if supervisor is not None:
+        asked = [o.slot_id for o in await open_offers_of(session, supervisor.id or 0)]
+        held = await store_placements.held(session, supervisor_id=supervisor.id or 0)
+        await release_supervisor(session, supervisor.id or 0, now)
+    released = await placements.given_back(session, held)
+    erased = await repository.erase_person(session, user_id)
+    if any(erased.counts.values()):  # nothing was held: nothing to account for
+        await audit.record(session, reason, erased.counts, now)
+    return Erasure(erased.counts, asked, released, list(erased.files))
+
+
+async def tidy(svc: Services, erasure: Erasure, reason: Reason) -> None:
+    """After the erasure committed: no copy left in `var/` (mail files, SQLite's log)."""
+    await asyncio.to_thread(_remove_files, erasure.files)
     await svc.db.compact_after_erase()
-    log.info("erased a person's data (%s, %d mail files)", reason.value, len(erased.files))
-    return Erasure(erased.counts, asked, released)
+    log.info("erased a person's data (%s, %d mail files)", reason.value, len(erasure.files))
 
 
 async def reopen(svc: Services, erasure: Erasure) -> None:

@@ -113,12 +113,10 @@ async def thanks_sweep(svc: Services) -> int:
     for offer_id in ended:
         async with svc.db.session() as session:
             loaded = await load(session, offer_id)
-            if loaded is None or loaded[0].thanked_at is not None:
-                continue
+            if loaded is None or not await reminders_repo.mark_thanked(session, offer_id, now):
+                continue  # thanked meanwhile (by another sweep): once only, chat included
             offer, slot, task, supervisor = loaded
             await offer_mail.queue_thanks(session, svc, offer, slot, task, supervisor, now)
-            offer.thanked_at = now
-            session.add(offer)
         done += 1
         if supervisor.chat_unreachable_at is None and svc.notifier is not None:
             tr = Translator(supervisor.language)

@@ -1,7 +1,8 @@
 """Email verification: a 6-digit code and a one-tap deep link, sent through the outbox.
 
 Decisions, written down because the numbers are policy:
-- a code is valid for 30 minutes and allows 5 tries;
+- a code is valid for 30 minutes and allows 5 tries (the right code spends one too: a try is
+  spent before the code is compared, so tries made at once cannot compare more than 5);
 - a person, and an address, get at most 4 codes in any rolling hour (the first plus 3 resends),
   so the bot can never be used to flood someone's inbox;
 - an address that is not verified receives nothing but verification emails (callers check
@@ -53,6 +54,10 @@ def _link_hash(services: Services, token: str) -> str:
 
 
 async def may_send(session: AsyncSession, services: Services, user_id: int, email: str) -> bool:
+    """Whether the hourly limit allows another code. Holds the person's and the address's count
+    until the transaction ends: `send_code` in the same transaction, so two asked for at once
+    are counted one after the other."""
+    await repository.lock_verification_sends(session, user_id, email)
     since = services.clock.now() - timedelta(hours=1)
     by_person, by_address = await repository.verifications_since(
         session, user_id=user_id, email=email, since=since
@@ -116,13 +121,16 @@ async def check_code(
         return CheckResult(CodeCheck.TOO_MANY)
     if latest.expires_at <= now:
         return CheckResult(CodeCheck.EXPIRED)
+    # A try is spent before the code is compared, in one conditional statement: tries made at
+    # once (two sessions, two processes) can never compare more than MAX_TRIES codes.
+    spent = await repository.take_try(session, latest.id or 0, MAX_TRIES)
+    if spent is None:
+        return CheckResult(CodeCheck.TOO_MANY)
     if secrets.compare_digest(latest.code_hash, _code_hash(services, user_id, code)):
         latest.verified_at = now
         session.add(latest)
         return CheckResult(CodeCheck.OK)
-    latest.attempts += 1
-    session.add(latest)
-    left = MAX_TRIES - latest.attempts
+    left = MAX_TRIES - spent
     return CheckResult(CodeCheck.WRONG if left > 0 else CodeCheck.TOO_MANY, left)
 
 

@@ -145,8 +145,8 @@ async def test_a_clinical_task_from_a_template_asks_only_the_department(john, se
 
 async def _last_season(services, john) -> None:
     """The task john defined, moved back to the season before the first open one."""
+    [task] = await _tasks(services, john)
     async with services.db.session() as session:
-        [task] = await _tasks(services, john)
         stored_task = await session.get(type(task), task.id)
         assert stored_task is not None
         stored_task.season = 2025

@@ -44,6 +44,13 @@ def next_update_id(floor: int = 0) -> int:
         return _last_update_id
 
 
+def peek_next_update_id(floor: int = 0) -> int:
+    """The id `next_update_id(floor)` will hand out next (for a test that must name an update
+    before it is sent)."""
+    with _update_id_lock:
+        return max(_last_update_id + 1, floor + 1)
+
+
 def _next_callback_query_id() -> str:
     global _callback_counter
     with _update_id_lock:

@@ -1,7 +1,7 @@
 """privacy: supervisors' last activity and retention question, a held update, deletion audit
 
 Revision ID: 0015_privacy
-Revises: 0013_task_english
+Revises: 0014_races
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 from storage.types import UTCDateTime
 
 revision: str = "0015_privacy"
-down_revision: str | None = "0013_task_english"
+down_revision: str | None = "0014_races"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

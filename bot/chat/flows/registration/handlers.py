@@ -192,7 +192,6 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     if cb.action not in ("lang", "notme") and _repeated(await _registration_draft(turn), update):
         return  # answered before this was stored, the first time round
-    await turn.query.answer()
     invited = cb.step.startswith(INVITED)
     invitation_id = parse_id(cb.step.removeprefix(INVITED)) if invited else None
     referrer = None if invited else parse_id(cb.step)
@@ -200,11 +199,13 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if invitation_id is not None:
         async with turn.svc.db.session() as session:
             invitation = await invitations.get_invitation(session, invitation_id)
-    if cb.action == "lang":
-        await turn.replace(consent_screen(language, invitation, referrer))
-        return
-    if cb.action == "notme":  # a forwarded invitation: register as anyone, nothing prefilled
-        await turn.replace(consent_screen(language))
+    if cb.action in ("lang", "notme"):  # stores nothing; "notme": a forwarded invitation
+        await turn.query.answer()
+        await turn.replace(
+            consent_screen(language, invitation, referrer)
+            if cb.action == "lang"
+            else consent_screen(language)
+        )
         return
     now = turn.svc.clock.now()
     conv: Conversation | None = None
@@ -233,6 +234,9 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             conv.active, conv.language = True, language
             conv.last_update_id = update.update_id
             await repository.save_conversation(session, conv, now)
+    # Answered only once the draft is committed: the update is done from its first answer on
+    # (`bot.chat.inbox.AnswerGate`), so a crash right after must find the consent stored.
+    await turn.query.answer()
     if registered:
         await profile.show_menu(turn)
     elif cb.action == "no" and conv is not None:
