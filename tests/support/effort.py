@@ -36,6 +36,17 @@ TABLE = ROOT / "bench" / "EFFORT.md"
 # Counts from every test process (xdist runs several) meet here before the table is written.
 COUNTS = ROOT / ".pytest_cache" / "effort"
 POLLING = frozenset({"getUpdates", "deleteWebhook"})
+# Per answer before issue 10's item 4 (fewer round trips), measured with this counter at
+# BEFORE_COMMIT: (calls, round trips, statements, commits). History for the table, not a target.
+BEFORE_COMMIT = "1006c8b"
+BEFORE: dict[str, tuple[float, float, float, float]] = {
+    "Clinical task, typical path": (2.50, 2.50, 4.88, 3.12),
+    "Research task from a template": (2.00, 2.00, 5.40, 3.20),
+    "Research task, typical path": (2.40, 2.40, 4.70, 3.10),
+    "Task copied from last season": (1.80, 1.80, 5.40, 3.00),
+    "registration (typical path)": (2.30, 2.30, 5.10, 3.00),
+    "registration from an invitation's Yes": (2.80, 2.80, 5.00, 3.40),
+}
 
 
 @dataclass
@@ -44,6 +55,7 @@ class Count:
     target: int
     answers: int = 0
     calls: int = 0  # Bot API calls made while handling the answers
+    trips: int = 0  # of them, the ones waited for one after another (concurrent calls: one)
     statements: int = 0  # SQL statements executed meanwhile
     commits: int = 0  # transactions committed meanwhile
 
@@ -70,7 +82,7 @@ async def measure(chat: Chat, path: str, target: int) -> AsyncIterator[Count]:
     async def counted(update: dict[str, object]) -> dict[str, object]:
         nonlocal handling
         count.answers += 1
-        before = len(chat.fake.calls)
+        before, trips = len(chat.fake.calls), chat.fake.round_trips
         handling = True
         try:
             return await deliver(update)  # type: ignore[arg-type]
@@ -78,6 +90,7 @@ async def measure(chat: Chat, path: str, target: int) -> AsyncIterator[Count]:
             handling = False
             made = chat.fake.calls[before:]
             count.calls += sum(1 for call in made if call.method not in POLLING)
+            count.trips += chat.fake.round_trips - trips
 
     event.listen(Engine, "before_cursor_execute", statement)
     event.listen(Engine, "commit", commit)
@@ -102,6 +115,7 @@ def _keep(count: Count) -> None:
         "target": count.target,
         "answers": count.answers,
         "calls": count.calls,
+        "trips": count.trips,
         "statements": count.statements,
         "commits": count.commits,
     }
@@ -145,13 +159,22 @@ def write_table() -> None:
         "## What each answer costs the bot",
         "",
         "Per answer on the same paths, counted while the bot handles them (SQLite): Bot API",
-        "calls (a button's answer to Telegram, edits and sends), SQL statements and commits",
-        "(read transactions included; the per-update UPDATE that marks the chat reachable too).",
+        "calls (a button's answer to Telegram, edits and sends), round trips (calls waited for",
+        "one after another; calls made together count once), SQL statements and commits (read",
+        "transactions included, and the per-update UPDATE that marks the chat reachable). The",
+        f"figures before issue 10's item 4 ({BEFORE_COMMIT}, same counter) follow each as",
+        '"now (before)".',
         "",
-        "| path | Bot API calls | SQL statements | commits |",
-        "| --- | ---: | ---: | ---: |",
+        "| path | Bot API calls | round trips | SQL statements | commits |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        cells = " | ".join(_each(r, key) for key in ("calls", "statements", "commits"))
-        lines.append(f"| {r['path']} | {cells} |")
+        was = BEFORE.get(r["path"])
+        cells = []
+        for i, key in enumerate(("calls", "trips", "statements", "commits")):
+            cell = _each(r, key)
+            if was is not None:
+                cell += f" ({was[i]:.2f})"
+            cells.append(cell)
+        lines.append(f"| {r['path']} | {' | '.join(cells)} |")
     TABLE.write_text("\n".join(lines) + "\n")
