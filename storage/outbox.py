@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from email.parser import HeaderParser
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,6 +198,56 @@ async def renew_lease(
         update(_TABLE).where(_claimed(email_id, attempts)).values(lease_until=until)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+async def renew_leases(
+    session: AsyncSession, claims: Sequence[tuple[int, int]], *, until: datetime
+) -> set[int]:
+    """Extend these claims' leases (`claims`: (id, attempts) pairs) just before they are sent,
+    in one statement; the ids still ours. A claim missing from the answer was taken by another
+    sender after its lease ran out: it must not be sent."""
+    if not claims:
+        return set()
+    ours = or_(
+        *(
+            and_(col(OutboxEmail.id) == email_id, col(OutboxEmail.attempts) == attempts)
+            for email_id, attempts in claims
+        )
+    )
+    result = await session.execute(
+        update(_TABLE)
+        .where(col(OutboxEmail.status) == OutboxStatus.SENDING, ours)
+        .values(lease_until=until)
+        .returning(_TABLE.c.id)
+    )
+    return {int(i) for i in result.scalars()}
+
+
+async def record_sent(
+    session: AsyncSession, sent: Sequence[tuple[int, int, str | None]], now: datetime
+) -> None:
+    """Record several accepted emails as `sent` in one statement (executed for each row):
+    `sent` holds (id, attempts, stored_as); each only while its claim is still ours."""
+    if not sent:
+        return
+    statement = (
+        update(_TABLE)
+        .where(
+            _TABLE.c.id == bindparam("b_id"),
+            _TABLE.c.status == OutboxStatus.SENDING,
+            _TABLE.c.attempts == bindparam("b_attempts"),
+        )
+        .values(
+            status=OutboxStatus.SENT,
+            last_error=None,
+            lease_until=None,
+            sent_at=now,
+            stored_as=bindparam("b_stored"),
+            **CLEARED,
+        )
+    )
+    rows = [{"b_id": i, "b_attempts": a, "b_stored": stored} for i, a, stored in sent]
+    await session.execute(statement, rows)
 
 
 async def record_email_result(

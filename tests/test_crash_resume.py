@@ -61,8 +61,12 @@ def _start_bot(
 
 
 async def _expect(chat: Chat, mark: int, needle: str) -> None:
+    """The reply is on screen and the tap, if any, acknowledged (its spinner stopped): the bot
+    answers a press while it edits, so one may come a moment after the other."""
+
     def seen() -> bool:
-        return any(needle in m.text for m in chat.new_messages(mark))
+        answered = not chat.fake.unanswered_callback_queries()
+        return answered and any(needle in m.text for m in chat.new_messages(mark))
 
     await chat.fake.wait_for(seen, within=30, what=f"a bot message containing {needle!r}")
 

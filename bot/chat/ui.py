@@ -37,6 +37,7 @@ __all__ = [
     "Markup",
     "Screen",
     "close",
+    "in_place",
     "markup",
     "parts",
     "replace",
@@ -65,6 +66,13 @@ def parts(screen: Screen) -> list[Screen]:
     result[-1].keyboard = screen.keyboard
     result[-1].remove_keyboard = screen.remove_keyboard
     return result
+
+
+def in_place(screen: Screen) -> bool:
+    """Whether the screen can be drawn by editing one message: it fits into one, and carries
+    no reply keyboard (an edit takes inline buttons only)."""
+    one = chunks.fits(screen.text) and sum(len(row) for row in screen.buttons) <= chunks.MAX_BUTTONS
+    return one and not screen.keyboard and not screen.remove_keyboard
 
 
 def _inline(button: Button, *, secret: bytes, user_id: int) -> InlineKeyboardButton:

@@ -2,17 +2,27 @@
 
 Handlers only ever write `OutboxEmail` rows (`storage.outbox.queue_email`, in the transaction
 that causes the email); `OutboxSender` claims due rows with a lease, sends a batch over one
-connection (one SMTP session: connect, a message per row, quit) and records each row's outcome
-before the next message can go. A slow or failing SMTP server therefore never blocks a chat, and
+connection (one SMTP session: connect, a message per row, quit) and records the outcomes by
+windows of `WINDOW` messages. A slow or failing SMTP server therefore never blocks a chat, and
 a crash loses nothing: a row whose outcome was not recorded is still `sending` and is claimed
-again when its lease runs out. Only the one message in flight when a sender died may arrive
-twice, and it carries the same `Message-ID` both times (made when the email was queued, stored
-with it).
+again when its lease runs out.
 
-Speed: what is stored goes out as it is (`Outgoing.raw`, no parsing), and one commit per message
-both records the previous message as sent and gives this one its full lease; it runs while MAIL
-and RCPT travel, and DATA waits for it (`SmtpConnection`). So a message costs one commit, which
-the SMTP round trips hide, and never is more than one message sent but not recorded.
+Sent once, or (after a crash) at most twice: delivery is at least once. SMTP has no way to ask
+whether a message arrived, so a message the server accepted but whose `sent` was not committed
+when the sender died is sent again, with the same `Message-ID` (made when the email was queued,
+stored with it; most mail systems show such a copy once). Recording every message before the
+next one goes would bound that to the one message in flight, at a commit per message; the
+outbox commits once per window instead (one commit records the window before as sent and gives
+the next `WINDOW` rows their full lease), so after a SIGKILL at most `WINDOW` (5) messages may
+arrive twice, and only those rows wait out the full lease; the rest of the batch comes back
+within the claim lease. The other way round (at most once: recording `sent` before sending)
+would lose the message whenever the send then fails or the sender dies, which for a
+verification code or an offer is worse than a duplicate. A window opened more than a claim lease
+ago (a slow server) is not trusted with another message: the next one opens a new window.
+
+Speed: what is stored goes out as it is (`Outgoing.raw`, no parsing), and the window's commit
+runs while MAIL and RCPT travel, DATA waiting for it (`SmtpConnection`); the other messages of
+a window touch no database at all.
 
 What happens to a row (`bot.mail.backends.classify` reads the reply's enhanced status code):
 
@@ -46,7 +56,7 @@ import contextlib
 import logging
 import random
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,6 +92,15 @@ HOLD_RETRY = timedelta(hours=1)  # a held email is tried again this often until 
 # still waiting when it runs out may go to another sender, and this one then skips it.
 CLAIM_LEASE = timedelta(seconds=30)
 BATCH = 20
+# Messages between two commits of a batch: one commit records the window before as sent and
+# gives the next window its full lease. At most this many accepted messages are unrecorded at
+# any time, so at most this many may arrive twice after a crash (see the module docstring).
+WINDOW = 5
+
+
+def _log_sent(sent: list[_Sent]) -> None:
+    for s in sent:
+        log.info("outbox email %s (%s): sent", s.claim.id, s.claim.kind)
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -131,7 +150,7 @@ class _Claim:
 
 @dataclass(frozen=True)
 class _Sent:
-    """A row the server has accepted whose `sent` is not recorded yet (at most one at a time)."""
+    """A row the server has accepted whose `sent` is not recorded yet (at most a window)."""
 
     claim: _Claim
     stored_as: str | None
@@ -142,7 +161,10 @@ class _Batch:
     claimed: int = 0
     delivered: int = 0
     interrupted: bool = False
-    unrecorded: _Sent | None = None
+    unrecorded: list[_Sent] = field(default_factory=list)
+    waiting: list[_Claim] = field(default_factory=list)  # claimed, not yet begun
+    renewed: dict[int, bool] = field(default_factory=dict)  # window rows: still ours?
+    opened: datetime = datetime.min  # when the current window's commit was made
 
 
 class OutboxSender:
@@ -156,6 +178,7 @@ class OutboxSender:
         lease: timedelta = LEASE,
         claim_lease: timedelta = CLAIM_LEASE,
         batch: int = BATCH,
+        window: int = WINDOW,
         max_attempts: int = MAX_ATTEMPTS,
         rng: random.Random | None = None,
     ) -> None:
@@ -166,6 +189,7 @@ class OutboxSender:
         self.lease = lease
         self.claim_lease = min(claim_lease, lease)
         self.batch = batch
+        self.window = max(1, window)
         self.max_attempts = max_attempts
         self.rng = rng or random.Random()
         self._loop = Periodic("outbox-sender", self.run_once, poll_seconds, log=log)
@@ -192,10 +216,10 @@ class OutboxSender:
                 session, self.clock.now(), lease=self.claim_lease, limit=limit
             )
             claims = [_Claim.of(row) for row in rows]
-        result = _Batch(claimed=len(claims))
+        result = _Batch(claimed=len(claims), waiting=list(claims))
         if not claims:
             return result  # no connection when there is nothing to send
-        waiting = list(claims)  # claimed, not yet begun
+        waiting = result.waiting
         try:
             async with AsyncExitStack() as stack:
                 try:
@@ -225,7 +249,7 @@ class OutboxSender:
             # what was not begun is due again at once, the attempt not counted. The one in
             # flight at a cancellation keeps its lease: it may have been sent. One accepted but
             # not yet recorded is recorded now if the database lets us.
-            if result.unrecorded is not None:
+            if result.unrecorded:
                 with contextlib.suppress(Exception):
                     await self._record_sent(result)
             if waiting:
@@ -238,7 +262,7 @@ class OutboxSender:
         self, connection: MailConnection, claim: _Claim, batch: _Batch
     ) -> bool | None:
         """Send one claimed row. True when the server accepted it (recorded with the next
-        message's commit, or at the end of the batch); False when the connection must not be
+        window's commit, or at the end of the batch); False when the connection must not be
         used again; None when it went on to `failed`, was retried with the connection still
         good, or had been taken over by another sender."""
 
@@ -266,46 +290,46 @@ class OutboxSender:
             await self._record_sent(batch)
             await self._retry([claim], describe(exc))
             return False
-        batch.unrecorded = _Sent(claim, stored)
+        batch.unrecorded.append(_Sent(claim, stored))
         return True
 
     async def _confirm(self, claim: _Claim, batch: _Batch) -> bool:
-        """One commit: record the message before as sent, and give the row about to be sent
-        the full lease (it waited under the short claim lease). False when its claim lease ran
-        out and another sender has taken it since: then it must not be sent."""
+        """Whether this row may go. The first row of a window costs one commit: it records the
+        window before as sent and gives this row and the next ones (up to `window`) the full
+        lease (they waited under the short claim lease); the others of the window go without
+        touching the database. False when a claim lease ran out and another sender has taken
+        the row since: then it must not be sent."""
         now = self.clock.now()
-        sent = batch.unrecorded
-        async with self.db.session() as session:
-            if sent is not None:
+        # A row of the window begun later than `claim_lease` after it opened (a slow server)
+        # might outlive its lease: it opens a new window instead.
+        if claim.id not in batch.renewed or now > batch.opened + self.claim_lease:
+            opening = [claim, *batch.waiting[: self.window - 1]]
+            sent = batch.unrecorded
+            until = now + self.lease + self.claim_lease
+            async with self.db.session() as session:
                 await self._write_sent(session, sent, now)
-            ours = await outbox.renew_lease(
-                session, claim.id, claim.attempts, until=now + self.lease
-            )
-        batch.unrecorded = None
-        if sent is not None:
-            log.info("outbox email %s (%s): sent", sent.claim.id, sent.claim.kind)
-        return ours
+                ours = await outbox.renew_leases(
+                    session, [(c.id, c.attempts) for c in opening], until=until
+                )
+            batch.unrecorded, batch.opened = [], now
+            batch.renewed = {c.id: c.id in ours for c in opening}
+            _log_sent(sent)
+        return batch.renewed.pop(claim.id)
 
     async def _record_sent(self, batch: _Batch) -> None:
-        """Record the accepted message not recorded yet, if any, in a commit of its own."""
+        """Record the accepted messages not recorded yet, if any, in a commit of their own."""
         sent = batch.unrecorded
-        if sent is None:
+        if not sent:
             return
         async with self.db.session() as session:
             await self._write_sent(session, sent, self.clock.now())
-        batch.unrecorded = None
-        log.info("outbox email %s (%s): sent", sent.claim.id, sent.claim.kind)
+        batch.unrecorded = []
+        _log_sent(sent)
 
     @staticmethod
-    async def _write_sent(session: AsyncSession, sent: _Sent, now: datetime) -> None:
-        await outbox.record_email_result(
-            session,
-            sent.claim.id,
-            status=OutboxStatus.SENT,
-            now=now,
-            attempts=sent.claim.attempts,
-            stored_as=sent.stored_as,
-        )
+    async def _write_sent(session: AsyncSession, sent: list[_Sent], now: datetime) -> None:
+        rows = [(s.claim.id, s.claim.attempts, s.stored_as) for s in sent]
+        await outbox.record_sent(session, rows, now)
 
     async def _fail(self, claim: _Claim, exc: PermanentFailure) -> None:
         reason = str(exc)[:1000]

@@ -174,8 +174,12 @@ async def test_a_national_research_coordinator_adds_a_slot_step_by_step(services
         "Innlandet (Lillehammer/Gjøvik)",
     ]
     await nora.press("Bergen")
-    assert "Bergen" in nora.messages()[-2].text  # the answered question shows the answer
-    assert "First day of the stay?" in nora.last().text
+    # Answered in place: the question keeps the answer under it, the next one follows it.
+    answered = nora.last()
+    assert answered.message_id == cities.message_id
+    assert answered.text.startswith("In which city?\n✔️ Bergen\n\n")
+    assert "First day of the stay?" in answered.text.split("✔️ Bergen")[1]
+    assert "Bergen" not in answered.button_texts
     await nora.send("2027-02-30")
     assert "The start date must be a date like 2027-01-04 (got “2027-02-30”)" in nora.last().text
     await nora.send("Bergen")  # a typed answer to a date question is a bad date, nothing more

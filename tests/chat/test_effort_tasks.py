@@ -12,11 +12,10 @@ from tests.support import effort
 
 
 def _totals(chat, mark: int) -> set[str]:
-    """Every "question N of M" total shown since `mark`."""
-    found = (
-        re.search(r"(?:question|spørsmål) \d+ (?:of|av) (\d+)", m.text) for m in chat.since(mark)
-    )
-    return {f.group(1) for f in found if f}
+    """Every "question N of M" total shown since `mark` (a message answered in place shows
+    several questions)."""
+    marker = re.compile(r"(?:question|spørsmål) \d+ (?:of|av) (\d+)")
+    return {total for m in chat.since(mark) for total in marker.findall(m.text)}
 
 
 async def test_a_typical_research_task_takes_at_most_ten_answers(john, services):

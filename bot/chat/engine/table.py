@@ -5,13 +5,14 @@ command, a sticker...) and what /cancel does, so none of these has a branch per 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import partial
 from types import MappingProxyType
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.chat import ui
-from bot.chat.engine.flow import Flow
+from bot.chat.engine.flow import Apply, Flow, Reply
 from bot.chat.turn import Turn
 from bot.core.i18n import Translator
 from storage import repository
@@ -39,24 +40,30 @@ class Flows:
     def reprompt(self, conv: Conversation) -> str:
         return self[conv.flow].reprompt(conv)
 
-    async def running(self, turn: Turn) -> tuple[Conversation | None, Flow | None]:
-        """The person's active draft and its flow, if any."""
+    async def _take(
+        self, turn: Turn, answer: Callable[[Flow, Conversation], Apply | None]
+    ) -> tuple[Conversation | None, Reply | None]:
+        """One transaction reads the draft, routes the answer to its flow and stores the next
+        step (one commit per answer); the reply, if a flow took the answer, runs after it.
+        `answer` turns the update into the flow's answer, or None when the flow refuses it."""
         async with turn.svc.db.session() as session:
             conv = await repository.get_conversation(session, turn.user.id)
-        if conv is None or not conv.active:
-            return None, None
-        return conv, self.get(conv.flow)
+            entry = self.get(conv.flow) if conv is not None else None
+            apply = answer(entry, conv) if conv is not None and entry is not None else None
+            if conv is None or entry is None or apply is None:
+                return conv, None
+            return conv, await entry.take(turn, session, conv, apply)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Typed text goes to the flow the person is in; outside any, a hint what to do."""
         turn = Turn.of(update, context)
-        if turn is None:
+        text = update.effective_message.text if update.effective_message else None
+        if turn is None or text is None:
             return
-        _, entry = await self.running(turn)
-        if entry is None:
-            await self._idle(turn)
-        else:
-            await entry.on_text(update, context)
+        _, reply = await self._take(
+            turn, lambda entry, conv: entry.text(text) if conv.active else None
+        )
+        await (reply or partial(self._idle, turn))()
 
     async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         """A shared contact card, for a flow that asks one; False when no flow takes it."""
@@ -64,10 +71,13 @@ class Flows:
         contact = update.effective_message.contact if update.effective_message else None
         if turn is None or contact is None:
             return True
-        _, entry = await self.running(turn)
-        if entry is None:
+        phone, owner = contact.phone_number, contact.user_id
+        _, reply = await self._take(
+            turn, lambda entry, conv: entry.contact(phone, owner) if conv.active else None
+        )
+        if reply is None:
             return False
-        await entry.on_contact(update, context, contact.phone_number, contact.user_id)
+        await reply()
         return True
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -75,10 +85,9 @@ class Flows:
         turn = Turn.of(update, context)
         if turn is None or turn.query is None:
             return
-        async with turn.svc.db.session() as session:
-            conv = await repository.get_conversation(session, turn.user.id)
-        entry = self.get(conv.flow) if conv is not None else None
-        if entry is not None and await entry.on_button(turn, update):
+        conv, reply = await self._take(turn, lambda entry, conv: entry.press(turn, conv))
+        if reply is not None:
+            await reply()
             return
         language = conv.language if conv else await turn.language()
         await turn.query.answer(Translator(language)("btn.stale"))

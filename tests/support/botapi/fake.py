@@ -71,6 +71,10 @@ class FakeTelegram(MessageMethods, UpdateMethods):
             require_known_chats=require_known_chats,
         )
         self.floods = Floods()  # Telegram's 429s, scripted or measured (flood.py)
+        # Calls the bot had to wait for one after another: a call made while another is still
+        # in flight (an answer to a button press and an edit sent together) shares its trip.
+        self.round_trips = 0
+        self._in_flight = 0
         self._handlers: dict[str, Callable[[dict[str, Any], bool], Any]] = {
             "getme": lambda p, b: self._get_me(),
             "sendmessage": lambda p, b: self._send_message(p),
@@ -98,6 +102,13 @@ class FakeTelegram(MessageMethods, UpdateMethods):
         }
 
     # ---------------------------------------------------------------- dispatch
+
+    def in_flight(self, delta: int) -> None:
+        """A call begins (+1) or ends (-1); one that begins with none in flight is a trip."""
+        with self._lock:
+            if delta > 0 and self._in_flight == 0:
+                self.round_trips += 1
+            self._in_flight += delta
 
     def handle(
         self, method: str, params: Mapping[str, Any], *, block: bool = True

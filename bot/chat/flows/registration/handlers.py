@@ -15,6 +15,7 @@ database can be expired, exported (/mydata) and erased (/delete) like any other 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final
 
 from telegram import Update
@@ -105,8 +106,10 @@ def resume_screen(conversation: Conversation) -> ui.Screen:
 
 async def _registered(turn: Turn, conv: Conversation, verified: Any) -> None:
     tr = Translator(conv.language)
-    await turn.close(tr("reg.summary.done_title"))
-    await turn.say(tr("reg.thanks" if verified else "reg.thanks_unverified"), remove_keyboard=True)
+    thanks = tr("reg.thanks" if verified else "reg.thanks_unverified")
+    await asyncio.gather(
+        turn.close(tr("reg.summary.done_title")), turn.say(thanks, remove_keyboard=True)
+    )
     async with turn.svc.db.session() as session:
         supervisor = await repository.get_supervisor(session, turn.user.id)
     share = None
@@ -124,8 +127,9 @@ async def _back_to_consent(turn: Turn, conv: Conversation) -> None:
 
 
 async def _saved(turn: Turn, conv: Conversation, result: Any) -> None:
-    await turn.close(Translator(conv.language)("profile.saved"))
-    await profile.show_menu(turn)
+    await asyncio.gather(
+        turn.close(Translator(conv.language)("profile.saved")), profile.show_menu(turn)
+    )
 
 
 async def _unchanged(turn: Turn, conv: Conversation) -> None:
@@ -246,8 +250,18 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     elif conv is None:
         await turn.close(tr("consent.declined"))
     else:
-        await turn.close(tr("welcome.intro") + "\n\n" + tr("consent.given"))
-        await turn.show(FLOW.screen(conv))
+        await _agreed(turn, tr("welcome.intro") + "\n\n" + tr("consent.given"), FLOW.screen(conv))
+
+
+async def _agreed(turn: Turn, given: str, first: ui.Screen) -> None:
+    """The consent message keeps the introduction and says consent was given; the first
+    question follows in the same message, as every question answered with a button is followed
+    by the next (`bot.chat.engine.flow`): one edit instead of an edit and a send."""
+    together = ui.Screen(f"{given}\n\n{first.text}", first.buttons)
+    if ui.in_place(together) and ui.in_place(first):
+        await turn.replace(together)
+    else:
+        await asyncio.gather(turn.close(given), turn.show(first))
 
 
 async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -11,6 +11,7 @@ task needs approval again), duplicated into the next season, or withdrawn.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -147,8 +148,9 @@ async def _submitted(turn: Turn, conv: Conversation, result: Submitted | None) -
         return
     task = result.task
     tr = Translator(conv.language)
-    await turn.close(tr("task.submitted_title"))
-    await turn.say(tr("task.submitted", title=task.title))
+    await asyncio.gather(
+        turn.close(tr("task.submitted_title")), turn.say(tr("task.submitted", title=task.title))
+    )
     if result.returned is not None:
         await _resubmitted(turn, task, result.returned)
         return
