@@ -27,7 +27,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat import ui
+from bot.chat import flood, ui
 from bot.chat.engine.table import Flows
 from bot.chat.flows import campaign, coordinator, offers, profile
 from bot.chat.flows.registration import handlers as registration
@@ -300,6 +300,8 @@ def register_handlers(application: Application) -> None:
     # Only new messages: an edited message is never taken as an answer.
     new = filters.UpdateType.MESSAGE & private
     add = application.add_handler
+    # Per-person flood control before anything else: an update over the limit goes no further.
+    application.add_handler(TypeHandler(Update, flood.check), group=-2)
     # Anything a person sends proves the chat works again after a 403 (they unblocked the bot).
     application.add_handler(TypeHandler(Update, _reachable), group=-1)
     # Global commands first, so they work in the middle of any flow.

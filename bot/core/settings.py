@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     season_check_date: str = "02-01"  # MM-DD: "same as last season?" for the April season
     digest_time: str = "07:30"
     draft_expiry_days: int = Field(default=30, ge=1, le=365)
+    # Per-person flood control (`bot.domain.flood`): a burst of this many updates, refilled
+    # over FLOOD_SECONDS; 0 turns it off.
+    flood_updates: int = Field(default=30, ge=0, le=10_000)
+    flood_seconds: float = Field(default=15.0, gt=0, le=3_600)
     log_level: str = "INFO"
 
     @field_validator("timezone")
