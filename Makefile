@@ -45,7 +45,7 @@ FUZZ_EXAMPLES ?= 300
 FUZZ_STEPS ?= 150
 fuzz: $(STAMP)
 	VEILEDER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) VEILEDER_FUZZ_STEPS=$(FUZZ_STEPS) \
-		$(BIN)/python -m pytest -p no:cacheprovider tests/chat/test_fuzz.py
+		$(BIN)/python -m pytest -s -p no:cacheprovider tests/chat/test_fuzz.py
 
 ## bench: run the benchmarks (bench/) and write bench/RESULTS.md
 bench: $(STAMP)

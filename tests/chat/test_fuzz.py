@@ -24,8 +24,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -47,7 +49,6 @@ from bot.jobs import scheduler
 from bot.mail.backends import FileBackend
 from bot.services import offer_courier
 from storage.models import TaskStatus
-from tests.chat.test_tasks import define_research_task, register
 from tests.support.chat import Chat, TgUser
 from tests.support.coordinators import add_slot, bound_coordinator, supervisor_with_task
 from tests.support.databases import copy_sqlite_template
@@ -136,12 +137,29 @@ csv_files = st.sampled_from(
 )
 
 
+async def _press_if_shown(chat: Chat, label: str) -> None:
+    """Press it when the latest keyboard has it (a question with one answer is not asked)."""
+    with contextlib.suppress(AssertionError):
+        chat.find_button(label)
+        await chat.press(label)
+
+
 async def _register(chat: Chat) -> None:
-    await register(chat, kind="Clinical", field="Cardiology")
+    await chat.command("start")
+    await chat.press("I agree")
+    await chat.press("Clinical")
+    await chat.press("Senior consultant")
+    await chat.send("Oslo University Hospital")
+    await chat.press("Oslo")
+    await chat.press("Cardiology")
+    await chat.send(f"person{chat.user.id}@ous-hf.no")
+    await chat.press("Verify later")
+    await chat.press("Confirm")
 
 
 async def _clinical_task(chat: Chat) -> None:
     await chat.send("/newtask")
+    await _press_if_shown(chat, "Clinical")
     await chat.send("Cardiology ward, post 2")
     for label in ("Ward rounds", "Done", "Full days", "Use these goals", "Any month"):
         await chat.press(label)
@@ -149,7 +167,14 @@ async def _clinical_task(chat: Chat) -> None:
 
 
 async def _research_task(chat: Chat) -> None:
-    await define_research_task(chat)
+    await chat.send("/newtask")
+    message = chat.last()
+    templates = [b for row in message.buttons for b in row if b.text.startswith("📋")]
+    assert len(templates) > 1, "no templates offered here"
+    await chat.press(templates[1].text, message)  # the literature review, in either language
+    await chat.send("Antibiotic use after hip surgery")
+    await chat.send("A registry study of antibiotic use after hip fracture surgery.")
+    await chat.press("📨")  # submit, in either language
 
 
 PATHS: dict[str, Callable[[Chat], Awaitable[None]]] = {
@@ -202,6 +227,7 @@ class World:
         # Flood control on, on a timer that moves a second per step: with five people taking
         # turns at random, someone now and then sends more than 4 updates in 20 steps.
         self.seconds = 0.0
+        self.pace = 1.0  # seconds between two updates: 1 at random, a person's pace on a path
         self.flood = FloodGuard(FloodLimits(updates=4, seconds=20.0))
         self.running: Any = None
         self.app: App | None = None
@@ -226,9 +252,17 @@ class World:
         for user in PEOPLE:  # the chats stay; what they deliver to is the new application
             old = self.chats.get(user.id)
             chat = Chat.in_process(self.fake, user, self.app)
+            chat._deliver = self._paced(chat._deliver)
             if old is not None:
                 chat.user_messages = old.user_messages
             self.chats[user.id] = chat
+
+    def _paced(self, deliver: Callable[[dict[str, Any]], Awaitable[None]]) -> Any:
+        async def paced(data: dict[str, Any]) -> None:
+            self.seconds += self.pace
+            await deliver(data)
+
+        return paced
 
     def stop(self) -> None:
         if self.running is not None:
@@ -243,6 +277,7 @@ class World:
     def close(self) -> None:
         self.stop()
         self.loop.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 async def _seed(w: World) -> None:
@@ -295,6 +330,28 @@ async def _private(svc: Services) -> dict[int, tuple[list[str], set[str]]]:
     return found
 
 
+REACHED = {
+    "Eve registered": f"SELECT count(*) FROM supervisor WHERE telegram_user_id = {EVE.id}",
+    "a task submitted in chat": "SELECT count(*) FROM task WHERE id > 2",
+    "a task approved": "SELECT count(*) FROM task WHERE id = 1 AND upper(status) = 'APPROVED'",
+    "an offer made": "SELECT count(*) FROM offer",
+    "a place accepted": "SELECT count(*) FROM offer WHERE upper(status) = 'ACCEPTED'",
+    "a place given back or declined": "SELECT count(*) FROM offer WHERE upper(status) IN "
+    "('DECLINED', 'WITHDRAWN', 'CANCELLED')",
+    "a slot cancelled": "SELECT count(*) FROM slot WHERE upper(status) = 'CANCELLED'",
+    "a supervisor erased": "SELECT 2 - count(*) FROM supervisor WHERE telegram_user_id IN "
+    f"({KARI.id}, {JOHN.id})",
+}
+
+
+REACHED_IN: Counter[str] = Counter()
+
+
+async def _reached(svc: Services) -> dict[str, int]:
+    async with svc.db.session() as session:
+        return {k: (await session.execute(text(q))).scalar_one() for k, q in REACHED.items()}
+
+
 class BotMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -305,11 +362,13 @@ class BotMachine(RuleBasedStateMachine):
         self.visible_to: dict[int, set[int]] = {}  # supervisor -> coordinators who may see them
 
     def teardown(self) -> None:
+        """Count how far this example got (printed at the end: `make fuzz` shows it)."""
+        REACHED_IN.update(k for k, n in self.w.run(_reached(self.w.services)).items() if n)
+        REACHED_IN["examples"] += 1
         logging.getLogger().removeHandler(self.errors)
         self.w.close()
 
     def chat(self, user: TgUser) -> Chat:
-        self.w.seconds += 1.0
         return self.w.chats[user.id]
 
     # ---- what people do --------------------------------------------------------------------
@@ -390,8 +449,34 @@ class BotMachine(RuleBasedStateMachine):
     def scripted(self, user: TgUser, path: str) -> None:
         """A whole path as a person would take it (registering, defining a task), to reach the
         later states sooner; where the state differs (a button not there) it just stops."""
-        with contextlib.suppress(AssertionError):
-            self.w.run(PATHS[path](self.chat(user)))
+        self.w.pace = 5.0
+        try:
+            with contextlib.suppress(AssertionError):
+                self.w.run(PATHS[path](self.chat(user)))
+        finally:
+            self.w.pace = 1.0
+
+    @rule()
+    def propose(self) -> None:
+        """Nora asks for supervisors for the Oslo place, and the offers are delivered."""
+        self.w.run(self.chat(NORA).send(f"/propose {REFERENCE}"))
+        self.w.run(offer_courier.expire_and_deliver(self.w.services))
+
+    @rule(action=st.sampled_from(["Approve", "Return with a note", "Add English"]))
+    def review(self, action: str) -> None:
+        """Nora's /pending, and one of its buttons on the first card (with a note to return)."""
+        nora = self.chat(NORA)
+        self.w.pace = 5.0
+        try:
+            with contextlib.suppress(AssertionError):
+                self.w.run(nora.send("/pending"))
+                cards = [m for m in nora.messages() if action in " ".join(m.button_texts)]
+                if cards:
+                    self.w.run(nora.press(action, cards[0]))
+                    if action == "Return with a note":
+                        self.w.run(nora.send("Please name the <b>department</b> & the ward"))
+        finally:
+            self.w.pace = 1.0
 
     @rule(hours=st.sampled_from([1, 24, 24 * 8, 24 * 31]))
     def time_passes(self, hours: int) -> None:
@@ -451,6 +536,7 @@ def test_the_whole_bot_survives_random_use(sqlite_template: Path) -> None:
         derandomize=os.environ.get("VEILEDER_FUZZ_EXAMPLES") is None,
     )
     BotMachine.TestCase().runTest()
+    print("\nexamples that reached each state:", dict(REACHED_IN))
 
 
 def test_the_invariants_see_a_broken_database(sqlite_template: Path) -> None:
