@@ -150,10 +150,18 @@ async def _research_task(chat: Chat) -> None:
     await chat.press("📨")  # submit, in either language
 
 
+async def _erase(chat: Chat) -> None:
+    await chat.send("/delete")
+    message = chat.last()
+    assert message.callback_data, "nothing to confirm"
+    await chat.press_data(message.callback_data[0], message)  # "Yes, erase everything"
+
+
 PATHS: dict[str, Callable[[Chat], Awaitable[None]]] = {
     "register": _register,
     "clinical task": _clinical_task,
     "research task": _research_task,
+    "erase": _erase,
 }
 
 
