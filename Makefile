@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint typecheck check migrate demo clean
+.PHONY: run test bench lint typecheck check migrate demo clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ test: $(STAMP)
 	$(BIN)/ruff format --check bot storage tests tools bench
 	$(BIN)/mypy bot storage
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+## fuzz: the whole-bot fuzz test (tests/chat/test_fuzz.py) with a larger, random budget:
+## FUZZ_EXAMPLES runs of up to FUZZ_STEPS steps each (CI runs 25 of 60, always the same ones)
+FUZZ_EXAMPLES ?= 300
+FUZZ_STEPS ?= 150
+fuzz: $(STAMP)
+	VEILEDER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) VEILEDER_FUZZ_STEPS=$(FUZZ_STEPS) \
+		$(BIN)/python -m pytest -s -p no:cacheprovider tests/chat/test_fuzz.py
 
 ## bench: run the benchmarks (bench/) and write bench/RESULTS.md
 bench: $(STAMP)

@@ -35,6 +35,11 @@ from tests.support.databases import (
 )
 from tests.support.pacing import virtual_limiter
 
+# Stories send one person's updates faster than anyone types (no pauses between answers), so
+# per-person flood control is off for them, in-process and in the bots they start as
+# subprocesses; tests/chat/test_flood.py and the fuzz test switch it on with limits of their own.
+os.environ.setdefault("FLOOD_UPDATES", "0")
+
 POSTGRES_SERVER = os.environ.get(
     "VEILEDER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -21,10 +21,11 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from bot.chat import privacy, ui
+from bot.chat import flood, privacy, ui
 from bot.chat.engine.table import Flows
 from bot.chat.flows import campaign, coordinator, offers, profile
 from bot.chat.flows.registration import handlers as registration
@@ -264,6 +265,8 @@ def register_handlers(application: Application) -> None:
     # Only new messages: an edited message is never taken as an answer.
     new = filters.UpdateType.MESSAGE & private
     add = application.add_handler
+    # Per-person flood control before anything else: an update over the limit goes no further.
+    application.add_handler(TypeHandler(Update, flood.check), group=-2)
     # Before everything (group -1): activity (a chat that works again after a 403 too), and
     # consent asked again when its text changed; then /privacy and its buttons.
     privacy.register(application, new)

@@ -1,7 +1,9 @@
 """Structured (logfmt) logging that never carries tokens, addresses or message texts.
 
 httpx logs every request URL at INFO, and a Bot API URL contains the bot token, so it is held at
-WARNING. Our own log lines mention ids and counts only; `redact` is a last line of defence.
+WARNING; python-telegram-bot is held at INFO even when LOG_LEVEL=DEBUG (its DEBUG lines carry
+every message sent and received). Our own log lines mention ids and counts only; `redact` is a
+last line of defence.
 """
 
 from __future__ import annotations
@@ -37,3 +39,6 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # python-telegram-bot logs every Bot API call's parameters and result at DEBUG: message
+    # texts, names, phone numbers, the contents of /mydata. Its INFO lines carry none of that.
+    logging.getLogger("telegram").setLevel(max(logging.INFO, root.level))

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     privacy_contact: str | None = None  # an address for privacy requests (else none is named)
     retention_inactive_seasons: int = Field(default=2, ge=1, le=10)  # whole seasons, then asked
     retention_answer_days: int = Field(default=60, ge=7, le=365)  # no answer: erased
+    # Per-person flood control (`bot.domain.flood`): a burst of this many updates, refilled
+    # over FLOOD_SECONDS; 0 turns it off.
+    flood_updates: int = Field(default=30, ge=0, le=10_000)
+    flood_seconds: float = Field(default=15.0, gt=0, le=3_600)
     log_level: str = "INFO"
     # Updates of different people processed at once (`bot.chat.inbox`); 1: one at a time.
     max_concurrent_updates: int = Field(default=256, ge=1, le=4096)

@@ -52,6 +52,7 @@ PARTIES: dict[str, tuple[str, str, str] | None] = {
     "bergen clinical": ("LEO", "clinical", "bergen"),
     "oslo research": ("LORE", "research", "oslo"),
     "supervisor": None,
+    "unbound": None,  # someone the bot holds nothing about
 }
 IN_SCOPE = {"oslo clinical", "national clinical"}
 
@@ -148,7 +149,9 @@ async def world(request, app, services, fake) -> World:
         )
     actor = Chat.in_process(fake, ACTOR, app)
     scope = PARTIES[party]
-    if scope is None:
+    if party == "unbound":
+        await actor.command("start")  # the welcome stores nothing
+    elif scope is None:
         await supervisor_with_task(services, actor, title="Forskning i Bergen", city="bergen")
         await actor.command("start")
     else:
@@ -319,6 +322,45 @@ async def set_target(w: World) -> None:
         assert found == []
 
 
+async def add_english(w: World) -> None:
+    """ "Add English" on a pending task's card opens the coordinator's English flow."""
+    if w.verdict == "allowed":
+        await w.actor.command("pending")
+        await w.actor.press("Add English")
+    else:
+        assert await w.forged("t", "en", str(w.task.id)) == en("btn.stale")
+    conv = await w.conversation()
+    if w.verdict == "allowed":
+        assert conv is not None and conv.flow == "coord_english"
+    else:
+        assert conv is None
+
+
+async def more_pending(w: World) -> None:
+    """The "more" button under a long /pending: the next cards of the presser's own scope."""
+    answer = await w.forged("p", "more", str(w.task.id))
+    shown = [m.text for m in w.actor.messages() if "Kari Lie" in m.text]
+    if w.verdict == "stranger":
+        assert answer == en("btn.stale")
+    else:
+        assert answer == "" and w.actor.last().text == en("coord.pending.none")
+    assert shown == []  # nothing after Kari's task; nobody else's card either
+
+
+async def propose_now(w: World) -> None:
+    """ "Propose now" under a notice of a place given back: the same as /propose."""
+    answer = await w.forged("s", "pn", str(w.slot.id))
+    made = await w.offers()
+    if w.verdict == "allowed":
+        assert w.actor.last().text.startswith(f"Asked about {REFERENCE}: 1 supervisor.")
+        assert len(made) == 1
+    elif w.verdict == "denied":
+        assert w.actor.last().text == en("coord.propose.unknown", reference=REFERENCE)
+        assert made == []
+    else:
+        assert answer == en("btn.stale") and made == []
+
+
 ACTIONS: dict[str, Callable[[World], Awaitable[None]]] = {
     "list pending": list_pending,
     "approve": approve,
@@ -330,13 +372,16 @@ ACTIONS: dict[str, Callable[[World], Awaitable[None]]] = {
     "upload a CSV": upload,
     "digest settings": digest_settings,
     "/target": set_target,
+    "add English": add_english,
+    "more pending": more_pending,
+    "propose now": propose_now,
 }
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))
 async def test_each_party_may_do_exactly_what_its_scope_allows(world: World, action: str):
     await ACTIONS[action](world)
-    if action != "approve" and action != "return with a note":
+    if action not in ("approve", "return with a note"):
         task = await world.get(Task, world.task.id or 0)
         assert task.status == TaskStatus.SUBMITTED  # no other action touches the task
     if action not in ("upload a CSV", "cancel a slot"):

@@ -138,6 +138,8 @@ async def on_task_button(turn: Turn, cb: Callback, scopes: list[Coordinator]) ->
         await turn.query.answer(tr("btn.stale"))
         return
     task, supervisor = found
+    if changed or approved or (conv is None and not busy):
+        await _forget_card(turn)  # the card loses its buttons below
     if changed:
         await turn.query.answer(tr("coord.task.changed"))
         await turn.close(turn.pressed_html() + "\n\n" + tr("coord.task.changed"))
@@ -205,6 +207,18 @@ async def _task_stale(turn: Turn, task_id: int, tr: Translator) -> None:
     if found is not None:
         status = tr(f"coord.status.{found[0].status.value}")
         await turn.close(turn.pressed_html() + "\n\n" + tr("coord.task.now", status=status))
+
+
+async def _forget_card(turn: Turn) -> None:
+    """A draft begun on this card ("Add English", a return) must not take its buttons off again
+    when it ends: the press closing the card now does (Telegram refuses an edit that changes
+    nothing)."""
+    card = _message_id(turn)
+    async with turn.svc.db.session() as session:
+        conv = await repository.get_conversation(session, turn.user.id)
+        if conv is not None and conv.flow in FLOWS and conv.data.get("card") == card:
+            conv.data = {**conv.data, "card": None}
+            await repository.save_conversation(session, conv, turn.svc.clock.now())
 
 
 def _message_id(turn: Turn) -> int | None:
