@@ -41,6 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456789:BENCH-token-for-the-local-bot-api"
 LATENCY = 0.05  # every Bot API call is served after 50 ms
 FIRST_PERSON = 5_000_000
+# Seconds a person waits for their code: an email being written as the bot was killed stays
+# leased for 2 minutes before it is sent again.
+CODE_WAIT = 150.0
 _SHOWN = frozenset({"sendmessage", "editmessagetext"})
 
 
@@ -63,6 +66,7 @@ class TimedFake(FakeTelegram):
         self.shown: dict[int, list[Shown]] = {}
         self.polled_at = 0.0
         self.queued_at: dict[int, float] = {}  # per person: when their last update was queued
+        self.queued_ids: list[int] = []
         self._wakers: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._shown_lock = threading.Lock()
 
@@ -90,6 +94,7 @@ class TimedFake(FakeTelegram):
 
     def enqueue_update(self, update: Mapping[str, Any]) -> int:
         update_id = super().enqueue_update(update)
+        self.queued_ids.append(update_id)
         for value in update.values():
             if isinstance(value, dict) and "from" in value:
                 self.queued_at[int(value["from"]["id"])] = time.monotonic()
@@ -248,7 +253,7 @@ def _email(person: int) -> str:
 def script(person: int) -> list[tuple[Action, str]]:
     async def send_code(chat: Chat, mailbox: Mailbox) -> None:
         code = None
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + CODE_WAIT
         while code is None:
             code = mailbox.code_for(_email(person))
             if code is None:
@@ -296,7 +301,7 @@ class Person:
     def user_id(self) -> int:
         return FIRST_PERSON + self.number
 
-    async def register(self, within: float = 120.0) -> None:
+    async def register(self, within: float = 60.0) -> None:
         """Every step: pause, answer, wait (at most `within` s) for the reply it expects."""
         chat = Chat.via_server(
             self.fake,
@@ -332,7 +337,8 @@ class Person:
                 return shown
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"person {self.number}: no reply {reply!r}")
+                last = " / ".join(f"{s.method} {s.text[:40]!r}" for s in shown[-2:])
+                raise TimeoutError(f"person {self.number}: no reply {reply!r} (last: {last})")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=min(remaining, 1.0))
 
