@@ -61,6 +61,8 @@ class Run:
     question: list[float]  # per answer: to the reply the step leads to
     in_order: int  # people whose replies all came, in the order of the steps
     load: float  # this process's CPU seconds over wall seconds
+    bot_cpu: float  # the bot's CPU seconds over the run
+    at_once: int  # the most Bot API calls in flight at one time (long polls aside)
     errors: list[str]
 
     @property
@@ -110,9 +112,11 @@ async def load(
         if cores:
             os.sched_setaffinity(0, cores[0])
         try:
-            wall, cpu = time.monotonic(), time.process_time()
+            began = wall = time.monotonic()
+            cpu, bot_cpu = time.process_time(), bot.cpu_seconds()
             await asyncio.gather(*(person.register() for person in crowd))
             wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+            bot_cpu = bot.cpu_seconds() - bot_cpu
         finally:
             os.sched_setaffinity(0, saved)
             bot.stop()
@@ -131,6 +135,8 @@ async def load(
         question=[x for person in crowd for x in person.question_latencies],
         in_order=sum(in_order(fake, person, steps) for person in crowd),
         load=cpu / wall if wall else 0.0,
+        bot_cpu=bot_cpu,
+        at_once=fake.most_at_once(began),
         errors=[person.error for person in crowd if person.error] + _broken(fake, bot),
     )
 
@@ -152,7 +158,8 @@ def _row(run: Run) -> str:
         f" | {run.answers_per_second:.1f} | {run.messages_per_second:.1f}"
         f" | {_ms(percentile(run.first, 0.5))} | {_ms(percentile(run.first, 0.95))}"
         f" | {_ms(percentile(run.first, 0.99))} | {_ms(percentile(run.question, 0.95))}"
-        f" | {load} |"
+        f" | {run.bot_cpu / max(run.answers, 1) * 1000:.0f} ms"
+        f" | {run.bot_cpu / run.seconds if run.seconds else 0:.0%} | {run.at_once} | {load} |"
     )
 
 
@@ -212,11 +219,14 @@ async def run(quick: bool) -> str:
             if cores
             else "none (one core, or no `taskset`): the figures share a core with the load."
         )
-        + " Load: the people's and the server's CPU over wall time (INVALID past 80%).",
+        + " Bot's core busy: the bot's CPU time over the run's (near 100%, it is the limit)."
+        " Calls at once: the most Bot API calls the bot had waiting at one time (polls aside);"
+        " 1 means it waits for each call before it makes the next, whatever its concurrency."
+        " Load: the people's and the server's CPU over wall time (INVALID past 80%).",
         "",
         "| variant | finished | in order | answers | answers/s | messages/s | p50 | p95 | p99"
-        " | next question p95 | load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        " | next question p95 | bot CPU per answer | bot's core busy | calls at once | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         *(_row(r) for r in runs),
         "",
         "| target | measured | goal | |",

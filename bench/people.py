@@ -69,14 +69,36 @@ class TimedFake(FakeTelegram):
         self.queued_ids: list[int] = []
         self._wakers: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._shown_lock = threading.Lock()
+        # (began, ended) of each call but the long polls: began is when the server took it,
+        # `LATENCY` before the fake serves it.
+        self.spans: list[tuple[float, float]] = []
+
+    def most_at_once(self, since: float = 0.0) -> int:
+        """The most calls (long polls aside) the bot had waiting on the server at one time."""
+        with self._shown_lock:
+            edges = sorted(
+                edge
+                for began, ended in self.spans
+                if began >= since
+                for edge in ((began, 1), (ended, -1))
+            )
+        most = current = 0
+        for _, step in edges:
+            current += step
+            most = max(most, current)
+        return most
 
     def handle(
         self, method: str, params: Mapping[str, Any], *, block: bool = True
     ) -> tuple[int, dict[str, Any]]:
         key = method.lower()
+        began = time.monotonic() - LATENCY
         if key == "getupdates":
             self.polled_at = time.monotonic()
         status, body = super().handle(method, params, block=block)
+        if key != "getupdates":
+            with self._shown_lock:
+                self.spans.append((began, time.monotonic()))
         result = body.get("result")
         if status == 200 and key in _SHOWN and isinstance(result, dict):
             chat_id = int(result["chat"]["id"])
@@ -228,6 +250,12 @@ class BotProcess:
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
         assert match, "no VmRSS"
         return int(match.group(1))
+
+    def cpu_seconds(self) -> float:
+        """CPU time the bot has used so far (user and system, /proc/<pid>/stat)."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def tracebacks(self) -> int:
         log = self.var_dir / "bot.log"
