@@ -38,7 +38,7 @@ async def _sample(bot: BotProcess, readings: list[int], stop: asyncio.Event) -> 
 
 
 async def run(quick: bool) -> str:
-    wanted, batch, budget, idle_seconds = (4, 2, 60.0, 1.0) if quick else (TARGET, 20, 120.0, 5.0)
+    wanted, batch, budget, idle_seconds = (4, 2, 60.0, 1.0) if quick else (TARGET, 20, 90.0, 5.0)
     fake = TimedFake()
     with (
         tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp,
