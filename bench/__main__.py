@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 # Each name is a module bench/<name>.py with `async def run(quick: bool) -> str`.
-MODULES = ["mail", "pacing", "growth"]
+MODULES = ["mail", "pacing", "growth", "chat", "crash", "memory"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 

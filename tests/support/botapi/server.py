@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import threading
+import time
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -64,8 +65,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], fake: FakeTelegram) -> None:
+    def __init__(self, address: tuple[str, int], fake: FakeTelegram, latency: float) -> None:
         self.fake = fake
+        self.latency = latency
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -121,6 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
+        if self.server.latency > 0:
+            time.sleep(self.server.latency)  # in this request's own thread: calls overlap
         status, payload = self.server.fake.handle(match.group(2), params)
         self._send(status, payload)
 
@@ -139,13 +143,22 @@ class _Handler(BaseHTTPRequestHandler):
 class BotApiServer:
     """A real HTTP Bot API server on 127.0.0.1 backed by a :class:`FakeTelegram`.
 
-    Use as a (sync) context manager; point PTB at :attr:`base_url`.
+    Use as a (sync) context manager; point PTB at :attr:`base_url`. ``latency``: seconds every
+    call waits before it is served, as the network and Telegram's servers make a real call
+    wait (the benchmarks use 50 ms); each connection has its own thread, so calls wait side by
+    side and the fake's state stays behind its lock.
     """
 
     def __init__(
-        self, fake: FakeTelegram | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        fake: FakeTelegram | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
     ) -> None:
         self.fake = fake if fake is not None else FakeTelegram()
+        self.latency = latency
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -153,7 +166,7 @@ class BotApiServer:
     def start(self) -> BotApiServer:
         if self._server is not None:
             return self
-        self._server = _Server(self._address, self.fake)
+        self._server = _Server(self._address, self.fake, self.latency)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
