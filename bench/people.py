@@ -372,7 +372,9 @@ class Person:
 
 
 def _answers(shown: Shown, reply: str) -> bool:
-    return shown.method == "sendmessage" and reply in shown.text
+    """The reply a step waits for: a new message, or the tapped question's message edited to
+    carry the next question (a button's answer keeps the conversation in one message)."""
+    return reply in shown.text
 
 
 def percentile(values: list[float], fraction: float) -> float:
