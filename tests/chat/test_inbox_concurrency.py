@@ -3,7 +3,7 @@ in the same process that answers every call after a random delay, so that proces
 interleaves. Different people's updates are processed at once; one person's strictly in order;
 a person whose handler waits delays nobody else; `MAX_CONCURRENT_UPDATES=1` is one at a time.
 
-Where a test must see *when* handlers run, a probe handler (group -2, before every other handler)
+Where a test must see *when* handlers run, a probe handler (group -3, before every other handler)
 takes `echo <n>` messages: it counts who is being processed at that moment, waits a random
 moment (or until the test releases it), and replies `echo <n>`. Everything else is the real bot.
 """
@@ -146,7 +146,7 @@ async def jittery_app(
 @pytest.fixture
 def probe(jittery_app: App) -> Probe:
     probe = Probe()
-    jittery_app.add_handler(MessageHandler(filters.Regex(r"^echo \d+$"), probe.handler), group=-2)
+    jittery_app.add_handler(MessageHandler(filters.Regex(r"^echo \d+$"), probe.handler), group=-3)
     return probe
 
 
