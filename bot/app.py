@@ -223,6 +223,11 @@ async def run_bot(app: App, stop: asyncio.Event, *, webhook: bool = False) -> No
                 webhook_url(settings),
                 secret_token=hook.secret,
                 allowed_updates=inbox.allowed_updates,
+                # One delivery at a time keeps each person's updates in Telegram's order (with
+                # parallel connections two of one person's could be stored the other way
+                # round). It costs no throughput worth having: the answer is a 200 as soon as
+                # the insert commits, processing happens after.
+                max_connections=1,
             )
         await inbox.run(stop, poll=hook is None)
     finally:

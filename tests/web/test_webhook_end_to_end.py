@@ -101,6 +101,7 @@ async def test_a_webhook_update_is_answered_and_healthz_tells_the_truth(tmp_path
             assert registered.params["url"] == "https://veileder.example/bot/telegram/999000"
             secret = registered.params["secret_token"]
             assert set(registered.params["allowed_updates"]) == set(Update.ALL_TYPES)
+            assert int(registered.params["max_connections"]) == 1  # each person's order kept
 
             async def deliver(data: dict[str, Any]) -> None:
                 response = await http.post(
