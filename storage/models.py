@@ -453,9 +453,12 @@ class Question(SQLModel, table=True):
 class InboxUpdate(SQLModel, table=True):
     """A Telegram update as it arrived, stored before its offset is confirmed to Telegram.
 
-    `done_at` is set once the bot has processed it; done rows are purged soon after (they hold
-    what the person wrote), see `storage.inbox`. The update id is the key: Telegram delivers an
-    unconfirmed update again after a crash, and the second copy is dropped on insert.
+    `done_at` is set once the bot has processed it (its handler returned); `answered_at` just
+    before the bot answered its button press (`answerCallbackQuery`), so that processing it again
+    after a crash does not answer the press twice, which Telegram refuses. Done rows are purged
+    soon after (they hold what the person wrote), see `storage.inbox`. The update id is the key:
+    Telegram delivers an unconfirmed update again after a crash, and the second copy is dropped
+    on insert.
     """
 
     __tablename__ = "inbox_update"
@@ -469,6 +472,7 @@ class InboxUpdate(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     received_at: datetime = _utc()
     done_at: datetime | None = _utc(nullable=True)
+    answered_at: datetime | None = _utc(nullable=True)
 
 
 class SeasonTarget(SQLModel, table=True):
