@@ -172,6 +172,16 @@ def _repeated(conv: Conversation | None, update: Update) -> bool:
     return conv is not None and update.update_id == conv.last_update_id
 
 
+async def _show_again(turn: Turn, conv: Conversation) -> None:
+    """A press whose change was committed before a crash, processed again (the inbox marks an
+    update done only once its handler returned): the person sees where they are now, so the
+    reply the crash cut off is never missing. The press is answered again only if the crash
+    came before its answer (`bot.chat.inbox.AnswerGate`)."""
+    if turn.query is not None:
+        await turn.query.answer()
+    await turn.show(FLOW.screen(conv))
+
+
 async def _registration_draft(turn: Turn) -> Conversation | None:
     async with turn.svc.db.session() as session:
         existing = await repository.get_conversation(session, turn.user.id)
@@ -194,8 +204,11 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if cb is None or cb.scope != CONSENT_SCOPE:
         await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
-    if cb.action not in ("lang", "notme") and _repeated(await _registration_draft(turn), update):
-        return  # answered before this was stored, the first time round
+    if cb.action not in ("lang", "notme"):
+        draft = await _registration_draft(turn)
+        if draft is not None and _repeated(draft, update):
+            await _show_again(turn, draft)
+            return
     invited = cb.step.startswith(INVITED)
     invitation_id = parse_id(cb.step.removeprefix(INVITED)) if invited else None
     referrer = None if invited else parse_id(cb.step)
@@ -238,8 +251,8 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             conv.active, conv.language = True, language
             conv.last_update_id = update.update_id
             await repository.save_conversation(session, conv, now)
-    # Answered only once the draft is committed: the update is done from its first answer on
-    # (`bot.chat.inbox.AnswerGate`), so a crash right after must find the consent stored.
+    # Answered only once the draft is committed: a crash right after finds the consent stored
+    # and shows the first question again (`_show_again`).
     await turn.query.answer()
     if registered:
         await profile.show_menu(turn)
@@ -271,8 +284,9 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     cb = turn.callback
     async with turn.svc.db.session() as session:
         conv = await repository.get_conversation(session, turn.user.id)
-        if _repeated(conv, update):
-            return  # delivered again after a restart: answered the first time
+        if conv is not None and _repeated(conv, update):
+            await _show_again(turn, conv)
+            return
         valid = cb is not None and conv is not None and conv.flow == Flow.REGISTRATION
         if valid and conv is not None and cb is not None:
             if cb.action == "over":
@@ -315,10 +329,11 @@ async def open_referral(turn: Turn, payload: str) -> None:
         referrer = await referrals.referrer(session, claimed)
         supervisor = await repository.get_supervisor(session, turn.user.id)
         conv = await repository.get_conversation(session, turn.user.id)
-        if _repeated(conv, turn.update):
-            return  # delivered again after a restart: answered the first time
+        repeated = _repeated(conv, turn.update)  # processed again after a crash: shown again
         draft = conv if conv is not None and conv.flow == Flow.REGISTRATION else None
-        if (
+        if repeated:
+            pass
+        elif (
             supervisor is None
             and draft is not None
             and referrer
