@@ -451,15 +451,10 @@ class Question(SQLModel, table=True):
 
 
 class InboxUpdate(SQLModel, table=True):
-    """A Telegram update as it arrived, stored before its offset is confirmed to Telegram.
-
-    `done_at` is set once the bot has processed it (its handler returned); `answered_at` just
-    before the bot answered its button press (`answerCallbackQuery`), so that processing it again
-    after a crash does not answer the press twice, which Telegram refuses. Done rows are purged
-    soon after (they hold what the person wrote), see `storage.inbox`. The update id is the key:
-    Telegram delivers an unconfirmed update again after a crash, and the second copy is dropped
-    on insert.
-    """
+    """A Telegram update as it arrived, stored before its offset is confirmed to Telegram; its
+    id is the key, so a copy Telegram delivers again after a crash is dropped on insert. Set once
+    its handler returned: `done_at` (done rows are purged soon, `storage.inbox`); before its
+    press is answered: `answered_at` (processed again, it is not answered twice)."""
 
     __tablename__ = "inbox_update"
 
