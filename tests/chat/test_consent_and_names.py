@@ -11,7 +11,7 @@ from bot.chat.flows.registration.steps import Step
 from bot.chat.inbox import Inbox
 from storage import inbox, repository
 from storage.inbox import Received
-from tests.helpers import stored
+from tests.helpers import code_in, mails, stored
 from tests.support.chat import Chat, TgUser
 
 FIRST_QUESTION = "Step 1 of 6"
@@ -261,3 +261,29 @@ async def test_an_answer_given_again_after_a_crash_before_the_reply_shows_the_ne
     await john.press("Oslo")
     conv, _ = await stored(services, john.user.id)
     assert conv is not None and conv.step == Step.FIELDS
+
+
+async def test_confirm_processed_again_after_a_crash_thanks_again(john, app, services, settings):
+    """The registration committed and its draft gone, a crash cuts the thanks off: processed
+    again, Confirm finds no draft and says thanks again (not "stale"), answering the press once."""
+    await john.command("start")
+    await john.press("I agree")
+    await john.press("Research")
+    await john.press("Researcher")
+    await john.send("Haukeland University Hospital")
+    await john.press("Bergen")
+    await john.press("Epidemiology")
+    await john.send("researcher@uib.no")
+    await services.sender.run_once()
+    await john.send(code_in(mails(settings.mail_dir)[-1]))
+    assert "Please check your details" in john.last().text
+    await john.press("Confirm")
+    confirm = john.updates[-1]
+    assert _shown(john, "registered as a supervisor") == 1
+
+    await _processed_again(app, services, confirm)
+
+    assert _shown(john, "registered as a supervisor") == 2
+    _, supervisor = await stored(services, john.user.id)
+    assert supervisor is not None and supervisor.email == "researcher@uib.no"
+    assert john.fake.violations == []

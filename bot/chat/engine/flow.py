@@ -45,6 +45,9 @@ Done = Callable[[Turn, Conversation, Any], Awaitable[None]]  # after the commit:
 Left = Callable[[Turn, Conversation], Awaitable[None]]
 Apply = Callable[[Ctx], Awaitable[Applied]]
 Reply = Callable[[], Awaitable[None]]  # what to say once the answer has committed
+# A press on the flow's summary when no draft is left: shows the outcome, if the flow finished
+# (its finishing press processed again after a crash cut its reply off); False if it did not.
+Outcome = Callable[[Turn], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Flow:
     keep_on_cancel: bool = True  # /cancel pauses the draft (else drops it)
     left: Left | None = None  # "Back" out of the flow; None: the question stays
     drop_on_leave: bool = False
+    outcome: Outcome | None = None
 
     def screen(self, conv: Conversation, notice: str | None = None) -> ui.Screen:
         tr = Translator(conv.language)

@@ -118,6 +118,23 @@ async def _registered(turn: Turn, conv: Conversation, verified: Any) -> None:
     await turn.show(tasks.offer_screen(tr, share))
 
 
+async def _registered_again(turn: Turn) -> bool:
+    """Confirm pressed when no draft is left: for a registered person, the thanks again (a crash
+    may have cut them off after the registration was committed)."""
+    async with turn.svc.db.session(write=False) as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+    if supervisor is None or supervisor.id is None:
+        return False
+    tr = Translator(supervisor.language)
+    if turn.query is not None:
+        await turn.query.answer()
+    verified = supervisor.email_verified_at is not None
+    await turn.say(tr("reg.thanks" if verified else "reg.thanks_unverified"), remove_keyboard=True)
+    share = referrals.share_button(turn.svc, supervisor.id, tr)
+    await turn.show(tasks.offer_screen(tr, share))
+    return True
+
+
 async def _back_to_consent(turn: Turn, conv: Conversation) -> None:
     """Back from the first question: the consent screen again (the draft stays)."""
     if turn.query is not None:
@@ -149,6 +166,7 @@ FLOW: Final = EngineFlow(
     done=_registered,
     cancelled="cancel.kept",
     left=_back_to_consent,
+    outcome=_registered_again,
 )
 PROFILE: Final = EngineFlow(
     name=Flow.PROFILE,
