@@ -92,6 +92,17 @@ async def mark_done(session: AsyncSession, update_id: int, now: datetime) -> boo
     return bool(getattr(result, "rowcount", 0))
 
 
+async def mark_answered(session: AsyncSession, update_id: int, now: datetime) -> None:
+    """The update's button press is about to be answered: processed again, it is not answered
+    again (`bot.chat.inbox.AnswerGate`)."""
+    await session.execute(
+        update(InboxUpdate)
+        .where(col(InboxUpdate.update_id) == update_id, col(InboxUpdate.answered_at).is_(None))
+        .values(answered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def purge_done(session: AsyncSession, done_before: datetime) -> int:
     """Forget updates done before `done_before` (the caller knows Telegram will not send them
     again: a later offset confirmed them, or they are older than Telegram keeps updates)."""

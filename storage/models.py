@@ -451,12 +451,10 @@ class Question(SQLModel, table=True):
 
 
 class InboxUpdate(SQLModel, table=True):
-    """A Telegram update as it arrived, stored before its offset is confirmed to Telegram.
-
-    `done_at` is set once the bot has processed it; done rows are purged soon after (they hold
-    what the person wrote), see `storage.inbox`. The update id is the key: Telegram delivers an
-    unconfirmed update again after a crash, and the second copy is dropped on insert.
-    """
+    """A Telegram update as it arrived, stored before its offset is confirmed to Telegram; its
+    id is the key, so a copy Telegram delivers again after a crash is dropped on insert. Set once
+    its handler returned: `done_at` (done rows are purged soon, `storage.inbox`); before its
+    press is answered: `answered_at` (processed again, it is not answered twice)."""
 
     __tablename__ = "inbox_update"
 
@@ -469,6 +467,7 @@ class InboxUpdate(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     received_at: datetime = _utc()
     done_at: datetime | None = _utc(nullable=True)
+    answered_at: datetime | None = _utc(nullable=True)
 
 
 class SeasonTarget(SQLModel, table=True):

@@ -90,8 +90,8 @@ async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         supervisor = await repository.get_supervisor(session, turn.user.id)
         conv = await repository.get_conversation(session, turn.user.id)
         if conv is not None and update.update_id == conv.last_update_id:
-            return  # delivered again after a restart: answered the first time
-        if supervisor is not None and conv is not None and conv.flow == Flow.PROFILE:
+            pass  # processed again after a crash: nothing is written twice, the screen is shown
+        elif supervisor is not None and conv is not None and conv.flow == Flow.PROFILE:
             await repository.delete_conversation(session, turn.user.id)  # abandons a profile edit
         elif conv is not None:
             await repository.mark_handled(session, turn.user.id, update.update_id)

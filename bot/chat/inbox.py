@@ -7,11 +7,15 @@
 Telegram drops an update once a `getUpdates` call passes an offset beyond it, and this loop only
 asks again after the batch is committed, so a crash at any instant leaves every update at
 Telegram (delivered again, and dropped on insert when it is already stored) or in the inbox (not
-done: processed at the next start). An update is marked done just before its first call to
-Telegram (`AnswerGate`), or when `process_update` returned having said nothing (it never raises:
-a handler's failure goes to the error handler). So a crash before the first answer processes it
-again, and a crash after never answers it twice. A webhook feeds the same inbox through
-`receive` (and `run(stop, poll=False)` then only processes).
+done: processed at the next start). An update is marked done when `process_update` returned (it
+never raises: a handler's failure goes to the error handler), so a crash at any instant before
+that processes it again and no reply is lost. Processed again, an update whose change was already
+committed finds it made (the flows' `last_update_id`, the other handlers' own guards) and shows
+the person where they are now, so they are never left waiting; a button press already answered
+is not answered again (`AnswerGate`, which marks `answered_at` before the press is answered:
+Telegram refuses a second answer). The cost is a repeat only for a crash after the reply went
+out and before the done mark: the person then sees the current question twice, never nothing. A
+webhook feeds the same inbox through `receive` (and `run(stop, poll=False)` then only processes).
 
 **Per-person ordered concurrency.** Each update goes to a lane keyed by its person (the
 effective user, else the chat, else one shared lane): a lane processes its updates one after the
@@ -247,18 +251,26 @@ class Inbox:
                 self._queued.discard(row.update_id)  # not done: the next start processes them
 
     async def handle(self, row: inbox.InboxUpdate) -> None:
-        """Process one stored update; it is done from its first answer on (see `AnswerGate`)."""
-        # Not cancellable by `stop`: once an answer is going out, the update must be done.
-        first = _FirstAnswer(
-            partial(self._retrying, None, "mark an update done", partial(self._done, row.update_id))
+        """Process one stored update; it is done once `process_update` returned. A crash
+        before that processes it again: its handlers find what it changed already committed and
+        show the current screen, and `AnswerGate` does not answer its press a second time."""
+        answering = _Answering(
+            answered=row.answered_at is not None,
+            # Not cancellable by `stop`: the mark must be made before the press is answered.
+            mark=partial(
+                self._retrying,
+                None,
+                "mark a press answered",
+                partial(self._answered, row.update_id),
+            ),
         )
         update = Update.de_json(row.payload, self.application.bot)
-        token = _answering.set(first)
+        token = _answering.set(answering)
         try:
             await self.application.process_update(update)
         finally:
             _answering.reset(token)
-        await first()  # it said nothing
+        await self._retrying(None, "mark an update done", partial(self._done, row.update_id))
 
     async def _pending(self, update_ids: list[int] | None) -> list[inbox.InboxUpdate]:
         async with self.svc.db.session(write=False) as session:
@@ -267,6 +279,11 @@ class Inbox:
     async def _done(self, update_id: int) -> bool:
         async with self.svc.db.session() as session:
             await inbox.mark_done(session, update_id, self.svc.clock.now())
+        return True
+
+    async def _answered(self, update_id: int) -> bool:
+        async with self.svc.db.session() as session:
+            await inbox.mark_answered(session, update_id, self.svc.clock.now())
         return True
 
     async def _purge_expired(self) -> bool:
@@ -314,32 +331,46 @@ class Inbox:
         return None
 
 
-class _FirstAnswer:
-    """Marks the update being processed done, once, before the first Bot API call it makes."""
+class _Answering:
+    """The update being processed: whether its button press was answered (by this run or one
+    a crash cut short), and how to record that before the answer goes out."""
 
-    def __init__(self, mark: Callable[[], Awaitable[object]]) -> None:
-        self._mark: Callable[[], Awaitable[object]] | None = mark
+    def __init__(self, *, answered: bool, mark: Callable[[], Awaitable[object]]) -> None:
+        self.answered = answered
+        self._mark = mark
+        self._marking = asyncio.Lock()
 
-    async def __call__(self) -> None:
-        mark, self._mark = self._mark, None
-        if mark is not None:
-            await mark()
+    async def claim(self) -> bool:
+        """True (once) when the press is still to be answered, after recording that it is."""
+        async with self._marking:
+            if self.answered:
+                return False
+            await self._mark()
+            self.answered = True
+            return True
 
 
 # Set while the inbox processes an update, in its task only: the sweeps' and the sender's
 # messages (other tasks, started before) never see it.
-_answering: ContextVar[_FirstAnswer | None] = ContextVar("inbox_answering", default=None)
+_answering: ContextVar[_Answering | None] = ContextVar("inbox_answering", default=None)
+
+ANSWER_METHOD: Final = "answerCallbackQuery"
+# What Telegram returns for an answered press: what a repeated answer is given instead.
+_ANSWERED: Final = (200, b'{"ok":true,"result":true}')
 
 
 class AnswerGate(BaseRequest):
-    """The bot's requests (not `getUpdates`): an update's first call to Telegram waits until the
-    update is marked done.
+    """The bot's requests (not `getUpdates`): an update's button press is answered once, even
+    when a crash makes the inbox process the update again.
 
-    Handlers commit what an update changed before they answer it, and an update delivered again
-    finds its change made (the flows' `last_update_id`): processed again, it is at best ignored
-    and at worst answered twice (a button's query cannot be answered twice). So an update counts
-    as done from its first answer on: a crash after that does not process it again; a crash
-    before does, and its handler commits and answers it then."""
+    An update is done only when its handler returned, so a crash after its press was answered
+    and before the rest of its reply went out processes it again: its handler then shows the
+    current screen and answers the press as usual. Telegram refuses a second answer to a press
+    (400, "query is too old ... or query ID is invalid"), so the press is marked answered
+    (`answered_at`, committed) before its answer goes out, and an update processed again with
+    that mark gets Telegram's success for its answer without asking Telegram. Handlers need not
+    know whether they run for the first time. A crash between the mark and the answer leaves the
+    press unanswered: its spinner stops by itself after a few seconds, while the screen comes."""
 
     def __init__(self, inner: BaseRequest, health: Health | None = None) -> None:
         self.inner = inner
@@ -365,9 +396,10 @@ class AnswerGate(BaseRequest):
         connect_timeout: ODVInput[float] = DEFAULT_NONE,
         pool_timeout: ODVInput[float] = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        first = _answering.get()
-        if first is not None:
-            await first()
+        answering = _answering.get()
+        is_answer = answering is not None and url.endswith("/" + ANSWER_METHOD)
+        if is_answer and answering is not None and not await answering.claim():
+            return _ANSWERED
         code, payload = await self.inner.do_request(
             url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
         )

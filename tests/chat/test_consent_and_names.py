@@ -8,11 +8,26 @@ from typing import Any
 import pytest
 
 from bot.chat.flows.registration.steps import Step
-from storage import repository
-from tests.helpers import stored
+from bot.chat.inbox import Inbox
+from storage import inbox, repository
+from storage.inbox import Received
+from tests.helpers import code_in, mails, stored
 from tests.support.chat import Chat, TgUser
 
 FIRST_QUESTION = "Step 1 of 6"
+
+
+async def _processed_again(app: Any, services: Any, update: dict[str, Any]) -> None:
+    """What a restart does with an update whose handler a crash cut short after it answered the
+    press (or the message): the inbox holds it not done, with its press marked answered."""
+    now = services.clock.now()
+    user = (update.get("callback_query") or update.get("message") or {}).get("from") or {}
+    async with services.db.session() as session:
+        await inbox.store(session, [Received(update["update_id"], user.get("id"), update)], now)
+        await inbox.mark_answered(session, update["update_id"], now)
+    async with services.db.session(write=False) as session:
+        rows = await inbox.pending(session, [update["update_id"]])
+    await Inbox(app).handle(rows[0])
 
 
 @pytest.fixture
@@ -147,21 +162,29 @@ async def test_no_thanks_before_agreeing_still_stores_nothing(john, services):
     assert await stored(services, john.user.id) == (None, None)
 
 
-async def test_i_agree_delivered_again_after_a_restart_asks_the_first_question_once(john, services):
+async def test_i_agree_processed_again_after_a_crash_shows_the_first_question_again(
+    john, app, services
+):
+    """A crash after "I agree" was answered and before its handler returned: processed again,
+    the consent is not given twice nor the press answered twice, and the first question is
+    shown again (the crash may have cut it off), so the person is never left waiting."""
     await john.command("start")
     await john.press("I agree")
     agreed = john.updates[-1]
     assert _shown(john, FIRST_QUESTION) == 1
 
-    await john.deliver_update(agreed)  # the process stopped before confirming it
+    await _processed_again(app, services, agreed)
 
-    assert _shown(john, FIRST_QUESTION) == 1
+    assert _shown(john, FIRST_QUESTION) == 2
+    assert john.fake.violations == []
     await john.press("Research")
     conv, _ = await stored(services, john.user.id)
     assert conv is not None and conv.step == Step.TITLE
 
 
-async def test_start_and_continue_delivered_again_after_a_restart_answer_once(john, services):
+async def test_start_and_continue_processed_again_after_a_crash_show_the_screen_again(
+    john, app, services
+):
     await john.command("start")
     await john.press("I agree")
     await john.press("Research")
@@ -169,14 +192,15 @@ async def test_start_and_continue_delivered_again_after_a_restart_answer_once(jo
     start = john.updates[-1]
     assert _shown(john, "Continue where you left") == 1
 
-    await john.deliver_update(start)
-    assert _shown(john, "Continue where you left") == 1
+    await _processed_again(app, services, start)
+    assert _shown(john, "Continue where you left") == 2
 
     await john.press("Continue")
     go_on = john.updates[-1]
     asked = _shown(john, "What is your title or role?")
-    await john.deliver_update(go_on)
-    assert _shown(john, "What is your title or role?") == asked
+    await _processed_again(app, services, go_on)
+    assert _shown(john, "What is your title or role?") == asked + 1
+    assert john.fake.violations == []
     await john.press("Researcher")
     conv, _ = await stored(services, john.user.id)
     assert conv is not None and conv.step == Step.WORKPLACE
@@ -237,3 +261,29 @@ async def test_an_answer_given_again_after_a_crash_before_the_reply_shows_the_ne
     await john.press("Oslo")
     conv, _ = await stored(services, john.user.id)
     assert conv is not None and conv.step == Step.FIELDS
+
+
+async def test_confirm_processed_again_after_a_crash_thanks_again(john, app, services, settings):
+    """The registration committed and its draft gone, a crash cuts the thanks off: processed
+    again, Confirm finds no draft and says thanks again (not "stale"), answering the press once."""
+    await john.command("start")
+    await john.press("I agree")
+    await john.press("Research")
+    await john.press("Researcher")
+    await john.send("Haukeland University Hospital")
+    await john.press("Bergen")
+    await john.press("Epidemiology")
+    await john.send("researcher@uib.no")
+    await services.sender.run_once()
+    await john.send(code_in(mails(settings.mail_dir)[-1]))
+    assert "Please check your details" in john.last().text
+    await john.press("Confirm")
+    confirm = john.updates[-1]
+    assert _shown(john, "registered as a supervisor") == 1
+
+    await _processed_again(app, services, confirm)
+
+    assert _shown(john, "registered as a supervisor") == 2
+    _, supervisor = await stored(services, john.user.id)
+    assert supervisor is not None and supervisor.email == "researcher@uib.no"
+    assert john.fake.violations == []

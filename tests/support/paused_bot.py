@@ -6,7 +6,7 @@ there (any other update, such as a /help sent after a restart, goes on):
 - `fetched`: `getUpdates` returned it, nothing is stored yet;
 - `stored`: committed to the inbox, the next offset not yet asked for;
 - `taken` (the default): its processing starts, nothing of it is done;
-- `answered`: its first Bot API call went out (it is done), the handler has not finished;
+- `answered`: its first Bot API call went out (it is not done yet), the handler has not finished;
 - `finished`: processed and done, before anything else (the purge, the next poll's offset).
 
 The production code has no hooks for this; the module wraps the inbox's steps.

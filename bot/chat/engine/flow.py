@@ -4,8 +4,8 @@ set of handlers that runs every flow.
 Every answer is applied inside the transaction that reads the draft (`conversation` row: flow,
 step, data, last_update_id), and the new step is stored by the same transaction, so a restart
 resumes at the next question, and an update given again (its id the stored `last_update_id`:
-applied, but the process stopped before saying anything) shows the current question instead of
-being applied twice or answered with silence. Ids are compared for equality only: Telegram may
+applied, but the process stopped before it finished answering) shows the current question instead
+of being applied twice or answered with silence. Ids are compared for equality only: Telegram may
 restart them at a random value after a week without updates, so a smaller id is a new update. A
 button acts only on the question it was drawn for: its scope is the flow's and its step the
 stored one.
@@ -45,6 +45,9 @@ Done = Callable[[Turn, Conversation, Any], Awaitable[None]]  # after the commit:
 Left = Callable[[Turn, Conversation], Awaitable[None]]
 Apply = Callable[[Ctx], Awaitable[Applied]]
 Reply = Callable[[], Awaitable[None]]  # what to say once the answer has committed
+# A press on the flow's summary when no draft is left: shows the outcome, if the flow finished
+# (its finishing press processed again after a crash cut its reply off); False if it did not.
+Outcome = Callable[[Turn], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Flow:
     keep_on_cancel: bool = True  # /cancel pauses the draft (else drops it)
     left: Left | None = None  # "Back" out of the flow; None: the question stays
     drop_on_leave: bool = False
+    outcome: Outcome | None = None
 
     def screen(self, conv: Conversation, notice: str | None = None) -> ui.Screen:
         tr = Translator(conv.language)
@@ -123,9 +127,10 @@ class Flow:
         return partial(self._respond, turn, conv, asked, applied, result)
 
     async def _replayed(self, turn: Turn, conv: Conversation) -> None:
-        """An update applied and committed before the process stopped, given again: the inbox
-        gives one again only when nothing had been said yet, so show where the person is now
-        instead of staying silent."""
+        """An update applied and committed before the process stopped, given again (the inbox
+        marks an update done only once its handler returned, so a crash may have cut its reply
+        off anywhere): show where the person is now, so they are never left without the next
+        question. A press already answered is not answered again (`bot.chat.inbox.AnswerGate`)."""
         await _together(turn, None, turn.show(self.screen(conv)))
 
     async def _settle(self, ctx: Ctx, asked: str, applied: Applied) -> Any:

@@ -89,8 +89,20 @@ class Flows:
         if reply is not None:
             await reply()
             return
+        if conv is None and await self._finished(turn):
+            return
         language = conv.language if conv else await turn.language()
         await turn.query.answer(Translator(language)("btn.stale"))
+
+    async def _finished(self, turn: Turn) -> bool:
+        """A press on a flow's summary with no draft left: the finishing press processed again
+        after a crash (the inbox marks an update done only once its handler returned), or an
+        old summary pressed again; either way the flow's outcome is shown, not "stale"."""
+        cb = turn.callback
+        entry = next((f for f in self._by_name.values() if cb and f.form.scope == cb.scope), None)
+        if cb is None or entry is None or entry.outcome is None or cb.step != entry.form.summary:
+            return False
+        return await entry.outcome(turn)
 
     async def cancel(self, turn: Turn) -> str | None:
         """/cancel: pause the draft, or drop it when it is not worth keeping; the message id to

@@ -118,6 +118,23 @@ async def _registered(turn: Turn, conv: Conversation, verified: Any) -> None:
     await turn.show(tasks.offer_screen(tr, share))
 
 
+async def _registered_again(turn: Turn) -> bool:
+    """Confirm pressed when no draft is left: for a registered person, the thanks again (a crash
+    may have cut them off after the registration was committed)."""
+    async with turn.svc.db.session(write=False) as session:
+        supervisor = await repository.get_supervisor(session, turn.user.id)
+    if supervisor is None or supervisor.id is None:
+        return False
+    tr = Translator(supervisor.language)
+    if turn.query is not None:
+        await turn.query.answer()
+    verified = supervisor.email_verified_at is not None
+    await turn.say(tr("reg.thanks" if verified else "reg.thanks_unverified"), remove_keyboard=True)
+    share = referrals.share_button(turn.svc, supervisor.id, tr)
+    await turn.show(tasks.offer_screen(tr, share))
+    return True
+
+
 async def _back_to_consent(turn: Turn, conv: Conversation) -> None:
     """Back from the first question: the consent screen again (the draft stays)."""
     if turn.query is not None:
@@ -149,6 +166,7 @@ FLOW: Final = EngineFlow(
     done=_registered,
     cancelled="cancel.kept",
     left=_back_to_consent,
+    outcome=_registered_again,
 )
 PROFILE: Final = EngineFlow(
     name=Flow.PROFILE,
@@ -170,6 +188,16 @@ def _repeated(conv: Conversation | None, update: Update) -> bool:
     before confirming it): the draft's stored update id is this one. Equal, never "at most":
     Telegram may restart update ids at a random value after a week without updates."""
     return conv is not None and update.update_id == conv.last_update_id
+
+
+async def _show_again(turn: Turn, conv: Conversation) -> None:
+    """A press whose change was committed before a crash, processed again (the inbox marks an
+    update done only once its handler returned): the person sees where they are now, so the
+    reply the crash cut off is never missing. The press is answered again only if the crash
+    came before its answer (`bot.chat.inbox.AnswerGate`)."""
+    if turn.query is not None:
+        await turn.query.answer()
+    await turn.show(FLOW.screen(conv))
 
 
 async def _registration_draft(turn: Turn) -> Conversation | None:
@@ -194,8 +222,11 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if cb is None or cb.scope != CONSENT_SCOPE:
         await turn.query.answer(Translator(await turn.language())("btn.stale"))
         return
-    if cb.action not in ("lang", "notme") and _repeated(await _registration_draft(turn), update):
-        return  # answered before this was stored, the first time round
+    if cb.action not in ("lang", "notme"):
+        draft = await _registration_draft(turn)
+        if draft is not None and _repeated(draft, update):
+            await _show_again(turn, draft)
+            return
     invited = cb.step.startswith(INVITED)
     invitation_id = parse_id(cb.step.removeprefix(INVITED)) if invited else None
     referrer = None if invited else parse_id(cb.step)
@@ -238,8 +269,8 @@ async def on_consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             conv.active, conv.language = True, language
             conv.last_update_id = update.update_id
             await repository.save_conversation(session, conv, now)
-    # Answered only once the draft is committed: the update is done from its first answer on
-    # (`bot.chat.inbox.AnswerGate`), so a crash right after must find the consent stored.
+    # Answered only once the draft is committed: a crash right after finds the consent stored
+    # and shows the first question again (`_show_again`).
     await turn.query.answer()
     if registered:
         await profile.show_menu(turn)
@@ -271,8 +302,9 @@ async def on_resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     cb = turn.callback
     async with turn.svc.db.session() as session:
         conv = await repository.get_conversation(session, turn.user.id)
-        if _repeated(conv, update):
-            return  # delivered again after a restart: answered the first time
+        if conv is not None and _repeated(conv, update):
+            await _show_again(turn, conv)
+            return
         valid = cb is not None and conv is not None and conv.flow == Flow.REGISTRATION
         if valid and conv is not None and cb is not None:
             if cb.action == "over":
@@ -315,10 +347,11 @@ async def open_referral(turn: Turn, payload: str) -> None:
         referrer = await referrals.referrer(session, claimed)
         supervisor = await repository.get_supervisor(session, turn.user.id)
         conv = await repository.get_conversation(session, turn.user.id)
-        if _repeated(conv, turn.update):
-            return  # delivered again after a restart: answered the first time
+        repeated = _repeated(conv, turn.update)  # processed again after a crash: shown again
         draft = conv if conv is not None and conv.flow == Flow.REGISTRATION else None
-        if (
+        if repeated:
+            pass
+        elif (
             supervisor is None
             and draft is not None
             and referrer
