@@ -138,7 +138,6 @@ async def run(quick: bool) -> str:
     stored = len(inbox.seen.intersection(fake.queued_ids))
     replied = sum(len(p.latencies) for p in crowd)
     extra = sum(duplicates(fake, p) for p in crowd)
-    finished = sum(p.finished for p in crowd)
     stored_ok = stored == answers and inbox.undone == 0
     targets = [
         (
@@ -154,7 +153,7 @@ async def run(quick: bool) -> str:
         (
             "answers that got their reply (none lost)",
             f"{replied} of {answers}",
-            replied == answers and finished == people,
+            replied == answers,  # who finished is the first row's
         ),
         ("duplicate replies", f"{extra}", extra == 0),
     ]
