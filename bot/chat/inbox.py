@@ -59,6 +59,7 @@ from telegram.error import InvalidToken, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
 
+from bot.chat.forwarding import ForwardingRequest
 from bot.chat.pacing import retry_seconds
 from bot.core.context import SERVICES_KEY, Services
 from bot.core.health import Health
@@ -359,7 +360,7 @@ ANSWER_METHOD: Final = "answerCallbackQuery"
 _ANSWERED: Final = (200, b'{"ok":true,"result":true}')
 
 
-class AnswerGate(BaseRequest):
+class AnswerGate(ForwardingRequest):
     """The bot's requests (not `getUpdates`): an update's button press is answered once, even
     when a crash makes the inbox process the update again.
 
@@ -373,18 +374,8 @@ class AnswerGate(BaseRequest):
     press unanswered: its spinner stops by itself after a few seconds, while the screen comes."""
 
     def __init__(self, inner: BaseRequest, health: Health | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.health = health
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self.inner.shutdown()
 
     async def do_request(
         self,
@@ -400,7 +391,7 @@ class AnswerGate(BaseRequest):
         is_answer = answering is not None and url.endswith("/" + ANSWER_METHOD)
         if is_answer and answering is not None and not await answering.claim():
             return _ANSWERED
-        code, payload = await self.inner.do_request(
+        code, payload = await super().do_request(
             url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
         )
         if self.health is not None and 200 <= code < 300:

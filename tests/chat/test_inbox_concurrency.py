@@ -27,6 +27,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, f
 from telegram.request import BaseRequest, RequestData
 
 from bot.app import App, build_application, running, services_of
+from bot.chat.forwarding import ForwardingRequest
 from bot.chat.inbox import Inbox
 from bot.core.settings import Settings
 from bot.domain.clock import FrozenClock
@@ -44,22 +45,12 @@ PEOPLE = [
 ]
 
 
-class Jittery(BaseRequest):
+class Jittery(ForwardingRequest):
     """The in-process fake Bot API, each call answered after a random 0-20 ms (seeded)."""
 
     def __init__(self, inner: BaseRequest, seed: int) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.random = random.Random(seed)
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self.inner.shutdown()
 
     async def do_request(
         self,
@@ -72,7 +63,7 @@ class Jittery(BaseRequest):
         pool_timeout: ODVInput[float] = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         await asyncio.sleep(self.random.uniform(0, 0.02))
-        return await self.inner.do_request(
+        return await super().do_request(
             url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
         )
 
